@@ -1,0 +1,6 @@
+//! End-to-end tests against a real kube-apiserver + etcd started by the harness.
+//!
+//! One test binary, so one control plane per test run; each test works in its own namespace.
+
+mod control_plane;
+mod support;

@@ -1,0 +1,5 @@
+//! Shared e2e harness: a real control plane and small helpers around it.
+
+pub mod control_plane;
+
+pub use control_plane::control_plane;
