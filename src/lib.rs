@@ -6,5 +6,6 @@ pub mod cli;
 pub mod device;
 pub mod edl;
 pub mod reconcile;
+pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
