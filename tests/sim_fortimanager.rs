@@ -953,3 +953,107 @@ async fn admin_router_exposes_control_as_json() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn verbose_on_the_envelope_returns_symbols() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    let body = json!({"id": 3, "method": "get", "verbose": 1, "session": s,
+        "params": [{"url": format!("{ADDR}/h1"), "fields": ["type"]}, {"url": "/dvmdb/adom/root/device/fw1", "fields": ["conn_status"]}]});
+    let reply = fmg.raw(body, None, "").await.1;
+    assert_eq!(
+        reply["result"][0]["data"],
+        json!({"name": "h1", "type": "ipmask"})
+    );
+    assert_eq!(
+        reply["result"][1]["data"],
+        json!({"name": "fw1", "conn_status": "up"})
+    );
+}
+
+#[tokio::test]
+async fn json_under_a_form_content_type_is_accepted_and_garbage_is_minus_8() {
+    let fmg = Fmg::start(scenario()).await;
+    let body = json!({"id": 1, "method": "exec", "params": [{"url": "sys/login/user", "data": {"user": "rw", "passwd": "rw-pw"}}]});
+    let resp = fmg
+        .http
+        .post(fmg.handle.jsonrpc_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let reply: Value = resp.json().await.unwrap();
+    assert_eq!(status(&reply), (0, "OK".into()));
+    let resp = fmg
+        .http
+        .post(fmg.handle.jsonrpc_url())
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let reply: Value = resp.json().await.unwrap();
+    assert_eq!(status(&reply), (-8, "Invalid parameter".into()));
+}
+
+#[tokio::test]
+async fn admin_limited_to_other_adoms_gets_minus_11() {
+    let fmg = Fmg::start(scenario()).await;
+    fmg.handle.put_admin(AdminUser {
+        adoms: vec!["ws".into()],
+        ..admin("tenant", RpcPermit::ReadWrite, "Standard_User")
+    });
+    let s = fmg.login("tenant").await;
+    assert_eq!(
+        status(&fmg.rpc(&s, "get", json!({"url": ADDR})).await),
+        (-11, "No permission for the resource".into())
+    );
+    assert_eq!(
+        status(
+            &fmg.rpc(
+                &s,
+                "get",
+                json!({"url": "pm/config/adom/ws/obj/firewall/address"})
+            )
+            .await
+        )
+        .0,
+        0
+    );
+    let data = json!({"target": ["adom/root/device/fw1"], "action": "get", "resource": "/api/v2/monitor/system/status"});
+    assert_eq!(
+        status(
+            &fmg.rpc(&s, "exec", json!({"url": "sys/proxy/json", "data": data}))
+                .await
+        )
+        .0,
+        -11
+    );
+}
+
+#[tokio::test]
+async fn rpc_permit_changed_to_read_takes_effect_on_live_session() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    assert!(fmg.handle.set_rpc_permit("rw", RpcPermit::Read));
+    let reply = fmg
+        .rpc(
+            &s,
+            "set",
+            json!({"url": ADDR, "data": {"name": "x", "subnet": "10.3.3.3/32"}}),
+        )
+        .await;
+    assert_eq!(
+        status(&reply),
+        (-11, "No permission for the resource".into())
+    );
+    assert!(fmg.handle.set_api_key("api", Some("new-key".into())));
+    let get = json!({"id": 1, "method": "get", "params": [{"url": ADDR}]});
+    assert_eq!(
+        status(&fmg.raw(get.clone(), Some("k3y"), "").await.1).0,
+        -11,
+        "old key is gone"
+    );
+    assert_eq!(status(&fmg.raw(get, Some("new-key"), "").await.1).0, 0);
+}

@@ -144,9 +144,9 @@ impl FortiManagerControl {
             .map(|l| (l.user.clone(), l.sid))
     }
 
-    /// Every answered param so far.
+    /// The answered params so far (the most recent 100,000), oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.state().log.clone()
+        self.shared.state().log.iter().cloned().collect()
     }
 
     /// Clears the request log and counters.

@@ -46,10 +46,9 @@ impl Caller {
         Ok(())
     }
 
-    /// -11 when the admin is restricted to other ADOMs.
+    /// -11 when the admin's `adom` list (empty = all ADOMs) does not include `adom`.
     pub fn may_use_adom(&self, adom: &str) -> Result<(), Status> {
-        let all = self.user.adoms.is_empty() || self.user.profile == "Super_User";
-        if all || self.user.adoms.iter().any(|a| a == adom) {
+        if self.user.adoms.is_empty() || self.user.adoms.iter().any(|a| a == adom) {
             Ok(())
         } else {
             Err(Status::no_permission())
@@ -72,6 +71,7 @@ pub fn dispatch(
     if method != "get" {
         caller.may_write()?;
     }
+    // `verbose` belongs to the envelope (§1.2); the rpc layer copies it into each param.
     let verbose = matches!(param.get("verbose"), Some(v) if v == 1 || v == true);
     let data = param.get("data").cloned().unwrap_or(Value::Null);
     match route {

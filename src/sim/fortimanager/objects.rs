@@ -157,11 +157,13 @@ impl AdomObjects {
         })
     }
 
-    /// Out-of-band write (an admin in the GUI): stores `obj` after normalising, skipping
+    /// Out-of-band write (an admin in the GUI): stores `obj` over the defaults, skipping
     /// integrity checks so a test can create any drift it wants.
     pub fn force_put(&mut self, t: Table, obj: Map<String, Value>) -> Result<String, Status> {
         let name = object_name(&obj, None)?;
-        let obj = normalize(t, obj)?;
+        let mut full = defaults(t);
+        full.extend(obj);
+        let obj = normalize(t, full)?;
         self.table_mut(t).insert(name.clone(), obj);
         Ok(name)
     }
@@ -182,13 +184,22 @@ impl AdomObjects {
             Value::Object(_) => vec![data],
             _ => return Err(Status::invalid_data()),
         };
-        // A failed item leaves the table as it was: work on a copy.
-        let mut draft = self.clone();
-        let mut last = String::new();
-        for item in items {
+        let prepare = |item: &Value| -> Result<(String, Map<String, Value>), Status> {
             let mut obj = item.as_object().cloned().ok_or_else(Status::invalid_data)?;
             let name = object_name(&obj, url_name)?;
             obj.insert("name".into(), Value::from(name.clone()));
+            Ok((name, obj))
+        };
+        if let [item] = items.as_slice() {
+            // A single write validates before it stores, so a failure changes nothing.
+            let (name, obj) = prepare(item)?;
+            return op(self, &name, obj);
+        }
+        // A failed item of a bulk write leaves the table as it was: work on a copy.
+        let mut draft = self.clone();
+        let mut last = String::new();
+        for item in items {
+            let (name, obj) = prepare(item)?;
             last = op(&mut draft, &name, obj)?;
         }
         *self = draft;

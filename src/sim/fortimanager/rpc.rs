@@ -99,7 +99,7 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let params: Vec<Map<String, Value>> = match body.get("params") {
+    let mut params: Vec<Map<String, Value>> = match body.get("params") {
         Some(Value::Array(list)) => list
             .iter()
             .map(|p| p.as_object().cloned().unwrap_or_default())
@@ -107,6 +107,12 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
         Some(Value::Object(p)) => vec![p.clone()],
         _ => vec![Map::new()],
     };
+    // `verbose` is an envelope field (§1.2); a param-level one is tolerated too.
+    if let Some(verbose) = body.get("verbose") {
+        for p in &mut params {
+            p.entry("verbose").or_insert_with(|| verbose.clone());
+        }
+    }
     let mut latency = 0;
     let mut http_status = None;
     let mut login_token = None;

@@ -1,7 +1,7 @@
 //! Everything a simulated FortiManager remembers: ADOMs, admins, sessions, the request log,
 //! counters and injected faults.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ use super::session::Sessions;
 use super::status::Status;
 use super::url::Table;
 use super::workspace::Workspace;
+
+/// How many answered params the request log keeps, so long benchmarks stay bounded.
+pub const LOG_CAPACITY: usize = 100_000;
 
 /// One ADOM at run time.
 #[derive(Debug, Clone)]
@@ -110,8 +113,8 @@ pub struct FmgState {
     pub admins: BTreeMap<String, AdminUser>,
     /// Login sessions.
     pub sessions: Sessions,
-    /// Every answered param, in order.
-    pub log: Vec<RequestRecord>,
+    /// The most recent answered params, oldest first (at most [`LOG_CAPACITY`]).
+    pub log: VecDeque<RequestRecord>,
     /// Count per method, url and code.
     pub counters: BTreeMap<CounterKey, u64>,
     /// Injected faults.
@@ -165,7 +168,7 @@ impl FmgState {
                 .map(|a| (a.userid.clone(), a.clone()))
                 .collect(),
             sessions: Sessions::new(Duration::from_secs(s.idle_timeout_api.max(1))),
-            log: Vec::new(),
+            log: VecDeque::new(),
             counters: BTreeMap::new(),
             faults: Vec::new(),
         })
@@ -179,7 +182,10 @@ impl FmgState {
             code: rec.code,
         };
         *self.counters.entry(key).or_default() += 1;
-        self.log.push(rec);
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(rec);
     }
 
     /// The faults matching `url`, consuming one use of each counted rule.
