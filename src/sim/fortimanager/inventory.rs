@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::objects::parse_subnet;
+use super::forms::parse_subnet;
 use super::scenario::{AdminUser, DeviceSpec, RpcPermit, UserType, WorkspaceMode};
 use super::state::{Adom, FmgState, parse_version};
 use super::status::Status;

@@ -7,6 +7,7 @@
 
 mod control;
 mod dispatch;
+mod forms;
 mod inventory;
 mod objects;
 mod proxy;
