@@ -184,10 +184,12 @@ fn object(
                 grp.get("member").cloned().unwrap_or_else(|| json!([])),
             ));
         }
-        let rows: Vec<_> = db
-            .table(table)
-            .values()
-            .filter(|o| name.is_none_or(|n| o.get("name").and_then(Value::as_str) == Some(n)))
+        let rows: Vec<_> = match name {
+            Some(n) => db.table(table).get(n).into_iter().collect(),
+            None => db.table(table).values().collect(),
+        };
+        let rows = rows
+            .into_iter()
             .map(|o| reply_row(table.id(), o.clone(), verbose))
             .collect();
         return single_or_list(rows, name.is_some(), query, "name");

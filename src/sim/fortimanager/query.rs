@@ -10,6 +10,7 @@ pub struct Query {
     filter: Option<Value>,
     fields: Option<Vec<String>>,
     range: Option<(usize, usize)>,
+    sortings: Vec<(String, bool)>,
     /// `option: "count"` / `["count"]`: `data` is the number of matches.
     pub count: bool,
 }
@@ -44,6 +45,16 @@ impl Query {
             Some(Value::Array(a)) => a.iter().any(|o| o == "count"),
             _ => false,
         };
+        // `sortings: [{attr: 1 | -1}, ...]`, applied in order.
+        let sortings = match param.get("sortings") {
+            None => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .flat_map(|s| s.as_object().into_iter().flatten())
+                .map(|(attr, dir)| (attr.clone(), dir.as_i64() != Some(-1)))
+                .collect(),
+            Some(_) => return Err(Status::invalid_parameter()),
+        };
         let filter = param.get("filter").cloned();
         if let Some(f) = &filter {
             validate(f)?;
@@ -52,6 +63,7 @@ impl Query {
             filter,
             fields,
             range,
+            sortings,
             count,
         })
     }
@@ -64,6 +76,14 @@ impl Query {
             .collect();
         if self.count {
             return Value::from(matched.len());
+        }
+        let mut matched = matched;
+        for (attr, ascending) in self.sortings.iter().rev() {
+            // Stable sorts from the last key to the first give a multi-key order.
+            matched.sort_by(|a, b| {
+                let (a, b) = (sort_key(a.get(attr)), sort_key(b.get(attr)));
+                if *ascending { a.cmp(&b) } else { b.cmp(&a) }
+            });
         }
         let (offset, count) = self.range.unwrap_or((0, usize::MAX));
         matched
@@ -147,6 +167,14 @@ fn matches(f: &Value, row: &Map<String, Value>) -> bool {
     hit != negate
 }
 
+/// Numbers sort numerically, everything else by its text.
+fn sort_key(v: Option<&Value>) -> (Option<i64>, String) {
+    match v {
+        Some(v) => (v.as_i64(), text(v)),
+        None => (None, String::new()),
+    }
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -212,6 +240,15 @@ mod tests {
         assert_eq!(
             q.apply(rows(), "name"),
             json!([{"name": "db1", "comment": "db1 host", "color": 3}])
+        );
+    }
+
+    #[test]
+    fn sortings_order_before_range() {
+        let q = query(json!({"sortings": [{"name": -1}], "range": [0, 2], "fields": ["name"]}));
+        assert_eq!(
+            q.apply(rows(), "name"),
+            json!([{"name": "web2"}, {"name": "web1"}])
         );
     }
 
