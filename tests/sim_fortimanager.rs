@@ -1057,3 +1057,24 @@ async fn rpc_permit_changed_to_read_takes_effect_on_live_session() {
     );
     assert_eq!(status(&fmg.raw(get, Some("new-key"), "").await.1).0, 0);
 }
+
+#[tokio::test]
+async fn injected_reset_drops_the_connection_once() {
+    let fmg = Fmg::start(scenario()).await;
+    fmg.handle.add_fault(FaultRule {
+        url: "/sys/login".into(),
+        reset: true,
+        times: Some(1),
+        ..Default::default()
+    });
+    let body = json!({"id": 1, "method": "exec", "params": [{"url": "sys/login/user", "data": {"user": "rw", "passwd": "rw-pw"}}]});
+    let err = fmg
+        .http
+        .post(fmg.handle.jsonrpc_url())
+        .json(&body)
+        .send()
+        .await;
+    assert!(err.is_err(), "no HTTP answer after a reset: {err:?}");
+    let (http, reply) = fmg.raw(body, None, "").await;
+    assert_eq!((http, status(&reply).0), (200, 0));
+}

@@ -50,6 +50,8 @@ pub struct Outgoing {
     pub status: u16,
     /// JSON body.
     pub body: Option<Value>,
+    /// Drop the connection instead of answering.
+    pub reset: bool,
 }
 
 enum Auth {
@@ -91,6 +93,7 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
         return Outgoing {
             status: 200,
             body: Some(body),
+            reset: false,
         };
     };
     let id = body.get("id").cloned().unwrap_or(Value::Null);
@@ -115,6 +118,7 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
     }
     let mut latency = 0;
     let mut http_status = None;
+    let mut reset = false;
     let mut login_token = None;
     let (auth_sid, slots) = {
         let mut state = shared.state();
@@ -128,6 +132,7 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
             for fault in state.take_faults(&norm_url) {
                 latency = latency.max(fault.latency_ms);
                 http_status = http_status.or(fault.http_status);
+                reset |= fault.reset;
                 if let Some(code) = fault.code {
                     forced = Some(Status::new(
                         code,
@@ -211,8 +216,13 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
             state.record(rec);
         }
     }
-    if let Some(status) = http_status {
-        return Outgoing { status, body: None };
+    if reset || http_status.is_some() {
+        let status = http_status.unwrap_or(200);
+        return Outgoing {
+            status,
+            body: None,
+            reset,
+        };
     }
     let mut reply = json!({"id": id, "result": results});
     // Login answers the token; later calls answer the numeric session id (§1.3).
@@ -224,6 +234,7 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
     Outgoing {
         status: 200,
         body: Some(reply),
+        reset: false,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct FortiManagerScenario {
     pub adoms: Vec<AdomSpec>,
     /// FortiManager administrators.
     pub admins: Vec<AdminUser>,
+    /// Seed for probabilistic faults (random when absent).
+    pub seed: Option<u64>,
 }
 
 impl Default for FortiManagerScenario {
@@ -44,6 +46,7 @@ impl Default for FortiManagerScenario {
             idle_timeout_api: 900,
             adoms: vec![AdomSpec::default()],
             admins: Vec::new(),
+            seed: None,
         }
     }
 }

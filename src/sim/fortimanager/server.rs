@@ -22,6 +22,10 @@ use super::rpc::{self, Incoming, Shared};
 use super::scenario::FortiManagerScenario;
 use super::state::FmgState;
 
+/// Marks a response whose connection must be dropped instead (fault injection).
+#[derive(Debug, Clone, Copy)]
+struct ResetConnection;
+
 /// The client address of a connection, attached to each of its requests.
 #[derive(Debug, Clone, Copy)]
 struct Peer(SocketAddr);
@@ -154,7 +158,15 @@ async fn serve(
                 conns.spawn(async move {
                     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(Peer(peer));
-                        app.clone().oneshot(req)
+                        let app = app.clone();
+                        async move {
+                            let resp = app.oneshot(req).await.unwrap_or_else(|never| match never {});
+                            // An error makes hyper drop the connection without answering.
+                            match resp.extensions().get::<ResetConnection>() {
+                                Some(_) => Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset")),
+                                None => Ok(resp),
+                            }
+                        }
                     });
                     let http = hyper::server::conn::http1::Builder::new();
                     let _ = match acceptor {
@@ -199,6 +211,11 @@ async fn jsonrpc(
     )
     .await;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if out.reset {
+        let mut resp = status.into_response();
+        resp.extensions_mut().insert(ResetConnection);
+        return resp;
+    }
     match out.body {
         Some(body) => (status, axum::Json(body)).into_response(),
         None => status.into_response(),

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::objects::{AdomObjects, Rules};
@@ -70,6 +72,11 @@ pub struct FaultRule {
     pub http_status: Option<u16>,
     /// Apply this many times, then drop the rule (forever when absent).
     pub times: Option<u32>,
+    /// Chance (0..=1) that a matching param is hit, drawn from the scenario's seeded RNG;
+    /// a miss does not use up `times`. Always when absent.
+    pub probability: Option<f64>,
+    /// Close the connection without an answer (a reset as the client sees it).
+    pub reset: bool,
 }
 
 /// One answered JSON-RPC param.
@@ -119,6 +126,8 @@ pub struct FmgState {
     pub counters: BTreeMap<CounterKey, u64>,
     /// Injected faults.
     pub faults: Vec<FaultRule>,
+    /// Decides probabilistic faults; seeded from the scenario for repeatable runs.
+    pub rng: StdRng,
 }
 
 impl FmgState {
@@ -171,6 +180,10 @@ impl FmgState {
             log: VecDeque::new(),
             counters: BTreeMap::new(),
             faults: Vec::new(),
+            rng: match s.seed {
+                Some(seed) => StdRng::seed_from_u64(seed),
+                None => StdRng::from_os_rng(),
+            },
         })
     }
 
@@ -192,7 +205,8 @@ impl FmgState {
     pub fn take_faults(&mut self, url: &str) -> Vec<FaultRule> {
         let mut hits = Vec::new();
         for rule in &mut self.faults {
-            if url.starts_with(&rule.url) && rule.times != Some(0) {
+            let chance = rule.probability.unwrap_or(1.0).clamp(0.0, 1.0);
+            if url.starts_with(&rule.url) && rule.times != Some(0) && self.rng.random_bool(chance) {
                 if let Some(n) = &mut rule.times {
                     *n -= 1;
                 }
@@ -289,5 +303,28 @@ mod tests {
         });
         assert_eq!(s.take_faults("/sys/status").len(), 1);
         assert!(s.take_faults("/sys/status").is_empty());
+    }
+
+    #[test]
+    fn probabilistic_faults_repeat_with_the_same_seed() {
+        let draw = || {
+            let mut s = FmgState::from_scenario(&FortiManagerScenario {
+                seed: Some(42),
+                ..Default::default()
+            })
+            .unwrap();
+            s.faults.push(FaultRule {
+                code: Some(-1),
+                probability: Some(0.3),
+                ..Default::default()
+            });
+            (0..200)
+                .map(|_| s.take_faults("/x").len())
+                .collect::<Vec<_>>()
+        };
+        let first = draw();
+        assert_eq!(first, draw());
+        let hits = first.iter().sum::<usize>();
+        assert!((30..90).contains(&hits), "about 30% of 200, got {hits}");
     }
 }
