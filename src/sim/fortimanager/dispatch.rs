@@ -126,6 +126,7 @@ pub fn dispatch(
         Route::Device { adom, name } if method == "get" => {
             caller.may_use_adom(adom)?;
             let query = Query::from_param(param)?;
+            // A dvmdb ADOM is a table row: missing is -3 (see `FmgState::adom_mut` for -6).
             let a = state.adoms.get(adom).ok_or_else(Status::not_found)?;
             let rows = a
                 .devices

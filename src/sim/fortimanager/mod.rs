@@ -26,8 +26,8 @@ use futures::future::BoxFuture;
 
 pub use control::{FortiManagerControl, admin_router};
 pub use scenario::{
-    AdminUser, AdomSpec, DeviceGroupSpec, DeviceSpec, FortiManagerScenario, RpcPermit, UserType,
-    WorkspaceMode,
+    AdminUser, AdomSpec, DeviceGroupSpec, DeviceSpec, EXAMPLE_SCENARIO, FortiManagerScenario,
+    RpcPermit, UserType, WorkspaceMode,
 };
 pub use server::{FortiManagerHandle, start};
 pub use state::{CounterKey, FaultRule, RequestRecord};

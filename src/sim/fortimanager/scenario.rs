@@ -5,6 +5,42 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// An example scenario in YAML, for `fortisync sim` users and docs.
+pub const EXAMPLE_SCENARIO: &str = r#"name: lab-fmg
+version: 7.4.3
+tls: true
+port: 0
+idle_timeout_api: 900
+seed: 7
+adoms:
+  - name: root
+    os_version: "7.4"
+    workspace_mode: normal
+    addresses:
+      - { name: web1, subnet: 10.0.0.1/32, comment: managed by hand }
+    addrgrps:
+      - { name: web, member: [web1] }
+    external_resources:
+      - { name: blocklist, type: address, resource: "https://edl.example/block.txt" }
+    devices:
+      - { name: fw-edge-1, serial: FGVM01TM00000001, version: 7.4.3 }
+      - { name: fw-edge-2, serial: FGVM01TM00000002, version: 7.2.8 }
+    groups:
+      - { name: edge, members: [fw-edge-1, fw-edge-2] }
+admins:
+  - userid: fortisync
+    user_type: api
+    rpc_permit: read-write
+    profile: Super_User
+    api_key: change-me
+    trusthosts: [[127.0.0.1, 255.255.255.255]]
+  - userid: operator
+    password: operator-pw
+    rpc_permit: read
+    profile: Standard_User
+    adoms: [root]
+"#;
+
 /// A whole simulated FortiManager, loadable from YAML or JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, rename_all = "snake_case")]
@@ -251,6 +287,22 @@ mod tests {
         };
         assert!(user.trusts("127.0.0.2".parse().unwrap()));
         assert!(!user.trusts("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn example_scenario_parses_and_loads() {
+        let s: FortiManagerScenario = serde_yaml::from_str(EXAMPLE_SCENARIO).unwrap();
+        assert_eq!(s.adoms[0].workspace_mode, WorkspaceMode::Normal);
+        assert_eq!(s.admins[0].trusthosts[0][0], Ipv4Addr::LOCALHOST);
+        assert_eq!(s.admins[1].adoms, vec!["root".to_string()]);
+        let state = crate::sim::fortimanager::state::FmgState::from_scenario(&s).unwrap();
+        assert_eq!(
+            state.adoms["root"]
+                .group_members("All_FortiGate")
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -131,7 +131,8 @@ pub struct FmgState {
 }
 
 impl FmgState {
-    /// Builds the state a scenario describes; objects are validated as on a device.
+    /// Builds the state a scenario describes. Objects are normalised (subnet forms, enums) but
+    /// integrity is not checked, so a scenario may start from any drift it wants.
     pub fn from_scenario(s: &FortiManagerScenario) -> anyhow::Result<Self> {
         let mut adoms = BTreeMap::new();
         let mut specs = s.adoms.clone();
@@ -246,7 +247,10 @@ impl FmgState {
         }
     }
 
-    /// The ADOM or -6 "Invalid url".
+    /// The ADOM or -6 "Invalid url". Under `/pm/config/adom/{adom}/...` the ADOM is part of the
+    /// database path, not a table row, and live captures answer a path FortiManager cannot
+    /// resolve with -6 (§3). Under `/dvmdb/adom/{adom}` the ADOM *is* a row of the `adom`
+    /// table, so a missing one is -3 like any missing object (see `dispatch`).
     pub fn adom_mut(&mut self, name: &str) -> Result<&mut Adom, Status> {
         self.adoms.get_mut(name).ok_or_else(Status::invalid_url)
     }
