@@ -1078,3 +1078,67 @@ async fn injected_reset_drops_the_connection_once() {
     let (http, reply) = fmg.raw(body, None, "").await;
     assert_eq!((http, status(&reply).0), (200, 0));
 }
+
+#[tokio::test]
+async fn trusted_hosts_are_checked_against_the_real_source_ip() {
+    let mut s = scenario();
+    let only_2 = vec![["127.0.0.2".parse().unwrap(), std::net::Ipv4Addr::BROADCAST]];
+    s.admins[4].trusthosts = only_2.clone();
+    s.admins[0].trusthosts = only_2;
+    let fmg = Fmg::start(s).await;
+    let ca = reqwest::Certificate::from_pem(fmg.handle.ca_pem().unwrap().as_bytes()).unwrap();
+    let from_2 = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let get = json!({"id": 1, "method": "get", "params": [{"url": ADDR}]});
+    let reply: Value = from_2
+        .post(fmg.handle.jsonrpc_url())
+        .bearer_auth("k3y")
+        .json(&get)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status(&reply).0, 0);
+    assert_eq!(
+        status(&fmg.raw(get, Some("k3y"), "").await.1).0,
+        -11,
+        "127.0.0.1 is not trusted"
+    );
+    let login = json!({"id": 1, "method": "exec", "params": [{"url": "sys/login/user", "data": {"user": "rw", "passwd": "rw-pw"}}]});
+    assert_eq!(
+        status(&fmg.raw(login.clone(), None, "").await.1),
+        (-22, "Login fail".into())
+    );
+    let reply: Value = from_2
+        .post(fmg.handle.jsonrpc_url())
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status(&reply).0, 0);
+    let peers = fmg.handle.counts_by_peer();
+    assert_eq!(
+        peers,
+        vec![
+            ("127.0.0.1".parse().unwrap(), 2),
+            ("127.0.0.2".parse().unwrap(), 2)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stops_listening() {
+    let fmg = Fmg::start(scenario()).await;
+    let url = fmg.handle.jsonrpc_url();
+    let Fmg { handle, http, .. } = fmg;
+    handle.shutdown().await;
+    assert!(http.post(&url).body("{}").send().await.is_err());
+}

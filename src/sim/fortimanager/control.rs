@@ -154,6 +154,7 @@ impl FortiManagerControl {
         let mut st = self.shared.state();
         st.log.clear();
         st.counters.clear();
+        st.peer_counters.clear();
     }
 
     /// Counts per method, url and status code.
@@ -174,6 +175,16 @@ impl FortiManagerControl {
             code,
         };
         self.shared.state().counters.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Answered params per client source address.
+    pub fn counts_by_peer(&self) -> Vec<(std::net::IpAddr, u64)> {
+        self.shared
+            .state()
+            .peer_counters
+            .iter()
+            .map(|(ip, n)| (*ip, *n))
+            .collect()
     }
 
     /// Adds a fault rule.
@@ -239,7 +250,12 @@ async fn counters(State(c): Ctl) -> Json<Value> {
         .into_iter()
         .map(|(k, n)| json!({"method": k.method, "url": k.url, "code": k.code, "count": n}))
         .collect();
-    Json(Value::Array(rows))
+    let peers: serde_json::Map<String, Value> = c
+        .counts_by_peer()
+        .into_iter()
+        .map(|(ip, n)| (ip.to_string(), json!(n)))
+        .collect();
+    Json(json!({"params": rows, "peers": peers}))
 }
 
 async fn sessions(State(c): Ctl) -> Json<Value> {

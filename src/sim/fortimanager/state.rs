@@ -124,6 +124,8 @@ pub struct FmgState {
     pub log: VecDeque<RequestRecord>,
     /// Count per method, url and code.
     pub counters: BTreeMap<CounterKey, u64>,
+    /// Count of answered params per client source address.
+    pub peer_counters: BTreeMap<IpAddr, u64>,
     /// Injected faults.
     pub faults: Vec<FaultRule>,
     /// Decides probabilistic faults; seeded from the scenario for repeatable runs.
@@ -180,6 +182,7 @@ impl FmgState {
             sessions: Sessions::new(Duration::from_secs(s.idle_timeout_api.max(1))),
             log: VecDeque::new(),
             counters: BTreeMap::new(),
+            peer_counters: BTreeMap::new(),
             faults: Vec::new(),
             rng: match s.seed {
                 Some(seed) => StdRng::seed_from_u64(seed),
@@ -196,6 +199,7 @@ impl FmgState {
             code: rec.code,
         };
         *self.counters.entry(key).or_default() += 1;
+        *self.peer_counters.entry(rec.peer).or_default() += 1;
         if self.log.len() == LOG_CAPACITY {
             self.log.pop_front();
         }
