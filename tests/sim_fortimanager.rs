@@ -1142,3 +1142,107 @@ async fn shutdown_stops_listening() {
     handle.shutdown().await;
     assert!(http.post(&url).body("{}").send().await.is_err());
 }
+
+#[tokio::test]
+async fn clone_copies_an_object_under_a_new_name() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    let reply = fmg
+        .rpc(
+            &s,
+            "clone",
+            json!({"url": format!("{ADDR}/h1"), "data": {"name": "h1-copy"}}),
+        )
+        .await;
+    assert_eq!(reply["result"][0]["data"], json!({"name": "h1-copy"}));
+    assert_eq!(
+        fmg.handle
+            .object("root", Table::Address, "h1-copy")
+            .unwrap()["subnet"],
+        json!(["10.0.0.1", "255.255.255.255"])
+    );
+    let again = fmg
+        .rpc(
+            &s,
+            "clone",
+            json!({"url": format!("{ADDR}/h1"), "data": {"name": "h1-copy"}}),
+        )
+        .await;
+    assert_eq!(status(&again), (-2, "Object already exists".into()));
+    let missing = fmg
+        .rpc(
+            &s,
+            "clone",
+            json!({"url": format!("{ADDR}/ghost"), "data": {"name": "g2"}}),
+        )
+        .await;
+    assert_eq!(status(&missing), (-3, "Object does not exist".into()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_api_set_over_the_api_applies() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    let url = "/cli/global/system/admin/setting";
+    assert_eq!(
+        fmg.rpc(&s, "get", json!({"url": url})).await["result"][0]["data"],
+        json!({"idle_timeout_api": 900})
+    );
+    assert_eq!(
+        status(
+            &fmg.rpc(
+                &s,
+                "set",
+                json!({"url": url, "data": {"idle_timeout_api": 0}})
+            )
+            .await
+        )
+        .0,
+        -10
+    );
+    assert_eq!(
+        status(
+            &fmg.rpc(
+                &s,
+                "set",
+                json!({"url": url, "data": {"idle_timeout_api": 30}})
+            )
+            .await
+        )
+        .0,
+        0
+    );
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    assert_eq!(
+        status(&fmg.rpc(&s, "get", json!({"url": url})).await).0,
+        -11
+    );
+}
+
+#[tokio::test]
+async fn workspace_dirty_reports_the_callers_uncommitted_changes() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    let dirty = "/dvmdb/adom/ws/workspace/dirty";
+    fmg.rpc(&s, "exec", json!({"url": "/dvmdb/adom/ws/workspace/lock"}))
+        .await;
+    assert_eq!(
+        fmg.rpc(&s, "get", json!({"url": dirty})).await["result"][0]["data"],
+        json!({"dirty": 0})
+    );
+    fmg.rpc(&s, "add", json!({"url": "pm/config/adom/ws/obj/firewall/address", "data": {"name": "d", "subnet": "10.0.0.4/32"}})).await;
+    assert_eq!(
+        fmg.rpc(&s, "get", json!({"url": dirty})).await["result"][0]["data"],
+        json!({"dirty": 1})
+    );
+    fmg.rpc(
+        &s,
+        "exec",
+        json!({"url": "/dvmdb/adom/ws/workspace/commit"}),
+    )
+    .await;
+    assert_eq!(
+        fmg.rpc(&s, "get", json!({"url": dirty})).await["result"][0]["data"],
+        json!({"dirty": 0})
+    );
+}

@@ -101,6 +101,7 @@ pub fn dispatch(
             let a = state.adom_mut(adom)?;
             match (method, action) {
                 ("get", WorkspaceAction::LockInfo) => a.ws.lockinfo(adom),
+                ("get", WorkspaceAction::Dirty) => a.ws.dirty(caller.sid),
                 ("exec", WorkspaceAction::Lock) => {
                     a.ws.lock(caller.sid, &caller.user.userid, now)
                         .map(|_| None)
@@ -113,6 +114,7 @@ pub fn dispatch(
         Route::AdminUser { userid } => admin_user(state, caller, method, userid.as_deref(), &data),
         Route::SystemStatus if method == "get" => Ok(Some(inventory::system_status(state))),
         Route::SystemGlobal => system_global(state, caller, method, &data, verbose),
+        Route::AdminSetting => admin_setting(state, caller, method, &data),
         Route::Adom { name } if method == "get" => {
             let query = Query::from_param(param)?;
             let rows: Vec<_> = state
@@ -215,6 +217,9 @@ fn object(
             .update(table, name, data, rules)
             .map(|n| name_reply(n, bulk)),
         ("delete", Some(n), false) => db.delete(table, n).map(|_| None),
+        ("clone", Some(n), false) => db
+            .clone_object(table, n, data)
+            .map(|n| name_reply(n, false)),
         ("delete", None, false) => Err(Status::invalid_parameter()),
         _ => Err(Status::no_such_command()),
     })
@@ -302,6 +307,29 @@ fn system_global(
                 for a in state.adoms.values_mut() {
                     a.ws.mode = mode;
                 }
+            }
+            Ok(None)
+        }
+        _ => Err(Status::no_such_command()),
+    }
+}
+
+fn admin_setting(state: &mut FmgState, caller: &Caller, method: &str, data: &Value) -> Answer {
+    match method {
+        "get" => Ok(Some(
+            json!({ "idle_timeout_api": state.sessions.idle().as_secs() }),
+        )),
+        "set" | "update" => {
+            caller.may_administer()?;
+            if let Some(v) = data.get("idle_timeout_api") {
+                // 1–28800 s (§2.1).
+                let secs = v
+                    .as_u64()
+                    .filter(|s| (1..=28800).contains(s))
+                    .ok_or_else(Status::invalid_data)?;
+                state
+                    .sessions
+                    .set_idle(std::time::Duration::from_secs(secs));
             }
             Ok(None)
         }

@@ -104,6 +104,27 @@ impl AdomObjects {
         Ok(())
     }
 
+    /// `clone`: copies `name` under `data.name`; -3 when the source is missing, -2 when the
+    /// new name is taken.
+    pub fn clone_object(&mut self, t: Table, name: &str, data: &Value) -> Result<String, Status> {
+        let new = data
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(Status::invalid_data)?;
+        let mut obj = self
+            .table(t)
+            .get(name)
+            .cloned()
+            .ok_or_else(Status::not_found)?;
+        if self.table(t).contains_key(new) {
+            return Err(Status::already_exists());
+        }
+        obj.insert("name".into(), Value::from(new));
+        self.table_mut(t).insert(new.to_string(), obj);
+        Ok(new.to_string())
+    }
+
     /// Adds (`add`), removes (`delete`) or clears (`unset`) members through `.../addrgrp/{grp}/member`.
     pub fn edit_members(
         &mut self,

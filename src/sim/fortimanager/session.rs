@@ -64,6 +64,16 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// The idle timeout (`idle_timeout_api`).
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// Changes the idle timeout; live sessions follow it from their next call.
+    pub fn set_idle(&mut self, idle: Duration) {
+        self.idle = idle;
+    }
+
     /// Ends a session; false when it did not exist.
     pub fn logout(&mut self, token: &str) -> bool {
         self.by_token.remove(token).is_some()

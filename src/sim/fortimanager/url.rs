@@ -40,6 +40,8 @@ pub enum WorkspaceAction {
     Unlock,
     /// `lockinfo`.
     LockInfo,
+    /// `dirty`: whether the caller's session has uncommitted changes.
+    Dirty,
 }
 
 /// The resource a `url` names.
@@ -60,6 +62,8 @@ pub enum Route {
     AdminUser { userid: Option<String> },
     /// `/cli/global/system/global`.
     SystemGlobal,
+    /// `/cli/global/system/admin/setting` (`idle_timeout_api`).
+    AdminSetting,
     /// `/cli/global/system/status` (and the older `/sys/status`).
     SystemStatus,
     /// `/dvmdb/adom[/{adom}]`.
@@ -116,6 +120,7 @@ pub fn route(url: &str) -> Route {
         ["sys", "status"] | ["cli", "global", "system", "status"] => Route::SystemStatus,
         ["sys", "proxy", "json"] => Route::Proxy,
         ["cli", "global", "system", "global"] => Route::SystemGlobal,
+        ["cli", "global", "system", "admin", "setting"] => Route::AdminSetting,
         ["cli", "global", "system", "admin", "user"]
         | ["cli", "global", "system", "admin", "user", _] => Route::AdminUser { userid: name(5) },
         ["pm", "config", "adom", adom, "_workspace", action] => workspace(adom, action),
@@ -140,6 +145,7 @@ fn workspace(adom: &str, action: &str) -> Route {
         "commit" => WorkspaceAction::Commit,
         "unlock" => WorkspaceAction::Unlock,
         "lockinfo" => WorkspaceAction::LockInfo,
+        "dirty" => WorkspaceAction::Dirty,
         _ => return Route::Unknown,
     };
     Route::Workspace {

@@ -136,6 +136,13 @@ impl Workspace {
         self.lock.as_ref()
     }
 
+    /// `get .../workspace/dirty`: `{"dirty": 0|1}` for the caller's own session.
+    pub fn dirty(&self, sid: u64) -> Result<Option<Value>, Status> {
+        self.require_mode()?;
+        let dirty = self.lock.as_ref().is_some_and(|l| l.sid == sid && l.dirty);
+        Ok(Some(json!({ "dirty": u8::from(dirty) })))
+    }
+
     /// `get .../workspace/lockinfo`: -9 outside workspace mode, no data when unlocked.
     pub fn lockinfo(&self, adom: &str) -> Result<Option<Value>, Status> {
         self.require_mode()?;
