@@ -907,7 +907,8 @@ async fn out_of_band_edit_counters_and_faults() {
         )
         .await;
     assert_eq!(http, 503);
-    assert_eq!(fmg.handle.count("get", ADDR, -1), 1);
+    // The forced -1 and the param refused by the injected 503 (logged as -1).
+    assert_eq!(fmg.handle.count("get", ADDR, -1), 2);
 }
 
 #[tokio::test]
@@ -1244,5 +1245,43 @@ async fn workspace_dirty_reports_the_callers_uncommitted_changes() {
     assert_eq!(
         fmg.rpc(&s, "get", json!({"url": dirty})).await["result"][0]["data"],
         json!({"dirty": 0})
+    );
+}
+
+#[tokio::test]
+async fn forced_code_refuses_the_write_but_reset_applies_it() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        code: Some(-10147),
+        message: Some("no write permission".into()),
+        times: Some(1),
+        ..Default::default()
+    });
+    let add = |n: &str| json!({"url": ADDR, "data": {"name": n, "subnet": "10.0.0.8/32"}});
+    assert_eq!(
+        status(&fmg.rpc(&s, "add", add("f1")).await),
+        (-10147, "no write permission".into())
+    );
+    assert!(fmg.handle.object("root", Table::Address, "f1").is_none());
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        reset: true,
+        times: Some(1),
+        ..Default::default()
+    });
+    let body = json!({"id": 1, "method": "add", "params": [add("f2")], "session": s});
+    assert!(
+        fmg.http
+            .post(fmg.handle.jsonrpc_url())
+            .json(&body)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        fmg.handle.object("root", Table::Address, "f2").is_some(),
+        "applied, answer lost"
     );
 }

@@ -141,7 +141,13 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
                 }
             }
             let mut user = auth.caller().map(|c| c.user.userid.clone());
-            let pending = if url_text.is_empty() {
+            // A forced code or HTTP status refuses the param before it runs; a reset runs
+            // it and then loses the answer (the nastier case for a retrying client).
+            let pending = if let Some(st) = forced.clone() {
+                Pending::Done(Err(st))
+            } else if http_status.is_some() {
+                Pending::Done(Err(Status::new(-1, "injected HTTP status")))
+            } else if url_text.is_empty() {
                 Pending::Done(Err(Status::invalid_parameter()))
             } else {
                 match (route(url_text), auth.caller()) {

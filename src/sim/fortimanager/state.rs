@@ -57,6 +57,9 @@ impl Adom {
 }
 
 /// A fault to inject on JSON-RPC params whose url starts with `url` (`""` matches all).
+/// A forced `code` or `http_status` refuses the param without running it; `reset` runs it
+/// and then drops the connection, so the client never learns the outcome. Params refused by an
+/// injected HTTP status are logged with code -1.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct FaultRule {
