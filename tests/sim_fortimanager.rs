@@ -1285,3 +1285,22 @@ async fn forced_code_refuses_the_write_but_reset_applies_it() {
         "applied, answer lost"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn injected_latency_delays_the_answer() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        latency_ms: 5_000,
+        jitter_ms: 1_000,
+        ..Default::default()
+    });
+    let t0 = tokio::time::Instant::now();
+    assert_eq!(status(&fmg.rpc(&s, "get", json!({"url": ADDR})).await).0, 0);
+    let waited = t0.elapsed();
+    assert!(
+        (5_000..=6_000).contains(&(waited.as_millis() as u64)),
+        "waited {waited:?}"
+    );
+}

@@ -65,8 +65,10 @@ impl Adom {
 pub struct FaultRule {
     /// Url prefix, normalised with a leading slash (e.g. `/pm/config/adom/root/obj`).
     pub url: String,
-    /// Delay before answering, in milliseconds.
+    /// Delay before answering, in milliseconds (a huge value plays a hung FortiManager).
     pub latency_ms: u64,
+    /// Extra delay drawn uniformly from `0..=jitter_ms` with the seeded RNG.
+    pub jitter_ms: u64,
     /// Force this `status.code` on matching params.
     pub code: Option<i64>,
     /// Message sent with a forced code.
@@ -218,7 +220,12 @@ impl FmgState {
                 if let Some(n) = &mut rule.times {
                     *n -= 1;
                 }
-                hits.push(rule.clone());
+                let mut hit = rule.clone();
+                if hit.jitter_ms > 0 {
+                    let extra = self.rng.random_range(0..=hit.jitter_ms);
+                    hit.latency_ms = hit.latency_ms.saturating_add(extra);
+                }
+                hits.push(hit);
             }
         }
         self.faults.retain(|r| r.times != Some(0));
