@@ -4,6 +4,19 @@
 //!
 //! The HTTP layer (`server`) is thin; the JSON-RPC semantics live in pure modules
 //! (`url`, `objects`, `query`, `workspace`, `session`, `dispatch`, `proxy`).
+//!
+//! Where the facts say UNCONFIRMED, the simulator chooses (and tests) this:
+//! - malformed JSON: HTTP 200 with one result `-8 "Invalid parameter"`;
+//! - login from outside the trusted hosts: `-22 "Login fail"`; an API key from outside: `-11`;
+//! - a key on FortiManager before 7.2.2: `-11`; responses to key calls carry the numeric id
+//!   that owns the caller's workspace locks;
+//! - unknown ADOM: `-6` under `/pm/config/adom/..`, `-3` under `/dvmdb/adom/..`;
+//! - an empty addrgrp before FortiOS 7.2, or a bad subnet: `-10`; messages for -10015 and
+//!   -10131 ("Object is in use", "Object dependency failed") are descriptive;
+//! - workspace calls on a non-workspace ADOM: `-9`; commit without any lock: `-10147`; locks
+//!   survive logout and session expiry (clients must unlock);
+//! - unreachable proxy target: per-target `{"code": -20042, "message": "device unreachable"}`,
+//!   no `response`; an unknown target fails the whole call with `-2` (F16).
 
 mod control;
 mod dispatch;
