@@ -1,4 +1,4 @@
-//! `fortisync crds`.
+//! `fortisync crds`: the CRDs generated from the Rust types, as `crds/` stores them.
 
 use std::process::ExitCode;
 
@@ -6,7 +6,16 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct CrdsArgs {}
 
-/// Runs `fortisync crds`.
+/// Prints every CRD as multi-document YAML.
 pub fn run(_args: CrdsArgs) -> ExitCode {
-    super::not_yet_available("crds")
+    match crate::api::crds_yaml() {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fortisync crds: cannot serialise the CRDs: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -131,6 +131,10 @@ impl ControlPlane {
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new(self.bin.join("kubectl"))
             .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .arg(format!(
+                "--cache-dir={}",
+                self.dir.join("kube-cache").display()
+            ))
             .args(args)
             .output()
             .expect("run kubectl")
@@ -333,4 +337,57 @@ fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+static CRDS: OnceLock<()> = OnceLock::new();
+
+impl ControlPlane {
+    /// Installs fortisync's CRDs (as generated from the types) once per run and waits until
+    /// they are established.
+    pub fn install_crds(&self) {
+        CRDS.get_or_init(|| {
+            let yaml = fortisync::api::crds_yaml().expect("serialise CRDs");
+            let file = self.dir.join("fortisync-crds.yaml");
+            std::fs::write(&file, yaml).expect("write CRDs");
+            self.kubectl_ok(&[
+                "apply",
+                "--server-side",
+                "-f",
+                file.to_str().expect("utf-8 path"),
+            ]);
+            for crd in fortisync::api::crds() {
+                let name = crd.metadata.name.unwrap_or_default();
+                self.kubectl_ok(&[
+                    "wait",
+                    "--for=condition=Established",
+                    &format!("crd/{name}"),
+                    "--timeout=60s",
+                ]);
+            }
+        });
+    }
+
+    /// `kubectl apply -f -` with `manifest` in `namespace`; returns (success, stderr).
+    pub fn apply(&self, namespace: &str, manifest: &str) -> (bool, String) {
+        use std::io::Write;
+        let mut child = Command::new(self.bin.join("kubectl"))
+            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(["apply", "-n", namespace, "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kubectl apply");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(manifest.as_bytes())
+            .expect("write manifest");
+        let out = child.wait_with_output().expect("kubectl apply");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 }

@@ -1,0 +1,179 @@
+//! `AddressGroup`: a firewall address group and the address objects behind its members.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::ErrorReport;
+
+/// CEL rule for a member address: an IP, a CIDR without host bits, or a same-family range `a-b`.
+pub const MEMBER_ADDRESS_RULE: &str = "isIP(self) || (isCIDR(self) && cidr(self) == cidr(self).masked()) || \
+(self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]) && \
+ip(self.split('-')[0]).family() == ip(self.split('-')[1]).family())";
+
+/// Longest `addressPrefix`: object names are at most 79 characters on FortiOS 6.2+ and
+/// FortiManager; 32 leaves 47 for the address, enough for any IPv4 form (a range is at most 31)
+/// and common IPv6 ones. Longer names are shortened with a hash suffix (see `reconcile::naming`).
+pub const MAX_PREFIX_LEN: usize = 32;
+
+/// Members of one firewall address group, kept converged on a FortiGate or FortiManager ADOM.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "fortisync.dev",
+    version = "v1alpha1",
+    kind = "AddressGroup",
+    namespaced,
+    status = "AddressGroupStatus",
+    shortname = "fsag",
+    category = "fortisync",
+    printcolumn = r#"{"name":"GROUP","type":"string","jsonPath":".spec.groupName"}"#,
+    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"MEMBERS","type":"integer","jsonPath":".status.counts.present"}"#,
+    printcolumn = r#"{"name":"TARGET","type":"string","jsonPath":".spec.targetRef.name"}"#,
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressGroupSpec {
+    /// The FortiGate or FortiManager (same namespace) that holds the group.
+    pub target_ref: TargetRef,
+    /// Name of the address group on the device.
+    #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 79").message("spec.groupName must be 1-79 characters (the FortiOS name limit)"))]
+    #[x_kube(validation = Rule::new("!self.matches('[<>()#\"\\'/]')").message("spec.groupName must not contain < > ( ) # \" ' or / (refused by FortiOS)"))]
+    #[schemars(length(max = 79))]
+    pub group_name: String,
+    /// Members; each becomes one address object named `<addressPrefix><address>`.
+    #[serde(default)]
+    #[schemars(length(max = 2000))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["address"]))]
+    pub members: Vec<Member>,
+    /// Prefix of the address objects fortisync owns (like Knocknoc's `kk_`).
+    #[serde(default = "default_prefix")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z][A-Za-z0-9_.-]{0,31}$')").message("spec.addressPrefix must start with a letter and be at most 32 characters of letters, digits, '_', '.', '-' (object names are limited to 79 characters)"))]
+    #[schemars(length(max = 32))]
+    pub address_prefix: String,
+    /// `Additive` keeps members an admin added by hand (and reports them); `Exclusive` removes them
+    /// from the group (their objects are never deleted).
+    #[serde(default)]
+    pub membership: Membership,
+    /// What happens on the device when this resource is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// `ObserveOnly` reports drift without writing.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+}
+
+fn default_prefix() -> String {
+    "fs_".to_string()
+}
+
+/// Reference to the connection resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    /// `FortiGate` or `FortiManager`.
+    pub kind: TargetKind,
+    /// Name of the connection resource in this namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Kinds an `AddressGroup` can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum TargetKind {
+    /// A FortiGate over FortiOS REST.
+    FortiGate,
+    /// A FortiManager ADOM over JSON-RPC.
+    FortiManager,
+}
+
+/// One member of the group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// IPv4/IPv6 host (`192.0.2.10`), network (`10.0.0.0/24`, no host bits) or range (`192.0.2.1-192.0.2.9`).
+    #[x_kube(validation = Rule::new(MEMBER_ADDRESS_RULE).message("must be an IP address, a CIDR without host bits, or a range a-b of one IP family"))]
+    #[schemars(length(max = 100))]
+    pub address: String,
+    /// When the member stops being desired (RFC 3339); it is removed on time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// Free text kept in the address object's comment, after the ownership marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub comment: Option<String>,
+}
+
+/// Membership management.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Membership {
+    /// Keep members fortisync does not own.
+    #[default]
+    Additive,
+    /// The group holds exactly the declared members.
+    Exclusive,
+}
+
+/// What deleting the resource does on the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Remove our members and address objects (and the group if we created it and it is empty).
+    #[default]
+    Delete,
+    /// Leave everything on the device.
+    Orphan,
+}
+
+/// Whether fortisync may write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Observe, plan and apply.
+    #[default]
+    Full,
+    /// Observe and report drift only.
+    ObserveOnly,
+}
+
+/// Observed state of an `AddressGroup`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressGroupStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and `Synced`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Member counts.
+    #[serde(default)]
+    pub counts: MemberCounts,
+    /// Members in the group that fortisync does not own (kept in Additive mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_members: Vec<String>,
+    /// Out-of-band changes reverted so far.
+    #[serde(default)]
+    pub drift_repairs: u64,
+    /// Last time the device was observed converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// The nearest future member expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_expiry: Option<Time>,
+    /// The last failure, with its remedy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ErrorReport>,
+}
+
+/// Member counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberCounts {
+    /// Members declared and not expired.
+    pub desired: u32,
+    /// Members in the group on the device (ours and foreign).
+    pub present: u32,
+    /// Members on the device that fortisync does not own.
+    pub foreign: u32,
+}
