@@ -1,1 +1,4 @@
-//! placeholder
+//! Reconcilers: resolve the target, observe, plan (pure), apply through the Guard, report.
+
+pub mod connection;
+pub mod metrics;
