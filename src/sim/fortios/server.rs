@@ -1,0 +1,449 @@
+//! The HTTP(S) side of a simulated FortiGate and its in-process control surface. The wire
+//! layer only reads the request, applies injected faults and calls the pure pipeline.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::cmdb::{CmdbError, Table};
+use super::envelope::{Body, Reply, Request};
+use super::rest;
+use super::scenario::{FortiGateScenario, GlobalSettings, Profile};
+use super::state::{FaultRule, FortiGateState, RequestRecord};
+use super::version::FosVersion;
+use crate::sim::listener::{Peer, ResetConnection, listen};
+
+type Shared = Arc<Mutex<FortiGateState>>;
+
+/// A running simulated FortiGate; stops on drop.
+pub struct FortiGateHandle {
+    state: Shared,
+    name: String,
+    url: String,
+    ca_pem: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Starts one simulated FortiGate.
+pub async fn start(scenario: &FortiGateScenario, seed: u64) -> anyhow::Result<FortiGateHandle> {
+    let mut state = FortiGateState::from_scenario(scenario, seed)?;
+    // Bind first so cookie names can carry the real port.
+    let listener_port = scenario.port;
+    let shared: Shared = Arc::new(Mutex::new(FortiGateState::from_scenario(scenario, seed)?));
+    let app = Router::new()
+        .fallback(device_request)
+        .with_state(shared.clone());
+    let listening = listen(scenario.bind, listener_port, scenario.tls, app).await?;
+    let port = listening
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(443);
+    state.port = port;
+    *lock(&shared) = state;
+    tracing::info!(device = %scenario.name, url = %listening.url, version = %scenario.version, "simulated FortiGate listening");
+    Ok(FortiGateHandle {
+        state: shared,
+        name: scenario.name.clone(),
+        url: listening.url,
+        ca_pem: listening.ca_pem,
+        stop: Some(listening.stop),
+        task: Some(listening.task),
+    })
+}
+
+fn lock(state: &Shared) -> MutexGuard<'_, FortiGateState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn to_response(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (content_type, body) = match reply.body {
+        Body::Json(v) => ("application/json", v.to_string()),
+        Body::Html(h) => ("text/html; charset=iso-8859-1", h),
+        Body::Text(t) => ("text/html", t),
+    };
+    let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    for (name, value) in reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name),
+            header::HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+async fn device_request(
+    State(state): State<Shared>,
+    Extension(Peer(peer)): Extension<Peer>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let request = Request {
+        method: method.as_str().to_ascii_uppercase(),
+        path: uri.path().to_string(),
+        query: uri
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+        authorization: text("authorization"),
+        cookie: text("cookie"),
+        csrf: text("x-csrftoken"),
+        transaction: text("x-transaction-id"),
+        body: body.to_vec(),
+        peer: peer.ip(),
+        internal: false,
+    };
+    let fault = lock(&state).take_fault(&request.method, &request.path);
+    if let Some(fault) = &fault {
+        if fault.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
+        }
+        if fault.hang {
+            record_fault(&state, &request, 0);
+            std::future::pending::<()>().await;
+        }
+        if let Some(status) = fault.status {
+            record_fault(&state, &request, status);
+            return to_response(Reply::html(status));
+        }
+    }
+    let reply = {
+        let mut guard = lock(&state);
+        rest::handle(&mut guard, &request, tokio::time::Instant::now())
+    };
+    let mut response = to_response(reply);
+    if fault.is_some_and(|f| f.reset) {
+        response.extensions_mut().insert(ResetConnection);
+    }
+    response
+}
+
+fn record_fault(state: &Shared, request: &Request, status: u16) {
+    lock(state).record(RequestRecord {
+        peer: request.peer,
+        method: request.method.clone(),
+        path: request.path.clone(),
+        status,
+        user: None,
+        auth_failed: false,
+    });
+}
+
+impl Drop for FortiGateHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl FortiGateHandle {
+    /// Device name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Base URL, e.g. `https://127.0.0.1:40123`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// PEM of the self-signed certificate to trust (None for plain HTTP).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Stops listening and closes every connection.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, FortiGateState> {
+        lock(&self.state)
+    }
+
+    /// Runs a REST request in-process as a trusted super-admin (no auth, no lockout), as
+    /// FortiManager's `/sys/proxy/json` reaches its devices.
+    pub fn dispatch_internal(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        dispatch(&self.state, method, path_and_query, body)
+    }
+
+    /// Firmware version.
+    pub fn version(&self) -> FosVersion {
+        self.state().version
+    }
+
+    /// Switches the firmware version (and every version-dependent behaviour).
+    pub fn set_version(&self, version: FosVersion) {
+        self.state().version = version;
+    }
+
+    /// Replaces `config system global` settings.
+    pub fn set_global(&self, global: GlobalSettings) {
+        let mut state = self.state();
+        state.global = global;
+        let settings = state.lockout_settings();
+        state
+            .lockout
+            .cap_pending(settings, tokio::time::Instant::now());
+    }
+
+    /// Sets (or revokes with None) an API user's key, as Regenerate in the GUI does.
+    pub fn set_api_key(&self, user: &str, key: Option<&str>) -> bool {
+        match self.state().api_users.get_mut(user) {
+            Some(u) => {
+                u.key = key.map(str::to_string);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets an API user's trusted hosts.
+    pub fn set_trusthosts(&self, user: &str, nets: Vec<IpNet>) -> bool {
+        match self.state().api_users.get_mut(user) {
+            Some(u) => {
+                u.trusthosts = nets;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets an API user's profile.
+    pub fn set_accprofile(&self, user: &str, profile: &str) -> bool {
+        match self.state().api_users.get_mut(user) {
+            Some(u) => {
+                u.accprofile = profile.to_string();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds or replaces a custom admin profile.
+    pub fn set_profile(&self, name: &str, profile: Profile) {
+        self.state().profiles.insert(name.to_string(), profile);
+    }
+
+    /// Creates or updates an object out of band (an admin in the GUI), with device validation.
+    pub fn put_object(&self, vdom: &str, table: Table, object: Value) -> Result<(), CmdbError> {
+        let mut state = self.state();
+        let limits = state.limits();
+        let name = object["name"].as_str().unwrap_or_default().to_string();
+        let tables = state.vdoms.get_mut(vdom).ok_or_else(CmdbError::not_found)?;
+        let result = if tables.get(table, &name).is_some() {
+            tables.update(table, &name, &object, limits)
+        } else {
+            tables.create(table, &object, limits).map(|_| ())
+        };
+        if result.is_ok() {
+            state.revision += 1;
+        }
+        result
+    }
+
+    /// Deletes an object out of band (refused with -23 while referenced, as in the GUI).
+    pub fn delete_object(&self, vdom: &str, table: Table, name: &str) -> Result<(), CmdbError> {
+        let mut state = self.state();
+        state
+            .vdoms
+            .get_mut(vdom)
+            .ok_or_else(CmdbError::not_found)?
+            .delete(table, name)
+    }
+
+    /// Removes a group member out of band.
+    pub fn remove_member(
+        &self,
+        vdom: &str,
+        table: Table,
+        group: &str,
+        member: &str,
+    ) -> Result<(), CmdbError> {
+        let mut state = self.state();
+        let limits = state.limits();
+        state
+            .vdoms
+            .get_mut(vdom)
+            .ok_or_else(CmdbError::not_found)?
+            .remove_member(table, group, member, limits)
+    }
+
+    /// Adds a group member out of band.
+    pub fn add_member(
+        &self,
+        vdom: &str,
+        table: Table,
+        group: &str,
+        member: &str,
+    ) -> Result<(), CmdbError> {
+        let mut state = self.state();
+        let limits = state.limits();
+        state
+            .vdoms
+            .get_mut(vdom)
+            .ok_or_else(CmdbError::not_found)?
+            .add_member(table, group, member, limits)
+    }
+
+    /// One object.
+    pub fn object(&self, vdom: &str, table: Table, name: &str) -> Option<Value> {
+        self.state().vdoms.get(vdom)?.get(table, name).cloned()
+    }
+
+    /// Every object of a table.
+    pub fn objects(&self, vdom: &str, table: Table) -> Vec<Value> {
+        self.state()
+            .vdoms
+            .get(vdom)
+            .map(|t| t.list(table).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Member names of a group (None when the group does not exist).
+    pub fn group_members(&self, vdom: &str, table: Table, group: &str) -> Option<Vec<String>> {
+        let object = self.object(vdom, table, group)?;
+        Some(
+            object["member"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m["name"].as_str().map(str::to_string))
+                .collect(),
+        )
+    }
+
+    /// Entries pushed to a feed.
+    pub fn feed_entries(&self, vdom: &str, feed: &str) -> Vec<String> {
+        self.state()
+            .feed_entries
+            .get(&(vdom.to_string(), feed.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The request log (oldest first).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state().log.iter().cloned().collect()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        self.state().log.clear();
+    }
+
+    /// Requests from `peer` answered with `status`.
+    pub fn count_status_from(&self, peer: IpAddr, status: u16) -> usize {
+        self.state()
+            .log
+            .iter()
+            .filter(|r| r.peer == peer && r.status == status)
+            .count()
+    }
+
+    /// Requests from `peer`.
+    pub fn count_from(&self, peer: IpAddr) -> usize {
+        self.state().log.iter().filter(|r| r.peer == peer).count()
+    }
+
+    /// Authentication failures the device counted from `peer`.
+    pub fn auth_failures_from(&self, peer: IpAddr) -> usize {
+        self.state()
+            .log
+            .iter()
+            .filter(|r| r.peer == peer && r.auth_failed)
+            .count()
+    }
+
+    /// Time left in `peer`'s lockout.
+    pub fn lockout_remaining(&self, peer: IpAddr) -> Option<Duration> {
+        self.state()
+            .lockout
+            .locked(peer, tokio::time::Instant::now())
+    }
+
+    /// Adds a fault rule.
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.state().faults.push(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    /// Reboots: clears lockouts and sessions.
+    pub fn reboot(&self) {
+        let mut state = self.state();
+        state.lockout.clear();
+        state.sessions.clear();
+    }
+}
+
+fn dispatch(
+    state: &Shared,
+    method: &str,
+    path_and_query: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let request = Request {
+        method: method.to_ascii_uppercase(),
+        path: path.to_string(),
+        query: url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect(),
+        authorization: None,
+        cookie: None,
+        csrf: None,
+        transaction: None,
+        body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+        peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        internal: true,
+    };
+    let reply = rest::handle(&mut lock(state), &request, tokio::time::Instant::now());
+    let value = match reply.body {
+        Body::Json(v) => v,
+        Body::Html(h) | Body::Text(h) => Value::String(h),
+    };
+    (reply.status, value)
+}

@@ -1,0 +1,282 @@
+//! Everything a simulated FortiGate remembers at run time.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::cmdb::{Limits, Table, VdomTables};
+use super::lockout::{LockoutBook, LockoutSettings};
+use super::scenario::{Admin, ApiUser, FortiGateScenario, GlobalSettings, Profile};
+use super::version::FosVersion;
+
+/// How many requests the log keeps, so long benchmarks stay bounded.
+pub const LOG_CAPACITY: usize = 100_000;
+
+/// A fault to inject on requests whose path starts with `path` (`""` matches all).
+/// A forced `status` answers without running the request; `reset` runs it and then drops the
+/// connection, so the client cannot know the outcome; `hang` never answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FaultRule {
+    /// Path prefix, e.g. `/api/v2/cmdb/firewall/address`.
+    pub path: String,
+    /// Only this HTTP method (any when absent).
+    pub method: Option<String>,
+    /// Delay before answering, in milliseconds.
+    pub latency_ms: u64,
+    /// Answer with this status (HTML body) without running the request.
+    pub status: Option<u16>,
+    /// Run the request, then drop the connection without answering.
+    pub reset: bool,
+    /// Never answer (the client times out).
+    pub hang: bool,
+    /// Apply this many times, then drop the rule (forever when absent).
+    pub times: Option<u32>,
+    /// Chance (0..=1) that a matching request is hit, from the scenario's seeded RNG.
+    pub probability: Option<f64>,
+}
+
+/// One answered request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestRecord {
+    /// Client source address.
+    pub peer: IpAddr,
+    /// HTTP method.
+    pub method: String,
+    /// Path without the query (which may hold a token).
+    pub path: String,
+    /// HTTP status answered (0 when the connection was reset or hung).
+    pub status: u16,
+    /// Authenticated user, if any.
+    pub user: Option<String>,
+    /// Whether the request carried credentials the device checked and refused.
+    pub auth_failed: bool,
+}
+
+/// A cookie session from `/logincheck` or `/api/v2/authentication`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Admin name.
+    pub user: String,
+    /// The CSRF token the client must echo in `X-CSRFTOKEN`.
+    pub csrf: String,
+    /// Session id (part of cookie names from 7.2.4).
+    pub id: u32,
+    /// Last use, for `admintimeout`.
+    pub last_used: Instant,
+}
+
+/// A pending CMDB transaction: the tables as they will be on commit.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    /// VDOM the transaction was started in.
+    pub vdom: String,
+    /// Staged tables.
+    pub tables: VdomTables,
+}
+
+/// The run-time state of one simulated FortiGate.
+#[derive(Debug)]
+pub struct FortiGateState {
+    /// Device name.
+    pub name: String,
+    /// Firmware.
+    pub version: FosVersion,
+    /// Serial number.
+    pub serial: String,
+    /// Model.
+    pub model: String,
+    /// Host name.
+    pub hostname: String,
+    /// Listening port (part of cookie names).
+    pub port: u16,
+    /// Global settings.
+    pub global: GlobalSettings,
+    /// Member cap override.
+    pub member_cap: Option<usize>,
+    /// VDOM tables, first = management VDOM.
+    pub vdoms: BTreeMap<String, VdomTables>,
+    /// VDOM order (management VDOM first).
+    pub vdom_order: Vec<String>,
+    /// API users.
+    pub api_users: BTreeMap<String, ApiUser>,
+    /// Password admins.
+    pub admins: BTreeMap<String, Admin>,
+    /// Custom profiles.
+    pub profiles: BTreeMap<String, Profile>,
+    /// Lockouts per source IP.
+    pub lockout: LockoutBook,
+    /// Cookie sessions by APSCOOKIE value; session keys (Bearer) by key.
+    pub sessions: HashMap<String, Session>,
+    /// Entries of push feeds, per (vdom, feed).
+    pub feed_entries: BTreeMap<(String, String), Vec<String>>,
+    /// CMDB revision counter.
+    pub revision: u64,
+    /// Open transactions.
+    pub transactions: HashMap<u64, Transaction>,
+    /// Request log (bounded).
+    pub log: VecDeque<RequestRecord>,
+    /// Injected faults.
+    pub faults: Vec<FaultRule>,
+    /// Seeded randomness (fault probabilities, ids).
+    pub rng: StdRng,
+    /// Next session / transaction id.
+    pub next_id: u32,
+}
+
+impl FortiGateState {
+    /// Builds the state a scenario describes; bad initial objects are errors.
+    pub fn from_scenario(scenario: &FortiGateScenario, seed: u64) -> anyhow::Result<Self> {
+        let mut vdom_order = scenario.vdoms.clone();
+        if vdom_order.is_empty() {
+            vdom_order.push("root".into());
+        }
+        let mut state = Self {
+            name: scenario.name.clone(),
+            version: scenario.version,
+            serial: scenario.serial.clone(),
+            model: scenario.model.clone(),
+            hostname: scenario.hostname.clone(),
+            port: scenario.port,
+            global: scenario.global.clone(),
+            member_cap: scenario.addrgrp_member_cap,
+            vdoms: vdom_order
+                .iter()
+                .map(|v| (v.clone(), VdomTables::default()))
+                .collect(),
+            vdom_order,
+            api_users: scenario
+                .api_users
+                .iter()
+                .map(|u| (u.name.clone(), u.clone()))
+                .collect(),
+            admins: scenario
+                .admins
+                .iter()
+                .map(|a| (a.name.clone(), a.clone()))
+                .collect(),
+            profiles: scenario.profiles.clone(),
+            lockout: LockoutBook::default(),
+            sessions: HashMap::new(),
+            feed_entries: BTreeMap::new(),
+            revision: 1,
+            transactions: HashMap::new(),
+            log: VecDeque::new(),
+            faults: Vec::new(),
+            rng: StdRng::seed_from_u64(seed),
+            next_id: 1,
+        };
+        let limits = state.limits();
+        for (vdom, objects) in &scenario.objects {
+            let tables = state.vdoms.get_mut(vdom).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "objects for unknown VDOM {vdom:?} in FortiGate {}",
+                    scenario.name
+                )
+            })?;
+            // Addresses first, so groups can reference them.
+            let ordered = [
+                (Table::Address, &objects.addresses),
+                (Table::Address6, &objects.addresses6),
+                (Table::Addrgrp, &objects.addrgrps),
+                (Table::Addrgrp6, &objects.addrgrps6),
+                (Table::ExternalResource, &objects.external_resources),
+            ];
+            for (table, items) in ordered {
+                for item in items {
+                    tables.create(table, item, limits).map_err(|e| {
+                        anyhow::anyhow!("initial {:?} object {item} refused: {e:?}", table)
+                    })?;
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Version-dependent limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            version: self.version,
+            member_cap: self
+                .member_cap
+                .unwrap_or_else(|| self.version.default_member_cap()),
+        }
+    }
+
+    /// Lockout settings from `system/global`.
+    pub fn lockout_settings(&self) -> LockoutSettings {
+        LockoutSettings {
+            threshold: self.global.admin_lockout_threshold.clamp(1, 10),
+            duration: Duration::from_secs(self.global.admin_lockout_duration.max(1)),
+        }
+    }
+
+    /// The profile named `name` (built-in or custom).
+    pub fn profile(&self, name: &str) -> Option<Profile> {
+        self.profiles
+            .get(name)
+            .cloned()
+            .or_else(|| Profile::built_in(name))
+    }
+
+    /// The management VDOM.
+    pub fn management_vdom(&self) -> &str {
+        self.vdom_order
+            .first()
+            .map(String::as_str)
+            .unwrap_or("root")
+    }
+
+    /// Appends to the bounded log.
+    pub fn record(&mut self, record: RequestRecord) {
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(record);
+    }
+
+    /// A fresh id for sessions and transactions.
+    pub fn fresh_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// A random token (session cookies, CSRF tokens, session keys).
+    pub fn token(&mut self, len: usize) -> String {
+        use rand::Rng;
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
+    }
+
+    /// Picks the fault that applies to this request, using up `times` and the RNG.
+    pub fn take_fault(&mut self, method: &str, path: &str) -> Option<FaultRule> {
+        use rand::Rng;
+        let index = self.faults.iter().position(|f| {
+            path.starts_with(&f.path)
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        if let Some(p) = self.faults[index].probability
+            && self.rng.random::<f64>() >= p
+        {
+            return None;
+        }
+        let rule = self.faults[index].clone();
+        if let Some(times) = &mut self.faults[index].times {
+            *times = times.saturating_sub(1);
+            if *times == 0 {
+                self.faults.remove(index);
+            }
+        }
+        Some(rule)
+    }
+}
