@@ -1,12 +1,100 @@
-//! `fortisync sim`.
+//! `fortisync sim`: run the FortiGate / FortiManager simulator until Ctrl-C.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::sim::{Scenario, Simulator};
 
 /// Arguments of `fortisync sim`.
 #[derive(Debug, clap::Args)]
-pub struct SimArgs {}
+pub struct SimArgs {
+    /// Scenario file (YAML or JSON); without it, one FortiGate with an API user.
+    #[arg(long, short = 's')]
+    pub scenario: Option<PathBuf>,
+    /// Write the device URLs, certificates and admin URL as JSON to this file once listening.
+    #[arg(long)]
+    pub write_urls: Option<PathBuf>,
+}
 
-/// Runs `fortisync sim`.
-pub async fn run(_args: SimArgs) -> ExitCode {
-    super::not_yet_available("sim")
+const DEFAULT_SCENARIO: &str = r#"
+fortigates:
+  - name: fortigate
+    api_users:
+      - {name: fortisync, key: fortisync-sim-token, trusthosts: ["127.0.0.0/8"]}
+"#;
+
+/// Runs the simulator.
+pub async fn run(args: SimArgs) -> ExitCode {
+    crate::runtime::logging::init(crate::runtime::logging::LogFormat::Text);
+    let text = match &args.scenario {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("fortisync sim: cannot read {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => DEFAULT_SCENARIO.to_string(),
+    };
+    let scenario = match Scenario::from_yaml(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fortisync sim: the scenario is not valid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sim = match Simulator::start(scenario).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("fortisync sim: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut urls = serde_json::Map::new();
+    for fg in sim.fortigates() {
+        println!(
+            "FortiGate    {:<12} {}  ({})",
+            fg.name(),
+            fg.url(),
+            fg.version()
+        );
+        urls.insert(
+            fg.name().to_string(),
+            serde_json::json!({"kind": "FortiGate", "url": fg.url(), "ca_pem": fg.ca_pem()}),
+        );
+    }
+    for fmg in sim.fortimanagers() {
+        println!("FortiManager {:<12} {}/jsonrpc", "", fmg.url());
+        urls.insert(
+            format!("fortimanager:{}", fmg.url()),
+            serde_json::json!({"kind": "FortiManager", "url": fmg.url(), "ca_pem": fmg.ca_pem()}),
+        );
+    }
+    println!("admin (test control)      {}", sim.admin_url());
+    if let Some(path) = &args.write_urls {
+        let doc = serde_json::json!({"admin": sim.admin_url(), "devices": urls});
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
+        {
+            eprintln!("fortisync sim: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("press Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    sim.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_and_example_scenarios_parse() {
+        assert!(Scenario::from_yaml(DEFAULT_SCENARIO).is_ok());
+        let example = include_str!("../../examples/sim-scenario.yaml");
+        let scenario = Scenario::from_yaml(example).expect("examples/sim-scenario.yaml parses");
+        assert_eq!(scenario.fortigates.len(), 2);
+        assert_eq!(scenario.fortimanagers.len(), 1);
+    }
 }
