@@ -1,1 +1,15 @@
-//! placeholder
+//! Device access: the error taxonomy, the lockout-safe Guard, and the FortiOS / FortiManager
+//! clients behind it.
+
+pub mod credentials;
+pub mod error;
+pub mod fortios;
+pub mod guard;
+pub mod metrics;
+pub mod transport;
+
+pub use credentials::Credentials;
+pub use error::{Context, DeviceError};
+pub use guard::{Guard, LockoutPolicy, Outcome};
+pub use metrics::DeviceMetrics;
+pub use transport::TransportConfig;

@@ -1,64 +1,13 @@
 //! Resolving a resource's `targetRef`: the connection resource and the Secret material it
 //! points at, read fresh on every reconcile so a rotated key is used at once.
 
-use std::fmt;
-
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
-use sha2::{Digest, Sha256};
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::api::common::{ConnectionSpec, CredentialsSecretRef};
 use crate::api::{FortiGate, FortiManager, FortiManagerSpec};
-
-/// Credential material read from a Secret. `Debug` never shows the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub enum SecretCredentials {
-    /// REST API token, sent only in the `Authorization` header.
-    Token(String),
-    /// Admin user and password for a session login.
-    Password {
-        /// Admin user name.
-        user: String,
-        /// Admin password.
-        password: String,
-    },
-}
-
-impl fmt::Debug for SecretCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Token(_) => f.write_str("Token(<redacted>)"),
-            Self::Password { user, .. } => {
-                write!(f, "Password {{ user: {user:?}, password: <redacted> }}")
-            }
-        }
-    }
-}
-
-impl SecretCredentials {
-    /// A fingerprint that changes whenever the material changes; safe to log and compare.
-    pub fn fingerprint(&self) -> String {
-        let mut hash = Sha256::new();
-        match self {
-            Self::Token(token) => {
-                hash.update(b"token\0");
-                hash.update(token.as_bytes());
-            }
-            Self::Password { user, password } => {
-                hash.update(b"password\0");
-                hash.update(user.as_bytes());
-                hash.update(b"\0");
-                hash.update(password.as_bytes());
-            }
-        }
-        hash.finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-}
+use crate::device::Credentials;
 
 /// What a connection resource resolves to.
 #[derive(Debug, Clone)]
@@ -76,7 +25,7 @@ pub struct ResolvedConnection {
     /// FortiManager-only settings.
     pub fortimanager: Option<FortiManagerSpec>,
     /// Credentials from the Secret.
-    pub credentials: SecretCredentials,
+    pub credentials: Credentials,
     /// PEM CA bundle from the Secret, when configured.
     pub ca_bundle_pem: Option<String>,
 }
@@ -203,21 +152,21 @@ async fn read_credentials(
     secrets: &Api<Secret>,
     namespace: &str,
     reference: &CredentialsSecretRef,
-) -> Result<SecretCredentials, ResolveError> {
+) -> Result<Credentials, ResolveError> {
     match (
         &reference.token_key,
         &reference.username_key,
         &reference.password_key,
     ) {
-        (Some(token), _, _) => Ok(SecretCredentials::Token(
+        (Some(token), _, _) => Ok(Credentials::Token(
             read_key(secrets, namespace, &reference.name, token).await?,
         )),
-        (None, Some(user), Some(password)) => Ok(SecretCredentials::Password {
+        (None, Some(user), Some(password)) => Ok(Credentials::Password {
             user: read_key(secrets, namespace, &reference.name, user).await?,
             password: read_key(secrets, namespace, &reference.name, password).await?,
         }),
         // Admission allows neither only when tokenKey is absent; the documented default is `token`.
-        _ => Ok(SecretCredentials::Token(
+        _ => Ok(Credentials::Token(
             read_key(secrets, namespace, &reference.name, "token").await?,
         )),
     }
@@ -267,31 +216,6 @@ mod tests {
     use super::*;
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
-
-    #[test]
-    fn debug_never_shows_the_secret() {
-        let token = SecretCredentials::Token("s3cr3t-token".into());
-        let password = SecretCredentials::Password {
-            user: "api".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{token:?}").contains("s3cr3t"));
-        assert!(!format!("{password:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn fingerprint_changes_with_the_material_only() {
-        let a = SecretCredentials::Token("one".into());
-        assert_eq!(
-            a.fingerprint(),
-            SecretCredentials::Token("one".into()).fingerprint()
-        );
-        assert_ne!(
-            a.fingerprint(),
-            SecretCredentials::Token("two".into()).fingerprint()
-        );
-        assert!(!a.fingerprint().contains("one"));
-    }
 
     #[test]
     fn secret_values_lose_the_trailing_newline_and_empty_is_missing() {

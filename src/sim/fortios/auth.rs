@@ -87,6 +87,18 @@ pub fn cookie<'a>(header: Option<&'a str>, prefix: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim_matches('"'))
 }
 
+/// Every cookie value whose name starts with `prefix`.
+pub fn cookies<'a>(header: Option<&'a str>, prefix: &str) -> Vec<&'a str> {
+    header
+        .unwrap_or_default()
+        .split(';')
+        .map(str::trim)
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| v.trim_matches('"'))
+        .collect()
+}
+
 /// Authenticates an API request. Lockout is checked by the caller before this.
 pub fn authenticate(state: &mut FortiGateState, req: &Request, now: Instant) -> AuthOutcome {
     let bearer = req
@@ -111,9 +123,22 @@ pub fn authenticate(state: &mut FortiGateState, req: &Request, now: Instant) -> 
         let token = token.to_string();
         return by_key(state, &token, req.peer, now);
     }
-    if let Some(value) = cookie(req.cookie.as_deref(), "APSCOOKIE_") {
+    if cookie(req.cookie.as_deref(), "APSCOOKIE_").is_some() {
         let timeout = Duration::from_secs(state.global.admintimeout.max(1) * 60);
-        let value = value.to_string();
+        // A client may still hold cookies of older sessions (their names carry the session id):
+        // the live one wins.
+        let candidates = cookies(req.cookie.as_deref(), "APSCOOKIE_");
+        let value = candidates
+            .iter()
+            .find(|v| {
+                state
+                    .sessions
+                    .get(**v)
+                    .is_some_and(|s| now.duration_since(s.last_used) < timeout)
+            })
+            .or(candidates.first())
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         let live = state
             .sessions
             .get(&value)

@@ -1,0 +1,522 @@
+//! The Guard: one per device, shared by every resource that targets it. It stands between
+//! fortisync and the device's lockout (troubleshooting F3, F6):
+//!
+//! - a credential the device refused is frozen until its fingerprint changes (the Secret was
+//!   updated): at most one failed attempt per credential version;
+//! - failed logins are budgeted so fortisync alone never reaches `admin-lockout-threshold`;
+//! - a 429 opens the breaker for the whole device for the lockout window (doubling on repeats,
+//!   with jitter); after it exactly one probe is admitted; success closes the breaker;
+//! - requests in flight are limited per device.
+//!
+//! The state machine is pure over `tokio::time::Instant`, so every rule is tested with paused
+//! time; [`Guard`] wraps it with a semaphore and metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::error::DeviceError;
+use super::metrics::DeviceMetrics;
+use crate::api::common::BreakerState;
+
+/// The device's lockout settings, as the connection resource declares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// `admin-lockout-threshold`.
+    pub threshold: u32,
+    /// `admin-lockout-duration`.
+    pub duration: Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            threshold: 3,
+            duration: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a request turned out to be, as far as the guard cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The device answered and accepted the credential (any status but 401/429).
+    Authorized,
+    /// The device refused the credential (401, FortiManager -11/-22 after a re-login).
+    Refused,
+    /// 429: the source IP is locked out.
+    LockedOut,
+    /// No answer about the credential (connect failure, timeout, 5xx, reset).
+    NoVerdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Breaker {
+    Closed,
+    Open {
+        until: Instant,
+    },
+    /// The window has passed; one probe is out (or may go out).
+    HalfOpen {
+        probing: bool,
+    },
+}
+
+/// The pure state of one device's guard.
+#[derive(Debug, Clone)]
+pub struct GuardState {
+    policy: LockoutPolicy,
+    breaker: Breaker,
+    /// Lockouts seen in a row (for the doubling).
+    lockouts: u32,
+    /// Frozen credential fingerprints, with when they were refused.
+    frozen: HashMap<String, Instant>,
+    /// Failed logins we caused, for the budget.
+    failures: Vec<Instant>,
+}
+
+/// Whether a request may go out, and as what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A normal request.
+    Normal,
+    /// The single probe after a lockout window.
+    Probe,
+}
+
+impl GuardState {
+    /// A closed guard for `policy`.
+    pub fn new(policy: LockoutPolicy) -> Self {
+        Self {
+            policy,
+            breaker: Breaker::Closed,
+            lockouts: 0,
+            frozen: HashMap::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Updates the expected lockout settings (the connection resource changed).
+    pub fn set_policy(&mut self, policy: LockoutPolicy) {
+        self.policy = policy;
+    }
+
+    /// Breaker state for status and metrics.
+    pub fn breaker(&self, now: Instant) -> BreakerState {
+        match self.breaker {
+            Breaker::Closed => BreakerState::Closed,
+            Breaker::Open { until } if until > now => BreakerState::Open,
+            Breaker::Open { .. } | Breaker::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Decides whether a request with credential `fingerprint` may be sent now; refusals cost
+    /// no I/O. `jitter` (0..1) spreads the first probe of many controllers.
+    pub fn admit(
+        &mut self,
+        device: &str,
+        fingerprint: &str,
+        now: Instant,
+    ) -> Result<Admission, DeviceError> {
+        if let Some(at) = self.frozen.get(fingerprint) {
+            return Err(DeviceError::CredentialFrozen {
+                device: device.to_string(),
+                fingerprint: fingerprint.to_string(),
+                refused_at: format!("{:?} ago", now.saturating_duration_since(*at)),
+            });
+        }
+        match self.breaker {
+            Breaker::Closed => {}
+            Breaker::Open { until } if until > now => {
+                return Err(DeviceError::LockedOut {
+                    ctx: super::error::Context {
+                        device: device.to_string(),
+                        ..Default::default()
+                    },
+                    retry_after: until - now,
+                });
+            }
+            Breaker::Open { .. } | Breaker::HalfOpen { probing: false } => {
+                self.breaker = Breaker::HalfOpen { probing: true };
+                return Ok(Admission::Probe);
+            }
+            Breaker::HalfOpen { probing: true } => {
+                // One probe at a time: everyone else waits for its verdict.
+                return Err(DeviceError::LockedOut {
+                    ctx: super::error::Context {
+                        device: device.to_string(),
+                        ..Default::default()
+                    },
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+        }
+        // A credential never seen refused may still be wrong: only try it while one more
+        // failure stays below the device's threshold.
+        self.failures
+            .retain(|t| now.duration_since(*t) < self.policy.duration);
+        let failures = self.failures.len() as u32;
+        if failures + 1 >= self.policy.threshold && !self.frozen.is_empty() {
+            let oldest = self.failures.first().copied().unwrap_or(now);
+            return Err(DeviceError::AuthBudgetExhausted {
+                device: device.to_string(),
+                failures,
+                threshold: self.policy.threshold,
+                window: self.policy.duration,
+                retry_after: (oldest + self.policy.duration).saturating_duration_since(now),
+            });
+        }
+        Ok(Admission::Normal)
+    }
+
+    /// Records what happened to an admitted request. Returns the lockout window when this
+    /// outcome opened the breaker.
+    pub fn record(
+        &mut self,
+        fingerprint: &str,
+        admission: Admission,
+        outcome: Outcome,
+        now: Instant,
+        jitter: f64,
+    ) -> Option<Duration> {
+        match outcome {
+            Outcome::Authorized => {
+                if admission == Admission::Probe || self.breaker != Breaker::Closed {
+                    self.breaker = Breaker::Closed;
+                }
+                self.lockouts = 0;
+                None
+            }
+            Outcome::Refused => {
+                self.frozen.insert(fingerprint.to_string(), now);
+                self.failures.push(now);
+                if admission == Admission::Probe {
+                    // The lockout is over but the credential is wrong: the breaker is done.
+                    self.breaker = Breaker::Closed;
+                }
+                None
+            }
+            Outcome::LockedOut => {
+                self.lockouts += 1;
+                let factor = 2u32.saturating_pow(self.lockouts.saturating_sub(1).min(16));
+                let base = self
+                    .policy
+                    .duration
+                    .saturating_mul(factor)
+                    .min(Duration::from_secs(86_400));
+                let window = base.mul_f64(1.0 + 0.1 * jitter.clamp(0.0, 1.0));
+                self.breaker = Breaker::Open {
+                    until: now + window,
+                };
+                Some(window)
+            }
+            Outcome::NoVerdict => {
+                if admission == Admission::Probe {
+                    // The probe learned nothing: allow another probe.
+                    self.breaker = Breaker::HalfOpen { probing: false };
+                }
+                None
+            }
+        }
+    }
+
+    /// Forgets freezes of credentials other than `current` (the Secret changed).
+    pub fn forget_other_credentials(&mut self, current: &str) {
+        self.frozen.retain(|fp, _| fp == current);
+    }
+
+    /// Whether `fingerprint` is frozen.
+    pub fn is_frozen(&self, fingerprint: &str) -> bool {
+        self.frozen.contains_key(fingerprint)
+    }
+}
+
+/// The guard of one device endpoint: state machine + concurrency limit + metrics.
+pub struct Guard {
+    device: String,
+    state: Mutex<GuardState>,
+    permits: Arc<Semaphore>,
+    metrics: DeviceMetrics,
+}
+
+/// An admitted request: holds a concurrency permit until dropped.
+pub struct Pass {
+    admission: Admission,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Guard {
+    /// A guard for `device` with `max_concurrent` requests in flight.
+    pub fn new(
+        device: impl Into<String>,
+        policy: LockoutPolicy,
+        max_concurrent: usize,
+        metrics: DeviceMetrics,
+    ) -> Self {
+        let device = device.into();
+        metrics.breaker_state(&device, BreakerState::Closed);
+        Self {
+            device,
+            state: Mutex::new(GuardState::new(policy)),
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            metrics,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, GuardState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Device name.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// Waits for a concurrency slot, then asks the state machine; refusals cost no I/O.
+    pub async fn admit(&self, fingerprint: &str) -> Result<Pass, DeviceError> {
+        // Check before queueing, so a frozen credential or an open breaker never waits.
+        let precheck = self
+            .state()
+            .admit(&self.device, fingerprint, Instant::now());
+        self.undo_probe(precheck?);
+        let permit =
+            self.permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| DeviceError::ConnectFailed {
+                    ctx: super::error::Context {
+                        device: self.device.clone(),
+                        ..Default::default()
+                    },
+                    detail: "the endpoint is shutting down".into(),
+                })?;
+        let admission = self
+            .state()
+            .admit(&self.device, fingerprint, Instant::now())?;
+        if admission == Admission::Probe {
+            tracing::info!(device = %self.device, "lockout window over: sending one probe");
+        }
+        Ok(Pass {
+            admission,
+            _permit: permit,
+        })
+    }
+
+    /// The pre-check must not consume the single probe.
+    fn undo_probe(&self, admission: Admission) -> Admission {
+        if admission == Admission::Probe {
+            let mut state = self.state();
+            state.breaker = Breaker::HalfOpen { probing: false };
+        }
+        admission
+    }
+
+    /// Records an admitted request's outcome; returns the lockout window when it opened one.
+    pub fn record(&self, pass: Pass, fingerprint: &str, outcome: Outcome) -> Option<Duration> {
+        let now = Instant::now();
+        let jitter = rand::random::<f64>();
+        let (window, breaker) = {
+            let mut state = self.state();
+            let window = state.record(fingerprint, pass.admission, outcome, now, jitter);
+            (window, state.breaker(now))
+        };
+        match outcome {
+            Outcome::Refused => {
+                self.metrics.auth_failure(&self.device);
+                tracing::warn!(device = %self.device, credential = %fingerprint, "credential refused; frozen until the Secret changes");
+            }
+            Outcome::LockedOut => {
+                self.metrics.lockout(&self.device);
+                tracing::warn!(device = %self.device, window = ?window, "device locked this source IP out; breaker open");
+            }
+            _ => {}
+        }
+        self.metrics.breaker_state(&self.device, breaker);
+        window
+    }
+
+    /// Breaker state now.
+    pub fn breaker(&self) -> BreakerState {
+        self.state().breaker(Instant::now())
+    }
+
+    /// Updates the expected lockout settings.
+    pub fn set_policy(&self, policy: LockoutPolicy) {
+        self.state().set_policy(policy);
+    }
+
+    /// The Secret changed: freezes of older credentials no longer matter.
+    pub fn credential_changed(&self, current: &str) {
+        self.state().forget_other_credentials(current);
+    }
+
+    /// Whether `fingerprint` is frozen.
+    pub fn is_frozen(&self, fingerprint: &str) -> bool {
+        self.state().is_frozen(fingerprint)
+    }
+
+    /// The metrics this guard reports to.
+    pub fn metrics(&self) -> &DeviceMetrics {
+        &self.metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: LockoutPolicy = LockoutPolicy {
+        threshold: 3,
+        duration: Duration::from_secs(60),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_credential_is_frozen_until_it_changes() {
+        let mut g = GuardState::new(POLICY);
+        let now = Instant::now();
+        let a = g.admit("fw", "old", now).expect("first attempt");
+        g.record("old", a, Outcome::Refused, now, 0.0);
+        for _ in 0..100 {
+            assert_eq!(
+                g.admit("fw", "old", now).unwrap_err().reason(),
+                "CredentialFrozen"
+            );
+        }
+        assert_eq!(g.admit("fw", "new", now), Ok(Admission::Normal));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fortisync_alone_never_reaches_the_threshold() {
+        let mut g = GuardState::new(POLICY);
+        let now = Instant::now();
+        let a = g.admit("fw", "k1", now).expect("k1");
+        g.record("k1", a, Outcome::Refused, now, 0.0);
+        let b = g
+            .admit("fw", "k2", now)
+            .expect("k2: 2 failures stay below 3");
+        g.record("k2", b, Outcome::Refused, now, 0.0);
+        let held = g.admit("fw", "k3", now).unwrap_err();
+        assert_eq!(held.reason(), "AuthBudgetExhausted");
+        assert_eq!(held.retry_after(), Some(Duration::from_secs(60)));
+        assert_eq!(
+            g.admit("fw", "k3", now + Duration::from_secs(60)),
+            Ok(Admission::Normal)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lockout_blocks_everything_for_the_window_then_admits_one_probe() {
+        let mut g = GuardState::new(POLICY);
+        let now = Instant::now();
+        let a = g.admit("fw", "k", now).expect("k");
+        assert_eq!(
+            g.record("k", a, Outcome::LockedOut, now, 0.0),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(g.breaker(now), BreakerState::Open);
+        let inside = g
+            .admit("fw", "k", now + Duration::from_secs(59))
+            .unwrap_err();
+        assert_eq!(inside.retry_after(), Some(Duration::from_secs(1)));
+        let after = now + Duration::from_secs(60);
+        assert_eq!(g.admit("fw", "k", after), Ok(Admission::Probe));
+        assert_eq!(
+            g.admit("fw", "other", after).unwrap_err().reason(),
+            "LockedOut",
+            "one probe at a time"
+        );
+        g.record("k", Admission::Probe, Outcome::Authorized, after, 0.0);
+        assert_eq!(g.breaker(after), BreakerState::Closed);
+        assert_eq!(g.admit("fw", "k", after), Ok(Admission::Normal));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeat_lockouts_double_the_window_and_jitter_only_lengthens_it() {
+        let mut g = GuardState::new(POLICY);
+        let mut now = Instant::now();
+        let mut windows = Vec::new();
+        for _ in 0..3 {
+            let a = g.admit("fw", "k", now).expect("admitted");
+            let w = g
+                .record("k", a, Outcome::LockedOut, now, 0.0)
+                .expect("window");
+            windows.push(w.as_secs());
+            now += w;
+        }
+        assert_eq!(windows, [60, 120, 240]);
+        let mut j = GuardState::new(POLICY);
+        let a = j.admit("fw", "k", now).expect("admitted");
+        let w = j
+            .record("k", a, Outcome::LockedOut, now, 1.0)
+            .expect("window");
+        assert!(w >= Duration::from_secs(60) && w <= Duration::from_secs(66));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_without_verdict_allows_another_probe() {
+        let mut g = GuardState::new(POLICY);
+        let now = Instant::now();
+        let a = g.admit("fw", "k", now).expect("k");
+        g.record("k", a, Outcome::LockedOut, now, 0.0);
+        let later = now + Duration::from_secs(61);
+        let p = g.admit("fw", "k", later).expect("probe");
+        g.record("k", p, Outcome::NoVerdict, later, 0.0);
+        assert_eq!(g.admit("fw", "k", later), Ok(Admission::Probe));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn property_any_outcome_sequence_never_sends_a_frozen_credential_or_inside_a_window() {
+        // Deterministic pseudo-random sequences of outcomes and time steps.
+        let mut seed = 0x2545_f491_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut g = GuardState::new(POLICY);
+            let mut now = Instant::now();
+            let mut failures_in_window: Vec<Instant> = Vec::new();
+            let mut locked_until: Option<Instant> = None;
+            for _ in 0..50 {
+                now += Duration::from_secs(next() % 40);
+                let fp = format!("k{}", next() % 3);
+                let frozen = g.is_frozen(&fp);
+                if let Ok(admission) = g.admit("fw", &fp, now) {
+                    {
+                        assert!(!frozen, "a frozen credential was admitted");
+                        assert!(
+                            locked_until.is_none_or(|u| now >= u),
+                            "admitted inside a lockout window"
+                        );
+                        let outcome = match next() % 4 {
+                            0 => Outcome::Authorized,
+                            1 => Outcome::Refused,
+                            2 => Outcome::LockedOut,
+                            _ => Outcome::NoVerdict,
+                        };
+                        if outcome == Outcome::Refused {
+                            failures_in_window.retain(|t| now.duration_since(*t) < POLICY.duration);
+                            failures_in_window.push(now);
+                            assert!(
+                                failures_in_window.len() < POLICY.threshold as usize,
+                                "fortisync reached the threshold"
+                            );
+                        }
+                        if let Some(w) = g.record(&fp, admission, outcome, now, 0.5) {
+                            locked_until = Some(now + w);
+                        }
+                        if outcome == Outcome::Authorized {
+                            locked_until = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The HTTP client both device kinds use: rustls with an optional CA bundle, explicit insecure
+//! mode, a chosen source address, timeouts, a keep-alive pool; and the classification of
+//! transport failures into the error taxonomy.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::error::{Context, DeviceError};
+
+/// How to reach a device at the network level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// PEM CA bundle that signs the device certificate.
+    pub ca_bundle_pem: Option<String>,
+    /// Skip certificate verification (explicit opt-in only).
+    pub insecure_skip_verify: bool,
+    /// Local address to send from.
+    pub source_address: Option<IpAddr>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            ca_bundle_pem: None,
+            insecure_skip_verify: false,
+            source_address: None,
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Builds the HTTP client; a bad CA bundle is a TLS error naming the problem.
+pub fn http_client(config: &TransportConfig, device: &str) -> Result<reqwest::Client, DeviceError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .cookie_store(true)
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("fortisync/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = &config.ca_bundle_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+            DeviceError::Tls {
+                ctx: Context {
+                    device: device.to_string(),
+                    ..Context::default()
+                },
+                detail: format!("the CA bundle is not valid PEM: {e}"),
+            }
+        })?;
+        if certs.is_empty() {
+            return Err(DeviceError::Tls {
+                ctx: Context {
+                    device: device.to_string(),
+                    ..Context::default()
+                },
+                detail: "the CA bundle holds no certificate".into(),
+            });
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if config.insecure_skip_verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if let Some(ip) = config.source_address {
+        builder = builder.local_address(ip);
+    }
+    builder.build().map_err(|e| DeviceError::ConnectFailed {
+        ctx: Context {
+            device: device.to_string(),
+            ..Context::default()
+        },
+        detail: format!("cannot build the HTTP client: {e}"),
+    })
+}
+
+/// Whether the request surely never reached the device (safe to re-send even a write).
+pub fn never_sent(error: &reqwest::Error) -> bool {
+    error.is_connect()
+}
+
+/// Maps a transport failure (no HTTP status) to the taxonomy.
+pub fn classify(
+    error: &reqwest::Error,
+    ctx: Context,
+    timeout: Duration,
+    write: bool,
+) -> DeviceError {
+    let chain = error_chain(error);
+    // Only handshake and certificate failures are TLS problems; a peer that closes the
+    // connection without close_notify is a reset.
+    if chain.contains("certificate")
+        || chain.contains("handshake")
+        || chain.contains("unknownissuer")
+    {
+        return DeviceError::Tls {
+            ctx,
+            detail: tls_detail(&chain),
+        };
+    }
+    if error.is_timeout() {
+        return if write && !error.is_connect() {
+            DeviceError::OutcomeUnknown { ctx }
+        } else {
+            DeviceError::Timeout { ctx, timeout }
+        };
+    }
+    if error.is_connect() {
+        return DeviceError::ConnectFailed {
+            ctx,
+            detail: short(&chain),
+        };
+    }
+    if write {
+        DeviceError::OutcomeUnknown { ctx }
+    } else {
+        DeviceError::ConnectFailed {
+            ctx,
+            detail: short(&chain),
+        }
+    }
+}
+
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    // URLs can carry queries; never keep them in an error.
+    text.split_whitespace()
+        .filter(|w| !w.contains("://"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn tls_detail(chain: &str) -> String {
+    if chain.contains("unknownissuer") || chain.contains("unknown issuer") {
+        "the certificate is signed by an unknown issuer (self-signed or private CA)".into()
+    } else if chain.contains("expired") {
+        "the certificate has expired".into()
+    } else if chain.contains("notvalidforname") || chain.contains("not valid for name") {
+        "the certificate does not match the host name in spec.url".into()
+    } else {
+        short(chain)
+    }
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(200).collect()
+}
