@@ -372,6 +372,17 @@ impl DeviceError {
         }
     }
 
+    /// A `LockedOut` learns the breaker's window; other errors are unchanged.
+    pub fn with_lockout_window(self, window: Option<Duration>) -> Self {
+        match (self, window) {
+            (Self::LockedOut { ctx, .. }, Some(w)) => Self::LockedOut {
+                ctx,
+                retry_after: w,
+            },
+            (e, _) => e,
+        }
+    }
+
     /// The report shown in status and events.
     pub fn report(&self) -> crate::api::common::ErrorReport {
         crate::api::common::ErrorReport {

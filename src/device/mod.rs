@@ -2,13 +2,16 @@
 //! clients behind it.
 
 pub mod credentials;
+pub mod endpoint;
 pub mod error;
+pub mod fortimanager;
 pub mod fortios;
 pub mod guard;
 pub mod metrics;
 pub mod transport;
 
 pub use credentials::Credentials;
+pub use endpoint::{DeviceKind, Endpoint, EndpointConfig, Endpoints};
 pub use error::{Context, DeviceError};
 pub use guard::{Guard, LockoutPolicy, Outcome};
 pub use metrics::DeviceMetrics;

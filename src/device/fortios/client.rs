@@ -192,7 +192,7 @@ impl FortiOsClient {
                     Err((outcome, e)) => {
                         self.count(method, e.reason());
                         let window = self.guard.record(pass, &self.fingerprint, outcome);
-                        return Err(with_window(e, window));
+                        return Err(e.with_lockout_window(window));
                     }
                 }
             }
@@ -252,8 +252,8 @@ impl FortiOsClient {
             _ => Outcome::Authorized,
         };
         let window = self.guard.record(pass, &self.fingerprint, outcome);
-        let parsed =
-            parse(ctx, status.as_u16(), &bytes, session, write).map_err(|e| with_window(e, window));
+        let parsed = parse(ctx, status.as_u16(), &bytes, session, write)
+            .map_err(|e| e.with_lockout_window(window));
         self.count(
             method,
             parsed.as_ref().map_or_else(|e| e.reason(), |_| "ok"),
@@ -330,18 +330,18 @@ impl FortiOsClient {
                 DeviceError::Unauthorized { ctx: ctx.clone() },
             ));
         }
-        // Older builds: the legacy form login.
+        // Older builds: the legacy form login. (The form is built first: its serializer must
+        // not live across an await, or the future would not be Send.)
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("username", user)
+            .append_pair("secretkey", password)
+            .append_pair("ajax", "1")
+            .finish();
         let legacy = self
             .http
             .post(format!("{}/logincheck", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("username", user)
-                    .append_pair("secretkey", password)
-                    .append_pair("ajax", "1")
-                    .finish(),
-            )
+            .body(form)
             .send()
             .await
             .map_err(transport)?;
@@ -621,16 +621,6 @@ fn csrf_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
         .map(|(_, v)| v.trim_matches('"').to_string())
 }
 
-fn with_window(error: DeviceError, window: Option<Duration>) -> DeviceError {
-    match (error, window) {
-        (DeviceError::LockedOut { ctx, .. }, Some(w)) => DeviceError::LockedOut {
-            ctx,
-            retry_after: w,
-        },
-        (e, _) => e,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,5 +640,20 @@ mod tests {
             assert!(b <= r.cap, "{b:?}");
             assert!(b >= r.base.saturating_mul(2u32.pow(n.min(4))).min(r.cap) / 2);
         }
+    }
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    /// The controller spawns reconciles on a multi-threaded runtime: client futures must be Send.
+    #[allow(dead_code, clippy::diverging_sub_expression)]
+    fn client_futures_are_send(c: &FortiOsClient) {
+        assert_send(c.get("firewall/address", "a"));
+        assert_send(c.create("firewall/address", &Value::Null));
+        assert_send(c.system_status());
     }
 }
