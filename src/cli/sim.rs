@@ -63,10 +63,10 @@ pub async fn run(args: SimArgs) -> ExitCode {
             serde_json::json!({"kind": "FortiGate", "url": fg.url(), "ca_pem": fg.ca_pem()}),
         );
     }
-    for fmg in sim.fortimanagers() {
-        println!("FortiManager {:<12} {}/jsonrpc", "", fmg.url());
+    for (name, fmg) in sim.fortimanagers() {
+        println!("FortiManager {name:<12} {}/jsonrpc", fmg.url());
         urls.insert(
-            format!("fortimanager:{}", fmg.url()),
+            name.to_string(),
             serde_json::json!({"kind": "FortiManager", "url": fmg.url(), "ca_pem": fmg.ca_pem()}),
         );
     }

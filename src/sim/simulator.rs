@@ -130,9 +130,9 @@ impl Simulator {
         self.fortigates.values().map(AsRef::as_ref)
     }
 
-    /// Every FortiManager, by name.
-    pub fn fortimanagers(&self) -> impl Iterator<Item = &FortiManagerHandle> {
-        self.fortimanagers.values()
+    /// Every FortiManager with its name.
+    pub fn fortimanagers(&self) -> impl Iterator<Item = (&str, &FortiManagerHandle)> {
+        self.fortimanagers.iter().map(|(n, h)| (n.as_str(), h))
     }
 
     /// The admin (test-control) port's base URL.
