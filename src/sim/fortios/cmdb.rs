@@ -233,26 +233,16 @@ impl VdomTables {
         member: &str,
         limits: Limits,
     ) -> Result<(), CmdbError> {
-        let mut object = self
-            .get(table, group)
-            .cloned()
-            .ok_or_else(CmdbError::not_found)?;
-        let members = object["member"]
-            .as_array_mut()
-            .ok_or_else(CmdbError::not_found)?;
-        if members.iter().any(|m| m["name"] == member) {
-            return Err(CmdbError::cli(
-                -5,
-                format!("object already exists (mkey='{member}')"),
-            ));
-        }
-        members.push(json!({"name": member, "q_origin_key": member}));
-        self.check_members(table, group, &object, limits)?;
-        self.tables
-            .entry(table)
-            .or_default()
-            .insert(group.to_string(), object);
-        Ok(())
+        self.edit_members(table, group, limits, |members| {
+            if members.iter().any(|m| m["name"] == member) {
+                return Err(CmdbError::cli(
+                    -5,
+                    format!("object already exists (mkey='{member}')"),
+                ));
+            }
+            members.push(json!({"name": member, "q_origin_key": member}));
+            Ok(())
+        })
     }
 
     /// Removes one member from a group (`DELETE .../addrgrp/<g>/member/<m>`).
@@ -263,18 +253,34 @@ impl VdomTables {
         member: &str,
         limits: Limits,
     ) -> Result<(), CmdbError> {
+        self.edit_members(table, group, limits, |members| {
+            let before = members.len();
+            members.retain(|m| m["name"] != member);
+            if members.len() == before {
+                Err(CmdbError::not_found())
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Edits a group's member list and stores it only if the result passes the group checks.
+    fn edit_members(
+        &mut self,
+        table: Table,
+        group: &str,
+        limits: Limits,
+        edit: impl FnOnce(&mut Vec<Value>) -> Result<(), CmdbError>,
+    ) -> Result<(), CmdbError> {
         let mut object = self
             .get(table, group)
             .cloned()
             .ok_or_else(CmdbError::not_found)?;
-        let members = object["member"]
-            .as_array_mut()
-            .ok_or_else(CmdbError::not_found)?;
-        let before = members.len();
-        members.retain(|m| m["name"] != member);
-        if members.len() == before {
-            return Err(CmdbError::not_found());
-        }
+        edit(
+            object["member"]
+                .as_array_mut()
+                .ok_or_else(CmdbError::not_found)?,
+        )?;
         self.check_members(table, group, &object, limits)?;
         self.tables
             .entry(table)
@@ -470,25 +476,25 @@ fn normalise_address(object: &mut Map<String, Value>) -> Result<(), CmdbError> {
                 Value::String(format!("{ip} {}", mask_of(len))),
             );
         }
-        "iprange" => {
-            let start = text(object, "start-ip").to_string();
-            let end = text(object, "end-ip").to_string();
-            let s: Ipv4Addr = start
-                .parse()
-                .map_err(|_| CmdbError::invalid("start-ip", &start))?;
-            let e: Ipv4Addr = end
-                .parse()
-                .map_err(|_| CmdbError::invalid("end-ip", &end))?;
-            if e < s {
-                return Err(CmdbError::cli(
-                    -73,
-                    "end IP cannot be smaller than the start IP",
-                ));
-            }
-        }
+        "iprange" => check_range::<Ipv4Addr>(object)?,
         "fqdn" | "geography" | "wildcard" | "dynamic" | "interface-subnet" | "mac"
         | "wildcard-fqdn" => {}
         other => return Err(CmdbError::invalid("type", other)),
+    }
+    Ok(())
+}
+
+/// `start-ip` and `end-ip` parse as addresses of one family, in order (`-73` otherwise).
+fn check_range<A: std::str::FromStr + Ord>(object: &Map<String, Value>) -> Result<(), CmdbError> {
+    let parse = |field: &str| -> Result<A, CmdbError> {
+        let value = text(object, field);
+        value.parse().map_err(|_| CmdbError::invalid(field, value))
+    };
+    if parse("end-ip")? < parse("start-ip")? {
+        return Err(CmdbError::cli(
+            -73,
+            "end IP cannot be smaller than the start IP",
+        ));
     }
     Ok(())
 }
@@ -506,22 +512,7 @@ fn normalise_address6(object: &mut Map<String, Value>) -> Result<(), CmdbError> 
                 .ok_or_else(|| CmdbError::invalid("ip6", &prefix))?;
             object.insert("ip6".into(), Value::String(format!("{ip}/{len}")));
         }
-        "iprange" => {
-            let start = text(object, "start-ip").to_string();
-            let end = text(object, "end-ip").to_string();
-            let s: Ipv6Addr = start
-                .parse()
-                .map_err(|_| CmdbError::invalid("start-ip", &start))?;
-            let e: Ipv6Addr = end
-                .parse()
-                .map_err(|_| CmdbError::invalid("end-ip", &end))?;
-            if e < s {
-                return Err(CmdbError::cli(
-                    -73,
-                    "end IP cannot be smaller than the start IP",
-                ));
-            }
-        }
+        "iprange" => check_range::<Ipv6Addr>(object)?,
         "fqdn" | "geography" | "dynamic" | "template" | "mac" => {}
         other => return Err(CmdbError::invalid("type", other)),
     }

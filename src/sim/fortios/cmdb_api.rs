@@ -484,6 +484,31 @@ fn global(
     }
 }
 
+/// A GET of a global table: every object, or the one named by `rest`.
+fn list_or_one(
+    state: &FortiGateState,
+    req: &Request,
+    at: At<'_>,
+    rest: &[&str],
+    objects: Vec<(String, Value)>,
+) -> Reply {
+    match rest {
+        [] => ok_reply(
+            state,
+            req,
+            at,
+            None,
+            Some(Value::Array(objects.into_iter().map(|(_, o)| o).collect())),
+            false,
+        ),
+        [name] => match objects.into_iter().find(|(n, _)| n == name) {
+            Some((_, one)) => ok_reply(state, req, at, Some(name), Some(json!([one])), false),
+            None => error_reply(state, req, at, Some(name), &CmdbError::not_found()),
+        },
+        _ => error_reply(state, req, at, None, &CmdbError::bad_request()),
+    }
+}
+
 /// The settings after a PUT, or the first field whose value is out of range.
 fn updated_global(
     old: &super::scenario::GlobalSettings,
@@ -543,37 +568,14 @@ fn admin(
         Value::Object(obj)
     };
     match (req.method.as_str(), rest) {
-        ("GET", []) => {
-            let all: Vec<Value> = state.admins.values().map(render).collect();
-            ok_reply(
-                state,
-                req,
-                at(&vdom, "system", "admin"),
-                None,
-                Some(Value::Array(all)),
-                false,
-            )
+        ("GET", _) => {
+            let rendered: Vec<(String, Value)> = state
+                .admins
+                .iter()
+                .map(|(n, o)| (n.clone(), render(o)))
+                .collect();
+            list_or_one(state, req, at(&vdom, "system", "admin"), rest, rendered)
         }
-        ("GET", [name]) => match state.admins.get(*name) {
-            Some(a) => {
-                let one = render(a);
-                ok_reply(
-                    state,
-                    req,
-                    at(&vdom, "system", "admin"),
-                    Some(name),
-                    Some(json!([one])),
-                    false,
-                )
-            }
-            None => error_reply(
-                state,
-                req,
-                at(&vdom, "system", "admin"),
-                Some(name),
-                &CmdbError::not_found(),
-            ),
-        },
         ("PUT", [name]) if who.super_admin => {
             let Some(admin) = state.admins.get(*name).cloned() else {
                 return error_reply(
@@ -658,37 +660,14 @@ fn api_user(
         json!({"name": u.name, "q_origin_key": u.name, "accprofile": u.accprofile, "api-key": "ENC XXXX", "vdom": u.vdoms.iter().map(|v| json!({"name": v})).collect::<Vec<_>>(), "trusthost": trusthost})
     };
     match (req.method.as_str(), rest) {
-        ("GET", []) => {
-            let all: Vec<Value> = state.api_users.values().map(render).collect();
-            ok_reply(
-                state,
-                req,
-                at(&vdom, "system", "api-user"),
-                None,
-                Some(Value::Array(all)),
-                false,
-            )
+        ("GET", _) => {
+            let rendered: Vec<(String, Value)> = state
+                .api_users
+                .iter()
+                .map(|(n, o)| (n.clone(), render(o)))
+                .collect();
+            list_or_one(state, req, at(&vdom, "system", "api-user"), rest, rendered)
         }
-        ("GET", [name]) => match state.api_users.get(*name) {
-            Some(u) => {
-                let one = render(u);
-                ok_reply(
-                    state,
-                    req,
-                    at(&vdom, "system", "api-user"),
-                    Some(name),
-                    Some(json!([one])),
-                    false,
-                )
-            }
-            None => error_reply(
-                state,
-                req,
-                at(&vdom, "system", "api-user"),
-                Some(name),
-                &CmdbError::not_found(),
-            ),
-        },
         ("PUT", [name]) if who.super_admin => {
             if !state.api_users.contains_key(*name) {
                 return error_reply(
