@@ -2,3 +2,5 @@
 
 pub mod connection;
 pub mod metrics;
+pub mod naming;
+pub mod plan;
