@@ -383,10 +383,19 @@ impl DeviceError {
         }
     }
 
+    /// The reason conditions show: a frozen credential is still an `Unauthorized` to the admin
+    /// (its message says it is not retried), so the root cause stays visible.
+    pub fn condition_reason(&self) -> &'static str {
+        match self {
+            Self::CredentialFrozen { .. } => "Unauthorized",
+            other => other.reason(),
+        }
+    }
+
     /// The report shown in status and events.
     pub fn report(&self) -> crate::api::common::ErrorReport {
         crate::api::common::ErrorReport {
-            reason: self.reason().to_string(),
+            reason: self.condition_reason().to_string(),
             message: format!("{self} ({}: {})", self.troubleshooting_row(), self.cause()),
             remedy: self.remedy().to_string(),
         }
@@ -540,7 +549,7 @@ mod tests {
             assert!(e.troubleshooting_row().starts_with('F'));
             assert!(!e.cause().is_empty() && !e.remedy().is_empty());
             let report = e.report();
-            assert_eq!(report.reason, e.reason());
+            assert_eq!(report.reason, e.condition_reason());
             assert!(report.message.contains(e.troubleshooting_row()));
         }
         let rows: std::collections::BTreeSet<_> =

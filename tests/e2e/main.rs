@@ -2,6 +2,7 @@
 //!
 //! One test binary, so one control plane per test run; each test works in its own namespace.
 
+mod addressgroup;
 mod admission;
 mod chart;
 mod control_plane;

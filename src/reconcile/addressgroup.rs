@@ -1,0 +1,444 @@
+//! The `AddressGroup` reconciler: resolve the target → observe the group and our objects →
+//! pure plan → apply through the device's Guard → status, events and requeue.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::context::Context;
+use super::error::ReconcileError;
+use super::fortigate::{self, Family};
+use super::naming::{MemberAddress, Owner};
+use super::plan::{self, DesiredGroup, DesiredMember, Plan};
+use crate::api::PAUSED_ANNOTATION;
+use crate::api::addressgroup::{AddressGroup, AddressGroupStatus, ManagementPolicy, MemberCounts};
+use crate::api::common::{ErrorReport, parse_duration};
+use crate::api::conditions::{READY, SYNCED, condition, is_true};
+use crate::device::Endpoint;
+use crate::device::fortios::FortiOsClient;
+
+/// Finalizer that guarantees our device objects are cleaned up per `deletionPolicy`.
+pub const FINALIZER: &str = "fortisync.dev/cleanup";
+/// Controller name in metrics, events and logs.
+pub const CONTROLLER: &str = "addressgroup";
+
+/// One reconcile of one `AddressGroup`.
+pub async fn reconcile(
+    group: Arc<AddressGroup>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let namespace = group.namespace().unwrap_or_default();
+    let api = Api::<AddressGroup>::namespaced(ctx.client.clone(), &namespace);
+    let span = tracing::info_span!("reconcile", kind = "AddressGroup", namespace = %namespace, name = %group.name_any());
+    let _enter = span.enter();
+
+    if group
+        .annotations()
+        .get(PAUSED_ANNOTATION)
+        .map(String::as_str)
+        == Some("true")
+    {
+        report_paused(&api, &group).await?;
+        return Ok(Action::await_change());
+    }
+    let outcome = finalizer(&api, FINALIZER, group.clone(), |event| async {
+        match event {
+            Event::Apply(g) => apply(&api, g, &ctx).await,
+            Event::Cleanup(g) => cleanup(g, &ctx).await,
+        }
+    })
+    .await
+    .map_err(ReconcileError::from);
+
+    let seconds = started.elapsed().as_secs_f64();
+    match &outcome {
+        Ok(_) => ctx.metrics.observe(CONTROLLER, "success", seconds),
+        Err(e) => {
+            ctx.metrics.observe(CONTROLLER, "error", seconds);
+            ctx.metrics.error(CONTROLLER, e.reason());
+            report_failure(&api, &group, &ctx, e).await;
+        }
+    }
+    outcome
+}
+
+/// The requeue after a failure (already reported in status and events).
+pub fn error_policy(
+    _group: Arc<AddressGroup>,
+    error: &ReconcileError,
+    _ctx: Arc<Context>,
+) -> Action {
+    Action::requeue(error.retry_after())
+}
+
+/// What the spec declares, per address family.
+fn desired(
+    group: &AddressGroup,
+    empty_group_allowed: bool,
+) -> Result<(DesiredGroup, DesiredGroup), ReconcileError> {
+    let owner = Owner {
+        namespace: group.namespace().unwrap_or_default(),
+        name: group.name_any(),
+    };
+    let mut v4 = DesiredGroup {
+        owner,
+        group_name: group.spec.group_name.clone(),
+        prefix: group.spec.address_prefix.clone(),
+        members: Vec::new(),
+        membership: group.spec.membership,
+        empty_group_allowed,
+    };
+    let mut v6 = DesiredGroup {
+        empty_group_allowed: true,
+        ..v4.clone()
+    };
+    for m in &group.spec.members {
+        let address = MemberAddress::parse(&m.address)
+            .map_err(|e| ReconcileError::Spec(format!("spec.members: {e}")))?;
+        let member = DesiredMember {
+            address,
+            comment: m.comment.clone(),
+            expires_at: m.expires_at.as_ref().map(|t| t.0),
+        };
+        if address.is_v6() {
+            v6.members.push(member)
+        } else {
+            v4.members.push(member)
+        }
+    }
+    v6.empty_group_allowed = empty_group_allowed;
+    Ok((v4, v6))
+}
+
+async fn fortigate_client(
+    ctx: &Context,
+    group: &AddressGroup,
+) -> Result<(Arc<FortiOsClient>, Duration, bool), ReconcileError> {
+    let namespace = group.namespace().unwrap_or_default();
+    let (endpoint, resolved) = ctx.endpoint(&namespace, &group.spec.target_ref).await?;
+    let Endpoint::FortiGate(client) = endpoint else {
+        return Err(ReconcileError::Unsupported(
+            "AddressGroups on a FortiManager ADOM are not reconciled by this build yet".into(),
+        ));
+    };
+    let version = match ctx.version(&resolved.connection.url) {
+        Some(v) => v,
+        None => {
+            let v = client.system_status().await?.version;
+            ctx.remember_version(&resolved.connection.url, &v);
+            v
+        }
+    };
+    let empty_allowed = version
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0))
+        .take(2)
+        .collect::<Vec<_>>()
+        >= vec![7, 2];
+    let resync =
+        parse_duration(&resolved.connection.resync_interval).unwrap_or(Duration::from_secs(300));
+    Ok((client, resync, empty_allowed))
+}
+
+async fn apply(
+    api: &Api<AddressGroup>,
+    group: Arc<AddressGroup>,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let (client, resync, empty_allowed) = fortigate_client(ctx, &group).await?;
+    let (v4, v6) = desired(&group, empty_allowed)?;
+    let now = jiff::Timestamp::now();
+    let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
+    let mut plans = Vec::new();
+    for (family, d) in [(Family::V4, &v4), (Family::V6, &v6)] {
+        // IPv6 objects are read only when the spec has IPv6 members, so a converged IPv4
+        // group costs two reads per resync.
+        if family.v6 && d.members.is_empty() {
+            continue;
+        }
+        let observed = fortigate::observe(&client, family, &d.group_name, &d.prefix).await?;
+        let p = plan::plan(d, &observed, now);
+        if !observe_only {
+            for op in p.ops() {
+                tracing::info!(device = %client.device(), op = %op, "device write");
+                fortigate::apply(&client, family, op).await?;
+            }
+        }
+        plans.push(p);
+    }
+    let previous = group.status.clone().unwrap_or_default();
+    let was_converged = previous.observed_generation == group.metadata.generation
+        && is_true(&previous.conditions, SYNCED);
+    let writes: usize = if observe_only {
+        0
+    } else {
+        plans.iter().map(Plan::writes).sum()
+    };
+    let summary: String = plans.iter().map(ToString::to_string).collect();
+    let drift_repairs = if was_converged && writes > 0 {
+        ctx.metrics
+            .drift_repairs
+            .get_or_create(&super::metrics::ControllerLabels {
+                controller: CONTROLLER.into(),
+            })
+            .inc_by(writes as u64);
+        ctx.event(
+            &*group,
+            EventType::Warning,
+            "DriftRepaired",
+            format!("reverted {writes} out-of-band change(s):\n{summary}"),
+        )
+        .await;
+        previous.drift_repairs + writes as u64
+    } else {
+        if writes > 0 {
+            ctx.event(&*group, EventType::Normal, "Applied", summary.clone())
+                .await;
+        }
+        previous.drift_repairs
+    };
+    let status = converged_status(&group, &previous, &plans, observe_only, drift_repairs, now);
+    patch_status(api, &group.name_any(), &status).await?;
+    let next_expiry = plans.iter().filter_map(Plan::next_expiry).min();
+    Ok(Action::requeue(next_requeue(resync, next_expiry, now)))
+}
+
+async fn cleanup(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let (client, _, empty_allowed) = match fortigate_client(ctx, &group).await {
+        Ok(c) => c,
+        // Without the connection there is nothing fortisync can reach or clean.
+        Err(ReconcileError::Resolve(e)) if e.reason() == "TargetNotFound" => {
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    let (v4, v6) = desired(&group, empty_allowed)?;
+    for (family, d) in [(Family::V4, &v4), (Family::V6, &v6)] {
+        if family.v6 && d.members.is_empty() {
+            continue;
+        }
+        let observed = fortigate::observe(&client, family, &d.group_name, &d.prefix).await?;
+        let p = plan::plan_deletion(d, &observed, group.spec.deletion_policy);
+        for op in p.ops() {
+            tracing::info!(device = %client.device(), op = %op, "device write (deletion)");
+            fortigate::apply(&client, family, op).await?;
+        }
+    }
+    Ok(Action::await_change())
+}
+
+fn converged_status(
+    group: &AddressGroup,
+    previous: &AddressGroupStatus,
+    plans: &[Plan],
+    observe_only: bool,
+    drift_repairs: u64,
+    now: jiff::Timestamp,
+) -> AddressGroupStatus {
+    let generation = group.metadata.generation;
+    let mut counts = MemberCounts::default();
+    let mut foreign = Vec::new();
+    let mut conflicts = Vec::new();
+    for p in plans {
+        counts.desired += p.counts().desired;
+        counts.present += p.counts().present;
+        counts.foreign += p.counts().foreign;
+        foreign.extend(p.foreign_members().iter().cloned());
+        conflicts.extend(p.conflicts().iter().map(ToString::to_string));
+    }
+    let pending: usize = plans.iter().map(Plan::writes).sum();
+    let (ok, reason, message) = if observe_only && pending > 0 {
+        (
+            false,
+            "DriftDetected",
+            format!("ObserveOnly: {pending} change(s) would be needed"),
+        )
+    } else if !conflicts.is_empty() {
+        (false, "Conflict", conflicts.join("; "))
+    } else if counts.foreign > 0 {
+        (
+            true,
+            "Converged",
+            format!(
+                "{} member(s) converged; {} foreign member(s) kept",
+                counts.desired, counts.foreign
+            ),
+        )
+    } else {
+        (
+            true,
+            "Converged",
+            format!("{} member(s) converged", counts.desired),
+        )
+    };
+    AddressGroupStatus {
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                READY,
+                ok,
+                reason,
+                message.clone(),
+                generation,
+                &previous.conditions,
+            ),
+            condition(
+                SYNCED,
+                ok,
+                if ok { "Applied" } else { reason },
+                message,
+                generation,
+                &previous.conditions,
+            ),
+        ],
+        counts,
+        foreign_members: foreign,
+        drift_repairs,
+        last_sync_time: Some(Time(now)),
+        next_expiry: plans.iter().filter_map(Plan::next_expiry).min().map(Time),
+        last_error: None,
+    }
+}
+
+async fn report_failure(
+    api: &Api<AddressGroup>,
+    group: &AddressGroup,
+    ctx: &Context,
+    error: &ReconcileError,
+) {
+    let report = match error {
+        ReconcileError::Device(e) => e.report(),
+        other => ErrorReport {
+            reason: other.reason().to_string(),
+            message: other.to_string(),
+            remedy: other.remedy(),
+        },
+    };
+    tracing::warn!(reason = %report.reason, error = %report.message, remedy = %report.remedy, "reconcile failed");
+    let previous = group.status.clone().unwrap_or_default();
+    let generation = group.metadata.generation;
+    let message = format!("{} Remedy: {}", report.message, report.remedy);
+    let status = AddressGroupStatus {
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                READY,
+                false,
+                &report.reason,
+                message.clone(),
+                generation,
+                &previous.conditions,
+            ),
+            condition(
+                SYNCED,
+                false,
+                &report.reason,
+                message.clone(),
+                generation,
+                &previous.conditions,
+            ),
+        ],
+        last_error: Some(report.clone()),
+        ..previous
+    };
+    if let Err(e) = patch_status(api, &group.name_any(), &status).await {
+        tracing::warn!(error = %e, "could not record the failure in status");
+    }
+    ctx.event(group, EventType::Warning, &report.reason, message)
+        .await;
+}
+
+async fn report_paused(
+    api: &Api<AddressGroup>,
+    group: &AddressGroup,
+) -> Result<(), ReconcileError> {
+    let previous = group.status.clone().unwrap_or_default();
+    let generation = group.metadata.generation;
+    let message = format!("reconciliation paused by the {PAUSED_ANNOTATION} annotation");
+    let ready = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .cloned()
+        .unwrap_or_else(|| condition(READY, false, "Paused", message.clone(), generation, &[]));
+    let status = AddressGroupStatus {
+        conditions: vec![
+            ready,
+            condition(
+                SYNCED,
+                false,
+                "Paused",
+                message,
+                generation,
+                &previous.conditions,
+            ),
+        ],
+        ..previous
+    };
+    patch_status(api, &group.name_any(), &status).await
+}
+
+async fn patch_status(
+    api: &Api<AddressGroup>,
+    name: &str,
+    status: &AddressGroupStatus,
+) -> Result<(), ReconcileError> {
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map(|_| ())
+    .map_err(ReconcileError::Kube)
+}
+
+/// The next reconcile: the resync interval (±10% jitter), or just after the nearest expiry.
+pub fn next_requeue(
+    resync: Duration,
+    next_expiry: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Duration {
+    let jittered = resync.mul_f64(0.9 + rand::random::<f64>() * 0.2);
+    match next_expiry {
+        Some(at) => {
+            let until = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
+            jittered.min(until + Duration::from_millis(50))
+        }
+        None => jittered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_reconcile_is_the_jittered_resync_or_just_after_the_nearest_expiry() {
+        let now: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().expect("t");
+        let resync = Duration::from_secs(300);
+        for _ in 0..100 {
+            let d = next_requeue(resync, None, now);
+            assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330));
+        }
+        let soon: jiff::Timestamp = "2030-01-01T00:00:10Z".parse().expect("t");
+        assert_eq!(
+            next_requeue(resync, Some(soon), now),
+            Duration::from_millis(10_050)
+        );
+        let past: jiff::Timestamp = "2029-12-31T23:59:00Z".parse().expect("t");
+        assert_eq!(
+            next_requeue(resync, Some(past), now),
+            Duration::from_millis(50)
+        );
+    }
+}
