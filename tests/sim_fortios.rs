@@ -1496,3 +1496,105 @@ adoms:
         "192.0.2.77 255.255.255.255"
     );
 }
+
+#[tokio::test]
+async fn scenarios_save_and_load_through_the_admin_port() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "saved", "subnet": "192.0.2.80/32"}),
+    )
+    .expect("object");
+    let admin = reqwest::Client::new();
+    let saved: Value = admin
+        .get(format!("{}/fortigates/fw/scenario", sim.admin_url()))
+        .send()
+        .await
+        .expect("save")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(saved["objects"]["root"]["addresses"][0]["name"], "saved");
+    assert_eq!(saved["api_users"][0]["name"], "fortisync");
+    let mut edited = saved.clone();
+    edited["objects"]["root"]["addresses"] = json!([{"name": "loaded", "subnet": "192.0.2.81/32"}]);
+    edited["version"] = json!("6.4.14");
+    let load = admin
+        .put(format!("{}/fortigates/fw/scenario", sim.admin_url()))
+        .json(&edited)
+        .send()
+        .await
+        .expect("load");
+    assert_eq!(load.status().as_u16(), 204);
+    assert!(fg.object("root", Table::Address, "saved").is_none());
+    assert!(fg.object("root", Table::Address, "loaded").is_some());
+    assert_eq!(fg.version(), FosVersion::new(6, 4, 14));
+    let c = client(fg.ca_pem(), ip(27));
+    let (s, b) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address/loaded"),
+            Some(KEY),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, b["version"].clone()),
+        (200, json!("v6.4.14")),
+        "the same listener serves the loaded state"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_device_never_answers_and_current_admins_lists_sessions() {
+    let mut scenario = fortigate("7.4.3");
+    scenario.global = GlobalSettings::default();
+    let sim = sim(scenario).await;
+    let fg = sim.fortigate("fw");
+    fg.add_fault(FaultRule {
+        path: "/api/v2/cmdb".into(),
+        hang: true,
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let c = client(fg.ca_pem(), ip(28));
+    let hung = tokio::time::timeout(
+        Duration::from_millis(500),
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some(KEY),
+            None,
+        ),
+    )
+    .await;
+    assert!(hung.is_err(), "no answer while hung");
+    let login = c
+        .post(url(&sim, "/logincheck"))
+        .body("username=admin&secretkey=s3cret")
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 200);
+    let (s, b) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/monitor/system/current-admins"),
+            Some(KEY),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, b["results"][0]["username"].clone()),
+        (200, json!("admin"))
+    );
+}

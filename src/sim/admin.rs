@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::fortimanager::{self, FortiManagerControl};
-use super::fortios::{FaultRule, FortiGateHandle, GlobalSettings, Table};
+use super::fortios::{FaultRule, FortiGateHandle, FortiGateScenario, GlobalSettings, Table};
 
 type Fleet = Arc<BTreeMap<String, Arc<FortiGateHandle>>>;
 
@@ -37,6 +37,10 @@ pub fn router(
         .route("/fortigates/{name}/global", put(set_global))
         .route("/fortigates/{name}/api-users/{user}/key", put(set_key))
         .route("/fortigates/{name}/reboot", post(reboot))
+        .route(
+            "/fortigates/{name}/scenario",
+            get(save_scenario).put(load_scenario),
+        )
         .route(
             "/fortigates/{name}/objects/{vdom}/{path}/{table}",
             get(objects).put(put_object),
@@ -177,6 +181,31 @@ async fn set_key(
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(_) => not_found("API user"),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn save_scenario(State(fleet): State<Fleet>, Path(name): Path<String>) -> Response {
+    match device(&fleet, &name) {
+        Ok(fg) => Json(fg.snapshot()).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn load_scenario(
+    State(fleet): State<Fleet>,
+    Path(name): Path<String>,
+    Json(scenario): Json<FortiGateScenario>,
+) -> Response {
+    match device(&fleet, &name) {
+        Ok(fg) => match fg.load(&scenario) {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": e.to_string()})),
+            )
+                .into_response(),
+        },
         Err(r) => r.into_response(),
     }
 }

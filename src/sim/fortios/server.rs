@@ -28,6 +28,9 @@ type Shared = Arc<Mutex<FortiGateState>>;
 /// A running simulated FortiGate; stops on drop.
 pub struct FortiGateHandle {
     state: Shared,
+    /// How the device listens (kept when a scenario is loaded into the running device).
+    listen: (std::net::IpAddr, bool),
+    seed: u64,
     name: String,
     url: String,
     ca_pem: Option<String>,
@@ -56,6 +59,8 @@ pub async fn start(scenario: &FortiGateScenario, seed: u64) -> anyhow::Result<Fo
     tracing::info!(device = %scenario.name, url = %listening.url, version = %scenario.version, "simulated FortiGate listening");
     Ok(FortiGateHandle {
         state: shared,
+        listen: (scenario.bind, scenario.tls),
+        seed,
         name: scenario.name.clone(),
         url: listening.url,
         ca_pem: listening.ca_pem,
@@ -407,6 +412,55 @@ impl FortiGateHandle {
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
         self.state().faults.clear();
+    }
+
+    /// The device as a scenario (users, settings, objects as they are now): save it, edit it,
+    /// load it again.
+    pub fn snapshot(&self) -> FortiGateScenario {
+        let state = self.state();
+        let objects = state
+            .vdoms
+            .iter()
+            .map(|(vdom, tables)| {
+                let list = |t: Table| tables.list(t).cloned().collect::<Vec<_>>();
+                let objects = super::scenario::VdomObjects {
+                    addresses: list(Table::Address),
+                    addresses6: list(Table::Address6),
+                    addrgrps: list(Table::Addrgrp),
+                    addrgrps6: list(Table::Addrgrp6),
+                    external_resources: list(Table::ExternalResource),
+                };
+                (vdom.clone(), objects)
+            })
+            .collect();
+        FortiGateScenario {
+            name: state.name.clone(),
+            version: state.version,
+            serial: state.serial.clone(),
+            model: state.model.clone(),
+            hostname: state.hostname.clone(),
+            bind: self.listen.0,
+            port: state.port,
+            tls: self.listen.1,
+            vdoms: state.vdom_order.clone(),
+            global: state.global.clone(),
+            api_users: state.api_users.values().cloned().collect(),
+            admins: state.admins.values().cloned().collect(),
+            profiles: state.profiles.clone(),
+            addrgrp_member_cap: state.member_cap,
+            objects,
+        }
+    }
+
+    /// Replaces the device's state with `scenario` (the listener, name and port stay): the
+    /// request log, sessions, lockouts and faults start empty.
+    pub fn load(&self, scenario: &FortiGateScenario) -> anyhow::Result<()> {
+        let mut fresh = FortiGateState::from_scenario(scenario, self.seed)?;
+        let mut state = self.state();
+        fresh.port = state.port;
+        fresh.name = state.name.clone();
+        *state = fresh;
+        Ok(())
     }
 
     /// Reboots: clears lockouts and sessions.
