@@ -81,7 +81,9 @@ pub struct TargetRef {
 }
 
 /// Kinds an `AddressGroup` can target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum TargetKind {
     /// A FortiGate over FortiOS REST.
     FortiGate,
@@ -161,9 +163,25 @@ pub struct AddressGroupStatus {
     /// The nearest future member expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_expiry: Option<Time>,
+    /// With a FortiManager target and `install: Proxy`: each FortiGate the change must reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceSyncStatus>,
     /// The last failure, with its remedy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<ErrorReport>,
+}
+
+/// Whether one FortiGate behind a FortiManager holds the group as the ADOM does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceSyncStatus {
+    /// FortiManager device name.
+    pub name: String,
+    /// The device holds the group and our objects as declared.
+    pub synced: bool,
+    /// Why not, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Member counts.

@@ -239,6 +239,7 @@ pub struct Guard {
     device: String,
     state: Mutex<GuardState>,
     permits: Arc<Semaphore>,
+    max_concurrent: usize,
     metrics: DeviceMetrics,
 }
 
@@ -262,8 +263,14 @@ impl Guard {
             device,
             state: Mutex::new(GuardState::new(policy)),
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            max_concurrent: max_concurrent.max(1),
             metrics,
         }
+    }
+
+    /// Requests in flight at most.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, GuardState> {

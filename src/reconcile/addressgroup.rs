@@ -13,16 +13,16 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::context::Context;
+use super::converge::{Convergence, converge, remove};
 use super::error::ReconcileError;
-use super::fortigate::{self, Family};
-use super::naming::{MemberAddress, Owner};
-use super::plan::{self, DesiredGroup, DesiredMember, Plan};
+use super::plan::Op;
+use super::target::GroupTarget;
 use crate::api::PAUSED_ANNOTATION;
-use crate::api::addressgroup::{AddressGroup, AddressGroupStatus, ManagementPolicy, MemberCounts};
+use crate::api::addressgroup::{
+    AddressGroup, AddressGroupStatus, DeviceSyncStatus, ManagementPolicy, MemberCounts,
+};
 use crate::api::common::{ErrorReport, parse_duration};
 use crate::api::conditions::{READY, SYNCED, condition, is_true};
-use crate::device::Endpoint;
-use crate::device::fortios::FortiOsClient;
 
 /// Finalizer that guarantees our device objects are cleaned up per `deletionPolicy`.
 pub const FINALIZER: &str = "fortisync.dev/cleanup";
@@ -79,74 +79,20 @@ pub fn error_policy(
     Action::requeue(error.retry_after())
 }
 
-/// What the spec declares, per address family.
-fn desired(
-    group: &AddressGroup,
-    empty_group_allowed: bool,
-) -> Result<(DesiredGroup, DesiredGroup), ReconcileError> {
-    let owner = Owner {
-        namespace: group.namespace().unwrap_or_default(),
-        name: group.name_any(),
-    };
-    let mut v4 = DesiredGroup {
-        owner,
-        group_name: group.spec.group_name.clone(),
-        prefix: group.spec.address_prefix.clone(),
-        members: Vec::new(),
-        membership: group.spec.membership,
-        empty_group_allowed,
-    };
-    let mut v6 = DesiredGroup {
-        empty_group_allowed: true,
-        ..v4.clone()
-    };
-    for m in &group.spec.members {
-        let address = MemberAddress::parse(&m.address)
-            .map_err(|e| ReconcileError::Spec(format!("spec.members: {e}")))?;
-        let member = DesiredMember {
-            address,
-            comment: m.comment.clone(),
-            expires_at: m.expires_at.as_ref().map(|t| t.0),
-        };
-        if address.is_v6() {
-            v6.members.push(member)
-        } else {
-            v4.members.push(member)
-        }
-    }
-    v6.empty_group_allowed = empty_group_allowed;
-    Ok((v4, v6))
-}
-
-async fn fortigate_client(
+/// Resolves the target and reads its resync interval.
+async fn target(
     ctx: &Context,
     group: &AddressGroup,
-) -> Result<(Arc<FortiOsClient>, Duration, bool), ReconcileError> {
+) -> Result<(GroupTarget, Duration), ReconcileError> {
     let namespace = group.namespace().unwrap_or_default();
-    let (endpoint, resolved) = ctx.endpoint(&namespace, &group.spec.target_ref).await?;
-    let Endpoint::FortiGate(client) = endpoint else {
-        return Err(ReconcileError::Unsupported(
-            "AddressGroups on a FortiManager ADOM are not reconciled by this build yet".into(),
-        ));
-    };
-    let version = match ctx.version(&resolved.connection.url) {
-        Some(v) => v,
-        None => {
-            let v = client.system_status().await?.version;
-            ctx.remember_version(&resolved.connection.url, &v);
-            v
-        }
-    };
-    let empty_allowed = version
-        .trim_start_matches('v')
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0))
-        .take(2)
-        .collect::<Vec<_>>()
-        >= vec![7, 2];
+    let (target, resolved) = ctx.group_target(&namespace, &group.spec.target_ref).await?;
     let resync =
         parse_duration(&resolved.connection.resync_interval).unwrap_or(Duration::from_secs(300));
-    Ok((client, resync, empty_allowed))
+    Ok((target, resync))
+}
+
+fn log_write(device: &str, op: &Op) {
+    tracing::info!(%device, op = %op, "device write");
 }
 
 async fn apply(
@@ -154,36 +100,15 @@ async fn apply(
     group: Arc<AddressGroup>,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let (client, resync, empty_allowed) = fortigate_client(ctx, &group).await?;
-    let (v4, v6) = desired(&group, empty_allowed)?;
+    let (target, resync) = target(ctx, &group).await?;
     let now = jiff::Timestamp::now();
     let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
-    let mut plans = Vec::new();
-    for (family, d) in [(Family::V4, &v4), (Family::V6, &v6)] {
-        // IPv6 objects are read only when the spec has IPv6 members, so a converged IPv4
-        // group costs two reads per resync.
-        if family.v6 && d.members.is_empty() {
-            continue;
-        }
-        let observed = fortigate::observe(&client, family, &d.group_name, &d.prefix).await?;
-        let p = plan::plan(d, &observed, now);
-        if !observe_only {
-            for op in p.ops() {
-                tracing::info!(device = %client.device(), op = %op, "device write");
-                fortigate::apply(&client, family, op).await?;
-            }
-        }
-        plans.push(p);
-    }
+    let outcome = converge(&target, &group, now, !observe_only, &mut log_write).await?;
     let previous = group.status.clone().unwrap_or_default();
     let was_converged = previous.observed_generation == group.metadata.generation
         && is_true(&previous.conditions, SYNCED);
-    let writes: usize = if observe_only {
-        0
-    } else {
-        plans.iter().map(Plan::writes).sum()
-    };
-    let summary: String = plans.iter().map(ToString::to_string).collect();
+    let writes = if observe_only { 0 } else { outcome.writes() };
+    let summary = summarize(&outcome);
     let drift_repairs = if was_converged && writes > 0 {
         ctx.metrics
             .drift_repairs
@@ -206,14 +131,36 @@ async fn apply(
         }
         previous.drift_repairs
     };
-    let status = converged_status(&group, &previous, &plans, observe_only, drift_repairs, now);
+    let status = converged_status(
+        &group,
+        &previous,
+        &outcome,
+        observe_only,
+        drift_repairs,
+        now,
+    );
     patch_status(api, &group.name_any(), &status).await?;
-    let next_expiry = plans.iter().filter_map(Plan::next_expiry).min();
+    let next_expiry = outcome
+        .plans
+        .iter()
+        .filter_map(|p| p.plan.next_expiry())
+        .min();
     Ok(Action::requeue(next_requeue(resync, next_expiry, now)))
 }
 
+/// The plan as events show it: ADOM or VDOM writes first, then each device's.
+fn summarize(outcome: &Convergence) -> String {
+    let mut out: String = outcome.plans.iter().map(|p| p.plan.to_string()).collect();
+    for d in &outcome.devices {
+        if !d.plan.is_empty() {
+            out.push_str(&format!("device {}:\n{}", d.device, d.plan));
+        }
+    }
+    out
+}
+
 async fn cleanup(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
-    let (client, _, empty_allowed) = match fortigate_client(ctx, &group).await {
+    let (target, _) = match target(ctx, &group).await {
         Ok(c) => c,
         // Without the connection there is nothing fortisync can reach or clean.
         Err(ReconcileError::Resolve(e)) if e.reason() == "TargetNotFound" => {
@@ -221,25 +168,14 @@ async fn cleanup(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reco
         }
         Err(e) => return Err(e),
     };
-    let (v4, v6) = desired(&group, empty_allowed)?;
-    for (family, d) in [(Family::V4, &v4), (Family::V6, &v6)] {
-        if family.v6 && d.members.is_empty() {
-            continue;
-        }
-        let observed = fortigate::observe(&client, family, &d.group_name, &d.prefix).await?;
-        let p = plan::plan_deletion(d, &observed, group.spec.deletion_policy);
-        for op in p.ops() {
-            tracing::info!(device = %client.device(), op = %op, "device write (deletion)");
-            fortigate::apply(&client, family, op).await?;
-        }
-    }
+    remove(&target, &group, true, &mut log_write).await?;
     Ok(Action::await_change())
 }
 
 fn converged_status(
     group: &AddressGroup,
     previous: &AddressGroupStatus,
-    plans: &[Plan],
+    outcome: &Convergence,
     observe_only: bool,
     drift_repairs: u64,
     now: jiff::Timestamp,
@@ -248,14 +184,19 @@ fn converged_status(
     let mut counts = MemberCounts::default();
     let mut foreign = Vec::new();
     let mut conflicts = Vec::new();
-    for p in plans {
+    for p in outcome.plans.iter().map(|p| &p.plan) {
         counts.desired += p.counts().desired;
         counts.present += p.counts().present;
         counts.foreign += p.counts().foreign;
         foreign.extend(p.foreign_members().iter().cloned());
         conflicts.extend(p.conflicts().iter().map(ToString::to_string));
     }
-    let pending: usize = plans.iter().map(Plan::writes).sum();
+    let pending = outcome.writes();
+    let unsynced: Vec<String> = outcome
+        .devices
+        .iter()
+        .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.device)))
+        .collect();
     let (ok, reason, message) = if observe_only && pending > 0 {
         (
             false,
@@ -264,6 +205,16 @@ fn converged_status(
         )
     } else if !conflicts.is_empty() {
         (false, "Conflict", conflicts.join("; "))
+    } else if !unsynced.is_empty() {
+        (
+            false,
+            "DevicesNotSynced",
+            format!(
+                "the ADOM is converged but {} device(s) are not: {}",
+                unsynced.len(),
+                unsynced.join("; ")
+            ),
+        )
     } else if counts.foreign > 0 {
         (
             true,
@@ -304,7 +255,21 @@ fn converged_status(
         foreign_members: foreign,
         drift_repairs,
         last_sync_time: Some(Time(now)),
-        next_expiry: plans.iter().filter_map(Plan::next_expiry).min().map(Time),
+        next_expiry: outcome
+            .plans
+            .iter()
+            .filter_map(|p| p.plan.next_expiry())
+            .min()
+            .map(Time),
+        devices: outcome
+            .devices
+            .iter()
+            .map(|d| DeviceSyncStatus {
+                name: d.device.clone(),
+                synced: d.error.is_none() && (!observe_only || d.plan.is_empty()),
+                message: d.error.clone(),
+            })
+            .collect(),
         last_error: None,
     }
 }

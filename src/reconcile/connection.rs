@@ -5,9 +5,14 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
-use crate::api::common::{ConnectionSpec, CredentialsSecretRef};
+use std::collections::BTreeMap;
+
+use crate::api::common::ConnectionSpec;
 use crate::api::{FortiGate, FortiManager, FortiManagerSpec};
-use crate::device::Credentials;
+use std::time::Duration;
+
+use super::error::ReconcileError;
+use crate::device::{Credentials, DeviceKind, EndpointConfig, LockoutPolicy, TransportConfig};
 
 /// What a connection resource resolves to.
 #[derive(Debug, Clone)]
@@ -98,7 +103,7 @@ impl ResolveError {
     }
 }
 
-/// Reads the connection resource named by `target` and its Secrets.
+/// Reads the connection resource named by `target` and its Secrets (one read each).
 pub async fn resolve(
     client: &Client,
     namespace: &str,
@@ -109,86 +114,122 @@ pub async fn resolve(
         namespace: namespace.to_string(),
         name: target.name.clone(),
     };
-    let (connection, scope, fortimanager) = match target.kind {
+    let connection = match target.kind {
         TargetKind::FortiGate => {
             let fg = Api::<FortiGate>::namespaced(client.clone(), namespace)
                 .get_opt(&target.name)
                 .await?
                 .ok_or_else(not_found)?;
-            (fg.spec.connection, fg.spec.vdom, None)
+            Connection::of_fortigate(&fg.spec)
         }
         TargetKind::FortiManager => {
             let fmg = Api::<FortiManager>::namespaced(client.clone(), namespace)
                 .get_opt(&target.name)
                 .await?
                 .ok_or_else(not_found)?;
-            (
-                fmg.spec.connection.clone(),
-                fmg.spec.adom.clone(),
-                Some(fmg.spec),
-            )
+            Connection::of_fortimanager(&fmg.spec)
         }
     };
-    let secrets = Api::<Secret>::namespaced(client.clone(), namespace);
-    let credentials =
-        read_credentials(&secrets, namespace, &connection.credentials_secret_ref).await?;
-    let ca_bundle_pem = match &connection.tls.ca_bundle_secret_ref {
-        Some(r) => Some(read_key(&secrets, namespace, &r.name, &r.key).await?),
+    let api = Api::<Secret>::namespaced(client.clone(), namespace);
+    let mut secrets = BTreeMap::new();
+    for name in connection.secret_names() {
+        if let Some(secret) = api.get_opt(name).await? {
+            secrets.insert(name.to_string(), secret);
+        }
+    }
+    assemble(namespace, target, connection, |name| {
+        secrets.get(name).cloned()
+    })
+}
+
+/// A connection resource's settings, before its Secrets are read.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The connection settings.
+    pub spec: ConnectionSpec,
+    /// VDOM or ADOM.
+    pub scope: String,
+    /// FortiManager-only settings.
+    pub fortimanager: Option<FortiManagerSpec>,
+}
+
+impl Connection {
+    /// From a FortiGate spec.
+    pub fn of_fortigate(spec: &crate::api::FortiGateSpec) -> Self {
+        Self {
+            spec: spec.connection.clone(),
+            scope: spec.vdom.clone(),
+            fortimanager: None,
+        }
+    }
+
+    /// From a FortiManager spec.
+    pub fn of_fortimanager(spec: &FortiManagerSpec) -> Self {
+        Self {
+            spec: spec.connection.clone(),
+            scope: spec.adom.clone(),
+            fortimanager: Some(spec.clone()),
+        }
+    }
+
+    /// The Secrets it references.
+    pub fn secret_names(&self) -> Vec<&str> {
+        let mut names = vec![self.spec.credentials_secret_ref.name.as_str()];
+        if let Some(ca) = &self.spec.tls.ca_bundle_secret_ref
+            && ca.name != names[0]
+        {
+            names.push(ca.name.as_str());
+        }
+        names
+    }
+}
+
+/// Puts a connection and its Secrets together (pure: the controller reads Secrets from the
+/// API server, the CLI from manifests, files or the environment).
+pub fn assemble(
+    namespace: &str,
+    target: &TargetRef,
+    connection: Connection,
+    secret: impl Fn(&str) -> Option<Secret>,
+) -> Result<ResolvedConnection, ResolveError> {
+    let key = |name: &str, key: &str| -> Result<String, ResolveError> {
+        let s = secret(name).ok_or_else(|| ResolveError::SecretNotFound {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })?;
+        secret_value(&s, key).ok_or_else(|| ResolveError::SecretKeyMissing {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            key: key.to_string(),
+        })
+    };
+    let reference = &connection.spec.credentials_secret_ref;
+    let credentials = match (
+        &reference.token_key,
+        &reference.username_key,
+        &reference.password_key,
+    ) {
+        (Some(token), _, _) => Credentials::Token(key(&reference.name, token)?),
+        (None, Some(user), Some(password)) => Credentials::Password {
+            user: key(&reference.name, user)?,
+            password: key(&reference.name, password)?,
+        },
+        // Admission allows neither only when tokenKey is absent; the documented default is `token`.
+        _ => Credentials::Token(key(&reference.name, "token")?),
+    };
+    let ca_bundle_pem = match &connection.spec.tls.ca_bundle_secret_ref {
+        Some(r) => Some(key(&r.name, &r.key)?),
         None => None,
     };
     Ok(ResolvedConnection {
         kind: target.kind,
         namespace: namespace.to_string(),
         name: target.name.clone(),
-        connection,
-        scope,
-        fortimanager,
+        connection: connection.spec,
+        scope: connection.scope,
+        fortimanager: connection.fortimanager,
         credentials,
         ca_bundle_pem,
-    })
-}
-
-async fn read_credentials(
-    secrets: &Api<Secret>,
-    namespace: &str,
-    reference: &CredentialsSecretRef,
-) -> Result<Credentials, ResolveError> {
-    match (
-        &reference.token_key,
-        &reference.username_key,
-        &reference.password_key,
-    ) {
-        (Some(token), _, _) => Ok(Credentials::Token(
-            read_key(secrets, namespace, &reference.name, token).await?,
-        )),
-        (None, Some(user), Some(password)) => Ok(Credentials::Password {
-            user: read_key(secrets, namespace, &reference.name, user).await?,
-            password: read_key(secrets, namespace, &reference.name, password).await?,
-        }),
-        // Admission allows neither only when tokenKey is absent; the documented default is `token`.
-        _ => Ok(Credentials::Token(
-            read_key(secrets, namespace, &reference.name, "token").await?,
-        )),
-    }
-}
-
-async fn read_key(
-    secrets: &Api<Secret>,
-    namespace: &str,
-    name: &str,
-    key: &str,
-) -> Result<String, ResolveError> {
-    let secret = secrets
-        .get_opt(name)
-        .await?
-        .ok_or_else(|| ResolveError::SecretNotFound {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        })?;
-    secret_value(&secret, key).ok_or_else(|| ResolveError::SecretKeyMissing {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        key: key.to_string(),
     })
 }
 
@@ -209,6 +250,43 @@ pub fn secret_value(secret: &Secret, key: &str) -> Option<String> {
         })?;
     let value = raw.trim_end_matches(['\r', '\n']).to_string();
     (!value.is_empty()).then_some(value)
+}
+
+/// The endpoint settings a resolved connection asks for (pure: the controller and the CLI
+/// both build endpoints through it).
+pub fn endpoint_config(resolved: &ResolvedConnection) -> Result<EndpointConfig, ReconcileError> {
+    let spec = &resolved.connection;
+    let source_address = match &spec.source_address {
+        Some(text) => Some(text.parse().map_err(|_| {
+            ReconcileError::Spec(format!("spec.sourceAddress {text:?} is not an IP address"))
+        })?),
+        None => None,
+    };
+    Ok(EndpointConfig {
+        kind: match resolved.kind {
+            TargetKind::FortiGate => DeviceKind::FortiGate,
+            TargetKind::FortiManager => DeviceKind::FortiManager,
+        },
+        name: format!("{}/{}", resolved.namespace, resolved.name),
+        url: spec.url.trim_end_matches('/').to_string(),
+        scope: resolved.scope.clone(),
+        credentials: resolved.credentials.clone(),
+        transport: TransportConfig {
+            ca_bundle_pem: resolved.ca_bundle_pem.clone(),
+            insecure_skip_verify: spec.tls.insecure_skip_verify,
+            source_address,
+            timeout: Duration::from_secs(15),
+        },
+        max_concurrent: spec.max_concurrent_requests.clamp(1, 32) as usize,
+        lockout: LockoutPolicy {
+            threshold: spec.lockout.threshold,
+            duration: Duration::from_secs(spec.lockout.duration_seconds.into()),
+        },
+        lock_retries: resolved
+            .fortimanager
+            .as_ref()
+            .map_or(5, |f| f.workspace.lock_retries),
+    })
 }
 
 #[cfg(test)]

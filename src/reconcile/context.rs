@@ -1,21 +1,16 @@
 //! What every reconcile shares: the kube client, the device endpoints (one Guard per device),
 //! metrics, the event recorder, and device facts learned once per endpoint.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use prometheus_client::registry::Registry;
 
-use super::connection::{ResolvedConnection, resolve};
+use super::connection::{ResolvedConnection, endpoint_config, resolve};
 use super::error::ReconcileError;
 use super::metrics::ReconcileMetrics;
-use crate::api::addressgroup::{TargetKind, TargetRef};
-use crate::device::{
-    DeviceKind, DeviceMetrics, Endpoint, EndpointConfig, Endpoints, LockoutPolicy, TransportConfig,
-};
+use super::target::{DeviceFacts, GroupTarget};
+use crate::api::addressgroup::TargetRef;
+use crate::device::{DeviceMetrics, Endpoint, Endpoints};
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -26,7 +21,8 @@ pub struct Context {
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     recorder: Recorder,
-    versions: Mutex<HashMap<String, String>>,
+    /// Device facts learned once per endpoint.
+    pub facts: DeviceFacts,
 }
 
 impl Context {
@@ -41,7 +37,7 @@ impl Context {
             endpoints: Endpoints::new(DeviceMetrics::register(registry)),
             metrics: ReconcileMetrics::register(registry),
             client,
-            versions: Mutex::new(HashMap::new()),
+            facts: DeviceFacts::default(),
         }
     }
 
@@ -72,55 +68,18 @@ impl Context {
         target: &TargetRef,
     ) -> Result<(Endpoint, ResolvedConnection), ReconcileError> {
         let resolved = resolve(&self.client, namespace, target).await?;
-        let spec = &resolved.connection;
-        let source_address = match &spec.source_address {
-            Some(text) => Some(text.parse().map_err(|_| {
-                ReconcileError::Spec(format!("spec.sourceAddress {text:?} is not an IP address"))
-            })?),
-            None => None,
-        };
-        let config = EndpointConfig {
-            kind: match resolved.kind {
-                TargetKind::FortiGate => DeviceKind::FortiGate,
-                TargetKind::FortiManager => DeviceKind::FortiManager,
-            },
-            name: format!("{}/{}", resolved.namespace, resolved.name),
-            url: spec.url.trim_end_matches('/').to_string(),
-            scope: resolved.scope.clone(),
-            credentials: resolved.credentials.clone(),
-            transport: TransportConfig {
-                ca_bundle_pem: resolved.ca_bundle_pem.clone(),
-                insecure_skip_verify: spec.tls.insecure_skip_verify,
-                source_address,
-                timeout: Duration::from_secs(15),
-            },
-            max_concurrent: spec.max_concurrent_requests.clamp(1, 32) as usize,
-            lockout: LockoutPolicy {
-                threshold: spec.lockout.threshold,
-                duration: Duration::from_secs(spec.lockout.duration_seconds.into()),
-            },
-            lock_retries: resolved
-                .fortimanager
-                .as_ref()
-                .map_or(5, |f| f.workspace.lock_retries),
-        };
+        let config = endpoint_config(&resolved)?;
         Ok((self.endpoints.get(&config)?, resolved))
     }
 
-    /// The device version learned for `url`, if any.
-    pub fn version(&self, url: &str) -> Option<String> {
-        self.versions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(url)
-            .cloned()
-    }
-
-    /// Remembers the device version for `url`.
-    pub fn remember_version(&self, url: &str, version: &str) {
-        self.versions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(url.to_string(), version.to_string());
+    /// Resolves and connects a target for an AddressGroup.
+    pub async fn group_target(
+        &self,
+        namespace: &str,
+        target: &TargetRef,
+    ) -> Result<(GroupTarget, ResolvedConnection), ReconcileError> {
+        let (endpoint, resolved) = self.endpoint(namespace, target).await?;
+        let target = GroupTarget::connect(endpoint, &resolved, &self.facts).await?;
+        Ok((target, resolved))
     }
 }

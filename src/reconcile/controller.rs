@@ -1,6 +1,7 @@
 //! Wiring: one kube-runtime Controller per kind, re-triggered by the connection resources and
 //! Secrets they depend on, run only by the Lease holder.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -15,7 +16,9 @@ use crate::api::addressgroup::{AddressGroup, TargetKind};
 use crate::api::{FortiGate, FortiManager};
 
 use super::addressgroup;
+use super::connection_status::{self, ConnectionResource};
 use super::context::Context;
+use crate::api::common::ConnectionSpec;
 
 /// Which namespaces the controller serves.
 #[derive(Debug, Clone)]
@@ -62,44 +65,49 @@ pub async fn run_addressgroups(ctx: Arc<Context>, scope: Scope) {
     let by_secret = store.clone();
     let connections_fg = api::<FortiGate>(&client, &scope);
     let connections_fmg = api::<FortiManager>(&client, &scope);
+    // Which Secrets each connection reads, learned from the connection watches, so a rotated
+    // key re-triggers only the AddressGroups behind the connections that use it.
+    let secret_users = Arc::new(SecretUsers::default());
+    let (users_fg, users_fmg) = (secret_users.clone(), secret_users.clone());
 
     controller
         .watches(
             connections_fg,
             watcher::Config::default(),
             move |fg: FortiGate| {
-                dependents(
-                    &by_gate,
+                let ns = fg.namespace().unwrap_or_default();
+                users_fg.learn(
+                    &ns,
                     TargetKind::FortiGate,
-                    &fg.namespace().unwrap_or_default(),
                     &fg.name_any(),
-                )
+                    &fg.spec.connection,
+                );
+                dependents(&by_gate, TargetKind::FortiGate, &ns, &fg.name_any())
             },
         )
         .watches(
             connections_fmg,
             watcher::Config::default(),
             move |fmg: FortiManager| {
-                dependents(
-                    &by_manager,
+                let ns = fmg.namespace().unwrap_or_default();
+                users_fmg.learn(
+                    &ns,
                     TargetKind::FortiManager,
-                    &fmg.namespace().unwrap_or_default(),
                     &fmg.name_any(),
-                )
+                    &fmg.spec.connection,
+                );
+                dependents(&by_manager, TargetKind::FortiManager, &ns, &fmg.name_any())
             },
         )
-        // A rotated key or CA bundle re-triggers every AddressGroup of the namespace at once
-        // (cheap: they share the device's endpoint), so a frozen credential is retried promptly.
         .watches(
             api::<Secret>(&client, &scope),
             watcher::Config::default(),
             move |secret: Secret| {
                 let ns = secret.namespace().unwrap_or_default();
-                by_secret
-                    .state()
-                    .iter()
-                    .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
-                    .map(|g| ObjectRef::from_obj(g.as_ref()))
+                secret_users
+                    .connections(&ns, &secret.name_any())
+                    .into_iter()
+                    .flat_map(|(kind, name)| dependents(&by_secret, kind, &ns, &name))
                     .collect::<Vec<_>>()
             },
         )
@@ -111,6 +119,43 @@ pub async fn run_addressgroups(ctx: Arc<Context>, scope: Scope) {
             }
         })
         .await;
+}
+
+/// A connection: its kind and name.
+type ConnectionKey = (TargetKind, String);
+
+/// Connections by the Secrets they read: (namespace, secret) → connections.
+#[derive(Default)]
+struct SecretUsers(std::sync::Mutex<HashMap<(String, String), BTreeSet<ConnectionKey>>>);
+
+impl SecretUsers {
+    fn learn(&self, namespace: &str, kind: TargetKind, name: &str, connection: &ConnectionSpec) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget what this connection read before: its Secret references may have changed.
+        for users in map.values_mut() {
+            users.remove(&(kind, name.to_string()));
+        }
+        let mut secrets = vec![connection.credentials_secret_ref.name.clone()];
+        secrets.extend(
+            connection
+                .tls
+                .ca_bundle_secret_ref
+                .iter()
+                .map(|r| r.name.clone()),
+        );
+        for secret in secrets {
+            map.entry((namespace.to_string(), secret))
+                .or_default()
+                .insert((kind, name.to_string()));
+        }
+    }
+
+    fn connections(&self, namespace: &str, secret: &str) -> Vec<ConnectionKey> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(namespace.to_string(), secret.to_string()))
+            .map(|users| users.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 /// AddressGroups in `namespace` whose targetRef names this connection.
@@ -132,7 +177,65 @@ fn dependents(
         .collect()
 }
 
+/// Runs the status controller of one connection kind until shutdown.
+pub async fn run_connections<K: ConnectionResource>(ctx: Arc<Context>, scope: Scope) {
+    let client = ctx.client.clone();
+    let (store, writer) = reflector::store();
+    let changes = watcher(
+        api::<K>(&client, &scope),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    let by_secret = store.clone();
+    Controller::for_stream(changes, store)
+        .watches(
+            api::<Secret>(&client, &scope),
+            watcher::Config::default(),
+            move |secret: Secret| {
+                let ns = secret.namespace().unwrap_or_default();
+                let name = secret.name_any();
+                by_secret
+                    .state()
+                    .iter()
+                    .filter(|c| {
+                        c.namespace().as_deref() == Some(ns.as_str())
+                            && uses_secret(c.connection(), &name)
+                    })
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(
+            connection_status::reconcile::<K>,
+            connection_status::error_policy::<K>,
+            ctx,
+        )
+        .for_each(|outcome| async move {
+            if let Err(e) = outcome {
+                tracing::debug!(error = %e, "reconcile outcome");
+            }
+        })
+        .await;
+}
+
+fn uses_secret(connection: &ConnectionSpec, secret: &str) -> bool {
+    connection.credentials_secret_ref.name == secret
+        || connection
+            .tls
+            .ca_bundle_secret_ref
+            .as_ref()
+            .is_some_and(|r| r.name == secret)
+}
+
 /// Runs every controller until shutdown.
 pub async fn run(ctx: Arc<Context>, scope: Scope) {
-    run_addressgroups(ctx, scope).await;
+    futures::join!(
+        run_addressgroups(ctx.clone(), scope.clone()),
+        run_connections::<FortiGate>(ctx.clone(), scope.clone()),
+        run_connections::<FortiManager>(ctx, scope),
+    );
 }

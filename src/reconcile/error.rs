@@ -60,7 +60,9 @@ impl ReconcileError {
             Self::Spec(_) => {
                 "fix the resource; please report it so admission validation catches it".to_string()
             }
-            Self::Unsupported(_) => "target a FortiGate directly for now".to_string(),
+            Self::Unsupported(_) => {
+                "change the resource to what this build supports (see the message)".to_string()
+            }
         }
     }
 

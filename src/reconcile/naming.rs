@@ -105,6 +105,17 @@ impl MemberAddress {
         }
     }
 
+    /// The FortiManager ADOM object for this member: FortiManager documents `subnet` as an
+    /// `[ip, mask]` list, the form it returns on reads.
+    pub fn fortimanager_object(&self, name: &str, comment: &str) -> Value {
+        match self {
+            Self::V4Net(n) => {
+                json!({"name": name, "type": "ipmask", "subnet": [n.addr().to_string(), n.netmask().to_string()], "comment": comment})
+            }
+            other => other.fortios_object(name, comment),
+        }
+    }
+
     /// Reads the address out of a device object (FortiOS `"ip mask"`, `"ip/len"`, FortiManager
     /// `["ip", "mask"]`, ranges); None for types fortisync does not manage.
     pub fn from_object(object: &Value, v6: bool) -> Option<Self> {

@@ -174,6 +174,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan of exactly these writes (merged device plans, tests).
+    pub fn from_ops(ops: Vec<Op>) -> Self {
+        Self {
+            ops,
+            ..Self::default()
+        }
+    }
     /// The writes, in order.
     pub fn ops(&self) -> &[Op] {
         &self.ops

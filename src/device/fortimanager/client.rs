@@ -27,6 +27,17 @@ pub struct ProxyResult {
     pub response: Option<Value>,
 }
 
+/// What `/dvmdb/adom/<adom>` says about an ADOM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdomFacts {
+    /// FortiOS major version of the ADOM (`os_ver`).
+    pub major: u32,
+    /// FortiOS minor version of the ADOM (`mr`).
+    pub minor: u32,
+    /// The per-ADOM workspace flag, when the FortiManager reports one.
+    pub workspace: Option<bool>,
+}
+
 /// A FortiManager client for one ADOM.
 pub struct FortiManagerClient {
     device: String,
@@ -370,28 +381,77 @@ impl FortiManagerClient {
         .map(|_| ())
     }
 
-    /// Adds members to a group through its member sub-URL.
-    pub async fn add_members(&self, group: &str, members: &[String]) -> Result<(), DeviceError> {
-        let url = format!(
-            "{}/{}/member",
-            self.obj_url("firewall/addrgrp"),
-            escape_name(group)
-        );
+    /// Adds members to a group of `table` (`firewall/addrgrp`) through its member sub-URL.
+    pub async fn add_members(
+        &self,
+        table: &str,
+        group: &str,
+        members: &[String],
+    ) -> Result<(), DeviceError> {
+        let url = format!("{}/{}/member", self.obj_url(table), escape_name(group));
         self.call("add", &url, data_param(json!(members)))
             .await
             .map(|_| ())
     }
 
-    /// Removes members from a group through its member sub-URL.
-    pub async fn remove_members(&self, group: &str, members: &[String]) -> Result<(), DeviceError> {
-        let url = format!(
-            "{}/{}/member",
-            self.obj_url("firewall/addrgrp"),
-            escape_name(group)
-        );
+    /// Removes members from a group of `table` through its member sub-URL.
+    pub async fn remove_members(
+        &self,
+        table: &str,
+        group: &str,
+        members: &[String],
+    ) -> Result<(), DeviceError> {
+        let url = format!("{}/{}/member", self.obj_url(table), escape_name(group));
         self.call("delete", &url, data_param(json!(members)))
             .await
             .map(|_| ())
+    }
+
+    /// The ADOM's FortiOS version and per-ADOM workspace flag (`/dvmdb/adom/<adom>`).
+    pub async fn adom_facts(&self) -> Result<AdomFacts, DeviceError> {
+        let mut extra = Map::new();
+        extra.insert(
+            "fields".into(),
+            json!(["name", "os_ver", "mr", "workspace_mode"]),
+        );
+        let data = self
+            .call("get", &format!("/dvmdb/adom/{}", self.adom), extra)
+            .await?["data"]
+            .clone();
+        let number = |v: &Value| {
+            v.as_u64().or_else(|| {
+                v.as_str()
+                    .and_then(|s| s.split('.').next())
+                    .and_then(|s| s.parse().ok())
+            })
+        };
+        Ok(AdomFacts {
+            major: number(&data["os_ver"]).unwrap_or(0) as u32,
+            minor: number(&data["mr"]).unwrap_or(0) as u32,
+            workspace: match &data["workspace_mode"] {
+                Value::Number(n) => Some(n.as_u64() != Some(0)),
+                Value::String(s) => Some(s != "disabled" && s != "0"),
+                _ => None,
+            },
+        })
+    }
+
+    /// The global `workspace-mode` (`disabled`, `normal`, `workflow`, `per-adom`).
+    pub async fn workspace_mode(&self) -> Result<String, DeviceError> {
+        let global = self
+            .call("get", "/cli/global/system/global", Map::new())
+            .await?;
+        Ok(match &global["data"]["workspace-mode"] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => match n.as_u64() {
+                Some(0) => "disabled",
+                Some(1) => "normal",
+                Some(2) => "workflow",
+                _ => "per-adom",
+            }
+            .to_string(),
+            _ => "disabled".to_string(),
+        })
     }
 
     fn workspace_url(&self, action: &str) -> String {
@@ -452,6 +512,11 @@ impl FortiManagerClient {
         self.call("exec", &self.workspace_url("unlock"), Map::new())
             .await
             .map(|_| ())
+    }
+
+    /// The device name (`<namespace>/<connection>`).
+    pub fn device(&self) -> &str {
+        &self.device
     }
 
     /// `/sys/proxy/json` to `targets` (`adom/<adom>/device/<name>`, `adom/<adom>/group/<name>`).

@@ -3,4 +3,4 @@
 mod client;
 mod codes;
 
-pub use client::{FortiManagerClient, ProxyResult, escape_name};
+pub use client::{AdomFacts, FortiManagerClient, ProxyResult, escape_name};

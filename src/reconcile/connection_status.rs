@@ -1,0 +1,209 @@
+//! `FortiGate` and `FortiManager` resources converge nothing themselves; their controller
+//! probes the device with one read per resync (through the same Guard, so a refused key is
+//! not retried and a lockout is waited out) and reports reachability, firmware, serial,
+//! breaker state and the last failure with its remedy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::context::Context;
+use super::error::ReconcileError;
+use crate::api::addressgroup::{TargetKind, TargetRef};
+use crate::api::common::{ConnectionSpec, ConnectionStatus, ErrorReport, parse_duration};
+use crate::api::conditions::{READY, condition};
+use crate::api::{FortiGate, FortiManager};
+use crate::device::{DeviceError, Endpoint};
+
+/// A connection resource kind.
+pub trait ConnectionResource:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// `FortiGate` or `FortiManager`.
+    const KIND: TargetKind;
+    /// Controller name in metrics and logs.
+    const CONTROLLER: &'static str;
+    /// The connection settings.
+    fn connection(&self) -> &ConnectionSpec;
+    /// The current status.
+    fn connection_status(&self) -> Option<&ConnectionStatus>;
+}
+
+impl ConnectionResource for FortiGate {
+    const KIND: TargetKind = TargetKind::FortiGate;
+    const CONTROLLER: &'static str = "fortigate";
+    fn connection(&self) -> &ConnectionSpec {
+        &self.spec.connection
+    }
+    fn connection_status(&self) -> Option<&ConnectionStatus> {
+        self.status.as_ref()
+    }
+}
+
+impl ConnectionResource for FortiManager {
+    const KIND: TargetKind = TargetKind::FortiManager;
+    const CONTROLLER: &'static str = "fortimanager";
+    fn connection(&self) -> &ConnectionSpec {
+        &self.spec.connection
+    }
+    fn connection_status(&self) -> Option<&ConnectionStatus> {
+        self.status.as_ref()
+    }
+}
+
+/// Firmware and serial as the device reports them.
+struct Facts {
+    version: String,
+    serial: String,
+}
+
+async fn probe(endpoint: &Endpoint) -> Result<Facts, DeviceError> {
+    match endpoint {
+        Endpoint::FortiGate(c) => {
+            let s = c.system_status().await?;
+            Ok(Facts {
+                version: s.version,
+                serial: s.serial,
+            })
+        }
+        Endpoint::FortiManager(c) => {
+            let s = c.system_status().await?;
+            let version = s["Version"]
+                .as_str()
+                .and_then(|v| v.split('-').next())
+                .unwrap_or_default()
+                .to_string();
+            Ok(Facts {
+                version,
+                serial: s["Serial Number"].as_str().unwrap_or_default().to_string(),
+            })
+        }
+    }
+}
+
+/// One reconcile of a connection resource.
+pub async fn reconcile<K: ConnectionResource>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let span =
+        tracing::info_span!("reconcile", kind = ?K::KIND, namespace = %namespace, name = %name);
+    let _enter = span.enter();
+    let resync =
+        parse_duration(&object.connection().resync_interval).unwrap_or(Duration::from_secs(300));
+    let target = TargetRef {
+        kind: K::KIND,
+        name: name.clone(),
+    };
+    let previous = object.connection_status().cloned().unwrap_or_default();
+    let generation = object.meta().generation;
+    let (status, retry) = match ctx.endpoint(&namespace, &target).await {
+        Ok((endpoint, _)) => {
+            let outcome = probe(&endpoint).await;
+            let breaker = Some(endpoint.guard().breaker());
+            match outcome {
+                Ok(facts) => (
+                    ConnectionStatus {
+                        observed_generation: generation,
+                        reachable: true,
+                        version: Some(facts.version.clone()),
+                        serial: Some(facts.serial),
+                        breaker,
+                        last_error: None,
+                        conditions: vec![condition(
+                            READY,
+                            true,
+                            "Connected",
+                            format!("reachable and authorised, firmware {}", facts.version),
+                            generation,
+                            &previous.conditions,
+                        )],
+                    },
+                    None,
+                ),
+                Err(e) => {
+                    let retry = e.retry_after();
+                    (
+                        failed(&previous, generation, e.report(), breaker),
+                        Some(retry.unwrap_or(resync)),
+                    )
+                }
+            }
+        }
+        Err(e) => {
+            let report = ErrorReport {
+                reason: e.reason().to_string(),
+                message: e.to_string(),
+                remedy: e.remedy(),
+            };
+            (failed(&previous, generation, report, None), None)
+        }
+    };
+    ctx.metrics.observe(
+        K::CONTROLLER,
+        if status.reachable { "success" } else { "error" },
+        0.0,
+    );
+    let api = Api::<K>::namespaced(ctx.client.clone(), &namespace);
+    // Conditions keep their transition time while unchanged, so an unchanged probe writes nothing.
+    if object.connection_status() != Some(&status) {
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .map_err(ReconcileError::Kube)?;
+    }
+    let jitter = 0.9 + rand::random::<f64>() * 0.2;
+    Ok(Action::requeue(retry.unwrap_or(resync).mul_f64(jitter)))
+}
+
+fn failed(
+    previous: &ConnectionStatus,
+    generation: Option<i64>,
+    report: ErrorReport,
+    breaker: Option<crate::api::common::BreakerState>,
+) -> ConnectionStatus {
+    ConnectionStatus {
+        observed_generation: generation,
+        reachable: false,
+        version: previous.version.clone(),
+        serial: previous.serial.clone(),
+        breaker,
+        conditions: vec![condition(
+            READY,
+            false,
+            &report.reason,
+            format!("{} Remedy: {}", report.message, report.remedy),
+            generation,
+            &previous.conditions,
+        )],
+        last_error: Some(report),
+    }
+}
+
+/// Requeue after an unexpected failure (the status write itself failed).
+pub fn error_policy<K: ConnectionResource>(
+    _object: Arc<K>,
+    error: &ReconcileError,
+    _ctx: Arc<Context>,
+) -> Action {
+    Action::requeue(error.retry_after())
+}

@@ -1,0 +1,322 @@
+//! An AddressGroup on a FortiManager ADOM in workspace mode, with `install: Proxy`: the ADOM
+//! change goes lock → writes → commit → unlock, every FortiGate behind it converges through
+//! `/sys/proxy/json`, a converged pass writes nothing, a lock held by someone else is reported
+//! with its holder, an unreachable device is reported without failing the others, and
+//! deletion cleans the ADOM and the devices.
+
+use fortisync::api::AddressGroup;
+use fortisync::api::addressgroup::TargetKind;
+use fortisync::api::common::ConnectionSpec;
+use fortisync::api::fortimanager::FortiManagerSpec;
+use fortisync::device::{Credentials, DeviceMetrics, Endpoints};
+use fortisync::reconcile::connection::{ResolvedConnection, endpoint_config};
+use fortisync::reconcile::converge::{self, Convergence};
+use fortisync::reconcile::error::ReconcileError;
+use fortisync::reconcile::target::{DeviceFacts, GroupTarget};
+use fortisync::sim::fortimanager::Table as AdomTable;
+use fortisync::sim::fortios::Table;
+use fortisync::sim::{Scenario, Simulator};
+
+const FMG_KEY: &str = "fmg-api-key-0000000000000000";
+
+const ESTATE: &str = r#"
+fortigates:
+  - name: fw-a
+    version: "7.4.3"
+    api_users: [{name: fs, key: fw-key, trusthosts: ["127.0.0.0/8"]}]
+  - name: fw-b
+    version: "6.4.14"
+    api_users: [{name: fs, key: fw-key, trusthosts: ["127.0.0.0/8"]}]
+fortimanagers:
+  - name: fmg
+    version: "7.4.3"
+    adoms:
+      - name: root
+        os_version: "7.4"
+        workspace_mode: normal
+        devices:
+          - {name: fw-a, serial: FGT60F0000000001, version: "7.4.3"}
+          - {name: fw-b, serial: FGT60F0000000002, version: "6.4.14"}
+    admins:
+      - userid: fortisync
+        user_type: api
+        rpc_permit: read-write
+        profile: Super_User
+        api_key: fmg-api-key-0000000000000000
+        trusthosts: [[127.0.0.1, 255.255.255.255]]
+"#;
+
+async fn estate(extra_device: bool) -> Simulator {
+    let mut text = ESTATE.to_string();
+    if extra_device {
+        // A device the ADOM knows but no simulated FortiGate plays: unreachable.
+        text = text.replace(
+            "          - {name: fw-b, serial: FGT60F0000000002, version: \"6.4.14\"}\n",
+            "          - {name: fw-b, serial: FGT60F0000000002, version: \"6.4.14\"}\n          - {name: fw-gone, serial: FGT60F0000000003, version: \"7.4.3\"}\n",
+        );
+    }
+    Simulator::start(Scenario::from_yaml(&text).expect("scenario"))
+        .await
+        .expect("simulator")
+}
+
+fn spec(url: &str) -> FortiManagerSpec {
+    serde_json::from_value(serde_json::json!({
+        "url": url,
+        "credentialsSecretRef": {"name": "fmg", "tokenKey": "token"},
+        "adom": "root",
+        "install": "Proxy",
+        "workspace": {"lockRetries": 1},
+    }))
+    .expect("spec")
+}
+
+async fn target(sim: &Simulator, endpoints: &Endpoints, facts: &DeviceFacts) -> GroupTarget {
+    let fmg = sim.fortimanager("fmg");
+    let fmg_spec = spec(fmg.url());
+    let connection: ConnectionSpec = fmg_spec.connection.clone();
+    let mut resolved = ResolvedConnection {
+        kind: TargetKind::FortiManager,
+        namespace: "team-a".into(),
+        name: "fmg".into(),
+        connection,
+        scope: "root".into(),
+        fortimanager: Some(fmg_spec),
+        credentials: Credentials::Token(FMG_KEY.into()),
+        ca_bundle_pem: fmg.ca_pem().map(str::to_string),
+    };
+    resolved.connection.tls.insecure_skip_verify = false;
+    let endpoint = endpoints
+        .get(&endpoint_config(&resolved).expect("config"))
+        .expect("endpoint");
+    GroupTarget::connect(endpoint, &resolved, facts)
+        .await
+        .expect("connect")
+}
+
+fn group(members: &[&str]) -> AddressGroup {
+    let mut g: AddressGroup = serde_json::from_value(serde_json::json!({
+        "apiVersion": "fortisync.dev/v1alpha1",
+        "kind": "AddressGroup",
+        "metadata": {"name": "admins", "namespace": "team-a"},
+        "spec": {
+            "targetRef": {"kind": "FortiManager", "name": "fmg"},
+            "groupName": "allowed-admins",
+            "members": members.iter().map(|m| serde_json::json!({"address": m})).collect::<Vec<_>>(),
+        }
+    }))
+    .expect("group");
+    g.metadata.generation = Some(1);
+    g
+}
+
+async fn converge(t: &GroupTarget, g: &AddressGroup) -> Result<Convergence, ReconcileError> {
+    converge::converge(
+        t,
+        g,
+        jiff::Timestamp::now(),
+        true,
+        &mut |_: &str, _: &fortisync::reconcile::plan::Op| {},
+    )
+    .await
+}
+
+fn adom_members(sim: &Simulator) -> Vec<String> {
+    let g = sim
+        .fortimanager("fmg")
+        .control()
+        .object("root", AdomTable::Addrgrp, "allowed-admins")
+        .expect("ADOM group");
+    let mut m: Vec<String> = g["member"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    m.sort();
+    m
+}
+
+fn device_members(sim: &Simulator, device: &str) -> Vec<String> {
+    let mut m = sim
+        .fortigate(device)
+        .group_members("root", Table::Addrgrp, "allowed-admins")
+        .unwrap_or_default();
+    m.sort();
+    m
+}
+
+#[tokio::test]
+async fn an_adom_change_is_locked_committed_unlocked_and_reaches_every_device() {
+    let sim = estate(false).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    let control = sim.fortimanager("fmg").control().clone();
+    control.clear_requests();
+
+    let first = converge(&t, &group(&["192.0.2.10", "10.0.0.0/24"]))
+        .await
+        .expect("converge");
+    let want = vec!["fs_10.0.0.0_24".to_string(), "fs_192.0.2.10".to_string()];
+    assert_eq!(adom_members(&sim), want);
+    assert_eq!(device_members(&sim, "fw-a"), want);
+    assert_eq!(device_members(&sim, "fw-b"), want);
+    assert!(
+        control.lock_holder("root").is_none(),
+        "the ADOM lock is released"
+    );
+    let urls: Vec<String> = control
+        .requests()
+        .iter()
+        .filter(|r| r.method == "exec")
+        .map(|r| r.url.clone())
+        .collect();
+    let lock = urls.iter().position(|u| u.ends_with("/workspace/lock"));
+    let commit = urls.iter().position(|u| u.ends_with("/workspace/commit"));
+    let unlock = urls.iter().position(|u| u.ends_with("/workspace/unlock"));
+    assert!(
+        lock < commit && commit < unlock && lock.is_some(),
+        "lock → commit → unlock: {urls:?}"
+    );
+    assert_eq!(first.devices.len(), 2);
+    assert!(
+        first.devices.iter().all(|d| d.error.is_none()),
+        "{:?}",
+        first.devices
+    );
+    // Two objects + one group with both members on the ADOM: three writes, not one per member
+    // edit; each device the same three through one proxy call per distinct write.
+    assert_eq!(first.plans[0].plan.writes(), 3);
+
+    control.clear_requests();
+    let again = converge(&t, &group(&["192.0.2.10", "10.0.0.0/24"]))
+        .await
+        .expect("again");
+    assert!(again.is_converged(), "nothing to write: {again:?}");
+    let calls = control.requests();
+    assert_eq!(
+        calls.len(),
+        4,
+        "two ADOM reads and two proxy reads (every device at once): {calls:?}"
+    );
+    assert!(
+        calls.iter().all(|r| !r.url.contains("workspace")),
+        "no lock when nothing changes"
+    );
+}
+
+#[tokio::test]
+async fn a_lock_held_by_another_admin_is_reported_with_its_holder_and_nothing_changes() {
+    let sim = estate(false).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    converge(&t, &group(&["192.0.2.10"])).await.expect("first");
+    let control = sim.fortimanager("fmg").control().clone();
+    control
+        .hold_lock("root", "alice")
+        .expect("alice locks the ADOM");
+
+    let err = converge(&t, &group(&["192.0.2.10", "192.0.2.11"]))
+        .await
+        .expect_err("locked by alice");
+    assert_eq!(err.reason(), "WorkspaceLocked");
+    assert!(err.to_string().contains("alice"), "names the holder: {err}");
+    assert_eq!(adom_members(&sim), vec!["fs_192.0.2.10".to_string()]);
+
+    control.release_lock("root").expect("alice unlocks");
+    converge(&t, &group(&["192.0.2.10", "192.0.2.11"]))
+        .await
+        .expect("after unlock");
+    assert_eq!(adom_members(&sim).len(), 2);
+    assert_eq!(device_members(&sim, "fw-b").len(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_device_is_reported_and_the_others_converge() {
+    let sim = estate(true).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    let out = converge(&t, &group(&["192.0.2.10"]))
+        .await
+        .expect("converge");
+    let gone = out
+        .devices
+        .iter()
+        .find(|d| d.device == "fw-gone")
+        .expect("the unreachable device is listed");
+    assert!(
+        gone.error
+            .as_deref()
+            .is_some_and(|e| e.contains("unreachable")),
+        "{gone:?}"
+    );
+    assert_eq!(
+        device_members(&sim, "fw-a"),
+        vec!["fs_192.0.2.10".to_string()]
+    );
+    assert_eq!(
+        device_members(&sim, "fw-b"),
+        vec!["fs_192.0.2.10".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn deletion_cleans_the_adom_and_every_device() {
+    let sim = estate(false).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    let g = group(&["192.0.2.10", "10.0.0.0/24"]);
+    converge(&t, &g).await.expect("converge");
+    converge::remove(
+        &t,
+        &g,
+        true,
+        &mut |_: &str, _: &fortisync::reconcile::plan::Op| {},
+    )
+    .await
+    .expect("remove");
+    let control = sim.fortimanager("fmg").control().clone();
+    assert!(
+        control
+            .object("root", AdomTable::Addrgrp, "allowed-admins")
+            .is_none()
+    );
+    assert!(control.objects("root", AdomTable::Address).is_empty());
+    for device in ["fw-a", "fw-b"] {
+        let fg = sim.fortigate(device);
+        assert!(
+            fg.object("root", Table::Addrgrp, "allowed-admins")
+                .is_none(),
+            "{device}"
+        );
+        assert!(fg.objects("root", Table::Address).is_empty(), "{device}");
+    }
+    assert!(control.lock_holder("root").is_none());
+}
+
+#[tokio::test]
+async fn ipv6_members_on_a_fortimanager_are_refused_with_the_field() {
+    let sim = estate(false).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    let err = converge(&t, &group(&["2001:db8::1"]))
+        .await
+        .expect_err("v6");
+    assert_eq!(err.reason(), "Unsupported");
+    assert!(err.to_string().contains("spec.members"), "{err}");
+}
