@@ -1,21 +1,135 @@
 //! `fortisync plan` and `fortisync apply`: the reconcile logic without Kubernetes.
+//!
+//! Exit codes: `plan` 0 = nothing would change, 2 = something would, 1 = a resource failed
+//! (usable as a GitOps pull-request check); `apply` 0 = converged, 1 = a resource failed.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use super::load::Manifests;
+use super::render::{self, ColorChoice, OutputFormat};
+use super::standalone::{CredentialSources, GroupRun, Runner, report};
+use crate::reconcile::plan::Op;
+
+/// Arguments shared by `plan` and `apply`.
+#[derive(Debug, clap::Args)]
+pub struct ManifestArgs {
+    /// Manifest files or directories (multi-document YAML; `*.yaml`, `*.yml`, `*.json`).
+    #[arg(long = "filename", short = 'f', required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Namespace of documents that name none.
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+    /// Directory laid out like mounted Secrets (`<dir>/<secret>/<key>`), read when the
+    /// manifests hold no Secret of that name; `FORTISYNC_SECRET_<SECRET>_<KEY>` is read last.
+    #[arg(long, env = "FORTISYNC_SECRETS_DIR")]
+    pub secrets_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// When to color text output.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
 
 /// Arguments of `fortisync plan`.
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {}
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
 
 /// Arguments of `fortisync apply`.
 #[derive(Debug, clap::Args)]
-pub struct ApplyArgs {}
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
 
 /// Runs `fortisync plan`.
-pub async fn plan(_args: PlanArgs) -> ExitCode {
-    super::not_yet_available("plan")
+pub async fn plan(args: PlanArgs) -> ExitCode {
+    run(args.common, false).await
 }
 
 /// Runs `fortisync apply`.
-pub async fn apply(_args: ApplyArgs) -> ExitCode {
-    super::not_yet_available("apply")
+pub async fn apply(args: ApplyArgs) -> ExitCode {
+    run(args.common, true).await
+}
+
+async fn run(args: ManifestArgs, write: bool) -> ExitCode {
+    let command = if write { "apply" } else { "plan" };
+    let manifests = match Manifests::load(&args.files, &args.namespace) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("fortisync {command}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (kind, name, at) in &manifests.skipped {
+        eprintln!("fortisync {command}: skipping {kind} {name} ({at}): not a fortisync resource");
+    }
+    if manifests.address_groups.is_empty() {
+        eprintln!("fortisync {command}: the manifests hold no AddressGroup; nothing to do");
+    }
+    let runner = Runner::new(CredentialSources {
+        secrets_dir: args.secrets_dir.clone(),
+    });
+    let text = args.output == OutputFormat::Text;
+    let color = text && args.color.enabled();
+    let mut runs: Vec<GroupRun> = Vec::new();
+    let mut groups: Vec<_> = manifests.address_groups.iter().collect();
+    groups.sort_by_key(|g| (g.metadata.namespace.clone(), g.metadata.name.clone()));
+    for (i, group) in groups.iter().enumerate() {
+        let mut progress = |device: &str, op: &Op| {
+            if text && write {
+                eprintln!("    {device}: {op}");
+            }
+        };
+        if text && write {
+            eprintln!(
+                "[{}/{}] applying AddressGroup {}/{}",
+                i + 1,
+                groups.len(),
+                group.metadata.namespace.as_deref().unwrap_or_default(),
+                group.metadata.name.as_deref().unwrap_or_default()
+            );
+        }
+        let r = runner
+            .run_group(&manifests, group, write, &mut progress)
+            .await;
+        if text {
+            print!("{}", render::resource(&r, write, color));
+        }
+        runs.push(r);
+    }
+    if text {
+        println!("{}", render::summary(&runs, write));
+    } else {
+        match serde_json::to_string_pretty(&report(&runs)) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("fortisync {command}: cannot print JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    exit_code(&runs, write)
+}
+
+/// The exit code of a run (pure).
+pub fn exit_code(runs: &[GroupRun], write: bool) -> ExitCode {
+    let failed = runs.iter().any(|r| {
+        r.result.is_err()
+            || r.result
+                .as_ref()
+                .is_ok_and(|c| c.plans.iter().any(|p| !p.plan.conflicts().is_empty()))
+    });
+    let changes: usize = runs.iter().map(GroupRun::writes).sum();
+    if failed {
+        ExitCode::FAILURE
+    } else if !write && changes > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -3,10 +3,13 @@
 mod crds;
 mod demo;
 mod doctor;
+pub mod load;
 mod manifests;
+mod render;
 mod run;
 #[cfg(feature = "sim")]
 mod sim;
+pub mod standalone;
 
 use std::process::ExitCode;
 

@@ -14,6 +14,10 @@ pub struct SimArgs {
     /// Write the device URLs, certificates and admin URL as JSON to this file once listening.
     #[arg(long)]
     pub write_urls: Option<PathBuf>,
+    /// Write each device's CA certificate to DIR/<device>-tls/ca.crt, laid out like a mounted
+    /// Secret, for `fortisync plan/apply --secrets-dir DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
 }
 
 const DEFAULT_SCENARIO: &str = r#"
@@ -71,6 +75,26 @@ pub async fn run(args: SimArgs) -> ExitCode {
         );
     }
     println!("admin (test control)      {}", sim.admin_url());
+    if let Some(dir) = &args.secrets_dir {
+        let cas = sim
+            .fortigates()
+            .map(|fg| (fg.name().to_string(), fg.ca_pem()))
+            .chain(
+                sim.fortimanagers()
+                    .map(|(n, f)| (n.to_string(), f.ca_pem())),
+            );
+        for (name, pem) in cas {
+            let Some(pem) = pem else { continue };
+            let path = dir.join(format!("{name}-tls")).join("ca.crt");
+            let written = std::fs::create_dir_all(dir.join(format!("{name}-tls")))
+                .and_then(|_| std::fs::write(&path, pem));
+            if let Err(e) = written {
+                eprintln!("fortisync sim: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            println!("CA of {name:<22} {}", path.display());
+        }
+    }
     if let Some(path) = &args.write_urls {
         let doc = serde_json::json!({"admin": sim.admin_url(), "devices": urls});
         if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())

@@ -1,0 +1,240 @@
+//! The controller's reconcile without Kubernetes: every AddressGroup of the manifests against
+//! its target, through the same endpoints, Guard, planner and appliers as `fortisync run`.
+
+use std::path::PathBuf;
+
+use kube::ResourceExt;
+use serde::Serialize;
+
+use super::load::Manifests;
+use crate::api::AddressGroup;
+use crate::api::addressgroup::{ManagementPolicy, TargetKind};
+use crate::api::common::ErrorReport;
+use crate::device::{DeviceMetrics, Endpoints};
+use crate::reconcile::connection::endpoint_config;
+use crate::reconcile::converge::{self, Convergence};
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::plan::Op;
+use crate::reconcile::target::{DeviceFacts, GroupTarget};
+
+/// Where the credentials of the manifests come from, besides Secret manifests.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialSources {
+    /// A directory laid out like mounted Secrets: `<dir>/<secret>/<key>`.
+    pub secrets_dir: Option<PathBuf>,
+}
+
+/// The outcome for one AddressGroup.
+#[derive(Debug, Clone)]
+pub struct GroupRun {
+    /// `namespace/name`.
+    pub resource: String,
+    /// The group name on the device.
+    pub group_name: String,
+    /// `FortiGate ns/name` or `FortiManager ns/name`.
+    pub target: String,
+    /// The device URL and VDOM/ADOM.
+    pub location: String,
+    /// What was planned (and applied, with `apply`).
+    pub result: Result<Convergence, ErrorReport>,
+    /// Whether the plan was only printed (ObserveOnly resources are never written).
+    pub observe_only: bool,
+}
+
+impl GroupRun {
+    /// Writes needed (plan) or made (apply).
+    pub fn writes(&self) -> usize {
+        self.result.as_ref().map_or(0, Convergence::writes)
+    }
+}
+
+/// Runs every AddressGroup once, in namespace/name order; `write` applies the plans.
+/// `progress` hears each device write as it is made.
+pub struct Runner {
+    endpoints: Endpoints,
+    facts: DeviceFacts,
+    sources: CredentialSources,
+}
+
+impl Runner {
+    /// A runner with its own endpoints (one Guard per device for the whole run).
+    pub fn new(sources: CredentialSources) -> Self {
+        Self {
+            endpoints: Endpoints::new(DeviceMetrics::default()),
+            facts: DeviceFacts::default(),
+            sources,
+        }
+    }
+
+    /// Plans (and with `write` applies) one AddressGroup.
+    pub async fn run_group(
+        &self,
+        manifests: &Manifests,
+        group: &AddressGroup,
+        write: bool,
+        progress: crate::reconcile::converge::WriteObserver<'_>,
+    ) -> GroupRun {
+        let namespace = group.namespace().unwrap_or_default();
+        let target = &group.spec.target_ref;
+        let kind = match target.kind {
+            TargetKind::FortiGate => "FortiGate",
+            TargetKind::FortiManager => "FortiManager",
+        };
+        let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
+        let mut run = GroupRun {
+            resource: format!("{namespace}/{}", group.name_any()),
+            group_name: group.spec.group_name.clone(),
+            target: format!("{kind} {namespace}/{}", target.name),
+            location: String::new(),
+            result: Ok(Convergence::default()),
+            observe_only,
+        };
+        let outcome: Result<Convergence, ReconcileError> = async {
+            if let Some(problem) = crate::reconcile::validate::validate(&group.spec).first() {
+                return Err(ReconcileError::Spec(problem.clone()));
+            }
+            let resolved =
+                manifests.resolve(&namespace, target, self.sources.secrets_dir.as_deref())?;
+            run.location = format!(
+                "{} ({})",
+                resolved.connection.url,
+                match target.kind {
+                    TargetKind::FortiGate => format!("vdom {}", resolved.scope),
+                    TargetKind::FortiManager => format!("adom {}", resolved.scope),
+                }
+            );
+            let endpoint = self.endpoints.get(&endpoint_config(&resolved)?)?;
+            let target = GroupTarget::connect(endpoint, &resolved, &self.facts).await?;
+            converge::converge(
+                &target,
+                group,
+                jiff::Timestamp::now(),
+                write && !observe_only,
+                progress,
+            )
+            .await
+        }
+        .await;
+        run.result = outcome.map_err(|e| match e {
+            ReconcileError::Device(d) => d.report(),
+            other => ErrorReport {
+                reason: other.reason().to_string(),
+                message: other.to_string(),
+                remedy: other.remedy(),
+            },
+        });
+        run
+    }
+
+    /// Plans (and with `write` applies) every AddressGroup of `manifests`.
+    pub async fn run_all(
+        &self,
+        manifests: &Manifests,
+        write: bool,
+        progress: crate::reconcile::converge::WriteObserver<'_>,
+    ) -> Vec<GroupRun> {
+        let mut groups: Vec<&AddressGroup> = manifests.address_groups.iter().collect();
+        groups.sort_by_key(|g| (g.namespace(), g.name_any()));
+        let mut out = Vec::new();
+        for g in groups {
+            out.push(self.run_group(manifests, g, write, progress).await);
+        }
+        out
+    }
+}
+
+/// The machine-readable form of a run (`--output json`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport<'a> {
+    /// Writes needed (plan) or made (apply), over every resource.
+    pub changes: usize,
+    /// Resources that failed.
+    pub failures: usize,
+    /// One entry per AddressGroup.
+    pub resources: Vec<ResourceReport<'a>>,
+}
+
+/// One AddressGroup in a [`RunReport`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceReport<'a> {
+    /// `AddressGroup`.
+    pub kind: &'static str,
+    /// `namespace/name`.
+    pub resource: &'a str,
+    /// Target connection.
+    pub target: &'a str,
+    /// Group name on the device.
+    pub group_name: &'a str,
+    /// Writes, in order, per family.
+    pub ops: Vec<&'a Op>,
+    /// Members kept that fortisync does not own.
+    pub foreign_members: Vec<&'a str>,
+    /// Members that could not be applied.
+    pub conflicts: Vec<String>,
+    /// Per FortiGate behind a FortiManager (`install: Proxy`).
+    pub devices: Vec<DeviceReport<'a>>,
+    /// The failure, with its remedy.
+    pub error: Option<&'a ErrorReport>,
+}
+
+/// One device in a [`ResourceReport`].
+#[derive(Debug, Serialize)]
+pub struct DeviceReport<'a> {
+    /// FortiManager device name.
+    pub device: &'a str,
+    /// Its writes.
+    pub ops: Vec<&'a Op>,
+    /// Why it could not be reached or written.
+    pub error: Option<&'a str>,
+}
+
+/// Builds the JSON report of `runs`.
+pub fn report(runs: &[GroupRun]) -> RunReport<'_> {
+    let resources = runs
+        .iter()
+        .map(|r| {
+            let (ops, foreign, conflicts, devices) = match &r.result {
+                Ok(c) => (
+                    c.plans.iter().flat_map(|p| p.plan.ops()).collect(),
+                    c.plans
+                        .iter()
+                        .flat_map(|p| p.plan.foreign_members())
+                        .map(String::as_str)
+                        .collect(),
+                    c.plans
+                        .iter()
+                        .flat_map(|p| p.plan.conflicts())
+                        .map(ToString::to_string)
+                        .collect(),
+                    c.devices
+                        .iter()
+                        .map(|d| DeviceReport {
+                            device: &d.device,
+                            ops: d.plan.ops().iter().collect(),
+                            error: d.error.as_deref(),
+                        })
+                        .collect(),
+                ),
+                Err(_) => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+            };
+            ResourceReport {
+                kind: "AddressGroup",
+                resource: &r.resource,
+                target: &r.target,
+                group_name: &r.group_name,
+                ops,
+                foreign_members: foreign,
+                conflicts,
+                devices,
+                error: r.result.as_ref().err(),
+            }
+        })
+        .collect();
+    RunReport {
+        changes: runs.iter().map(GroupRun::writes).sum(),
+        failures: runs.iter().filter(|r| r.result.is_err()).count(),
+        resources,
+    }
+}
