@@ -63,7 +63,7 @@ pub struct Manifests {
     pub address_groups: Vec<AddressGroup>,
     /// Secrets (credentials and CA bundles).
     pub secrets: Vec<Secret>,
-    /// Documents of other kinds, skipped (kind, name, origin).
+    /// Documents of other kinds, or no Kubernetes manifests at all, skipped (kind, name, origin).
     pub skipped: Vec<(String, String, String)>,
     seen: BTreeMap<(String, String, String), String>,
 }
@@ -130,8 +130,13 @@ impl Manifests {
                     self.place(&mut o.metadata, "Secret", namespace, &at)?;
                     self.secrets.push(o);
                 }
+                // Not a Kubernetes manifest (a simulator scenario beside the examples, say).
                 ("", _) | (_, "") => {
-                    return Err(invalid("apiVersion and kind are required".into()));
+                    self.skipped.push((
+                        "a document without apiVersion/kind".into(),
+                        String::new(),
+                        at,
+                    ));
                 }
                 (_, kind) => {
                     let name = value["metadata"]["name"].as_str().unwrap_or("").to_string();

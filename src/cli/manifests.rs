@@ -66,7 +66,12 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
         }
     };
     for (kind, name, at) in &manifests.skipped {
-        eprintln!("fortisync {command}: skipping {kind} {name} ({at}): not a fortisync resource");
+        let what = if name.is_empty() {
+            kind.clone()
+        } else {
+            format!("{kind} {name}")
+        };
+        eprintln!("fortisync {command}: skipping {what} ({at}): not a fortisync resource");
     }
     if manifests.address_groups.is_empty() {
         eprintln!("fortisync {command}: the manifests hold no AddressGroup; nothing to do");

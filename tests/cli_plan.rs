@@ -1,0 +1,262 @@
+//! `fortisync plan` and `fortisync apply` through the binary against the simulator: exit codes
+//! (0 no change, 2 changes, 1 failure), the printed plan (snapshot), JSON output, apply then
+//! plan shows nothing left, credentials from a secrets directory or the environment, a wrong
+//! key tried once, and a bad manifest refused with the field named.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use fortisync::sim::fortios::Table;
+use fortisync::sim::{Scenario, Simulator};
+
+const FORTIGATE: &str = include_str!("../examples/fortigate.yaml");
+const GROUPS: &str = include_str!("../examples/addressgroups.yaml");
+const SCENARIO: &str = include_str!("../examples/sim-scenario.yaml");
+
+struct Estate {
+    sim: Simulator,
+    dir: PathBuf,
+    secrets: PathBuf,
+}
+
+async fn estate(name: &str, fortigate_yaml: &str) -> Estate {
+    let mut scenario = Scenario::from_yaml(SCENARIO).expect("scenario");
+    for fg in &mut scenario.fortigates {
+        fg.port = 0;
+    }
+    for fmg in &mut scenario.fortimanagers {
+        fmg.port = 0;
+    }
+    scenario.admin.port = 0;
+    let sim = Simulator::start(scenario).await.expect("simulator");
+    let base = std::env::temp_dir().join(format!("fortisync-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("manifests");
+    let secrets = base.join("secrets");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::create_dir_all(secrets.join("fw-edge-1-tls")).expect("secrets dir");
+    let fg = sim.fortigate("fw-edge-1");
+    std::fs::write(
+        dir.join("fortigate.yaml"),
+        fortigate_yaml.replace("https://127.0.0.1:18443", fg.url()),
+    )
+    .expect("write");
+    std::fs::write(dir.join("addressgroups.yaml"), GROUPS).expect("write");
+    std::fs::write(
+        secrets.join("fw-edge-1-tls").join("ca.crt"),
+        fg.ca_pem().expect("ca"),
+    )
+    .expect("ca");
+    Estate { sim, dir, secrets }
+}
+
+fn fortisync(args: &[&str], dir: &Path, secrets: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fortisync"))
+        .args(args)
+        .arg("-f")
+        .arg(dir)
+        .arg("--secrets-dir")
+        .arg(secrets)
+        .args(["--color", "never"])
+        .env_remove("FORTISYNC_SECRETS_DIR")
+        .output()
+        .expect("run fortisync")
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn run(e: &Estate, args: &[&str]) -> Output {
+    let (dir, secrets) = (e.dir.clone(), e.secrets.clone());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fortisync(&args, &dir, &secrets)
+    })
+    .await
+    .expect("join")
+}
+
+const PLAN_SNAPSHOT: &str = "\
+AddressGroup default/allowed-admins -> FortiGate default/fw-edge-1 group \"allowed-admins\"
+  at <URL> (vdom root)
+  + address fs_192.0.2.10 (192.0.2.10)
+  + address fs_198.51.100.0_28 (198.51.100.0/28)
+  + address fs_203.0.113.7 (203.0.113.7)
+  + member fs_192.0.2.10 -> group allowed-admins
+  + member fs_198.51.100.0_28 -> group allowed-admins
+  + member fs_203.0.113.7 -> group allowed-admins
+  = member admin-pc kept (added outside fortisync)
+AddressGroup default/blocked-scanners -> FortiGate default/fw-edge-1 group \"blocked-scanners\"
+  at <URL> (vdom root)
+  + address fs_192.0.2.128_25 (192.0.2.128/25)
+  + address fs_198.51.100.20-198.51.100.29 (198.51.100.20-198.51.100.29)
+  + group blocked-scanners [fs_192.0.2.128_25, fs_198.51.100.20-198.51.100.29]
+    IPv6 (firewall/address6, firewall/addrgrp6):
+  + address fs_2001:db8:bad::_48 (2001:db8:bad::/48)
+  + group blocked-scanners [fs_2001:db8:bad::_48]
+11 change(s) to apply across 2 resource(s)
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_prints_the_changes_and_exits_2_then_apply_converges_and_plan_exits_0() {
+    let e = estate("converge", FORTIGATE).await;
+    let fg = e.sim.fortigate("fw-edge-1");
+
+    let planned = run(&e, &["plan"]).await;
+    assert_eq!(
+        planned.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    assert_eq!(text(&planned).replace(fg.url(), "<URL>"), PLAN_SNAPSHOT);
+    assert!(
+        fg.group_members("root", Table::Addrgrp, "allowed-admins")
+            .is_some_and(|m| m == vec!["admin-pc".to_string()]),
+        "plan writes nothing"
+    );
+
+    let json = run(&e, &["plan", "--output", "json"]).await;
+    assert_eq!(json.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(doc["changes"], 11);
+    assert_eq!(doc["failures"], 0);
+    assert_eq!(doc["resources"][0]["resource"], "default/allowed-admins");
+    assert_eq!(doc["resources"][0]["foreignMembers"][0], "admin-pc");
+    assert_eq!(doc["resources"][0]["ops"][0]["op"], "createAddress");
+
+    let applied = run(&e, &["apply"]).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert!(text(&applied).contains("11 change(s) applied across 2 resource(s)"));
+    let stderr = String::from_utf8_lossy(&applied.stderr);
+    assert!(
+        stderr.contains("[1/2] applying AddressGroup default/allowed-admins"),
+        "{stderr}"
+    );
+    let mut members = fg
+        .group_members("root", Table::Addrgrp, "allowed-admins")
+        .expect("group");
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            "admin-pc",
+            "fs_192.0.2.10",
+            "fs_198.51.100.0_28",
+            "fs_203.0.113.7"
+        ]
+    );
+
+    let again = run(&e, &["plan"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(text(&again).ends_with("0 change(s) to apply across 2 resource(s)\n"));
+    assert_eq!(text(&again).matches("= no changes").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_can_come_from_the_environment() {
+    let without_secret = FORTIGATE
+        .split("\n---\n")
+        .nth(1)
+        .expect("the FortiGate document")
+        .to_string();
+    let e = estate("env", &without_secret).await;
+    let (dir, secrets) = (e.dir.clone(), e.secrets.clone());
+    let missing = tokio::task::spawn_blocking(move || fortisync(&["plan"], &dir, &secrets))
+        .await
+        .expect("join");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing).contains("SecretNotFound"),
+        "{}",
+        text(&missing)
+    );
+    assert!(text(&missing).contains("remedy: create the Secret \"fw-edge-1-token\""));
+
+    let (dir, secrets) = (e.dir.clone(), e.secrets.clone());
+    let with_env = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_fortisync"))
+            .args(["plan", "--color", "never", "-f"])
+            .arg(&dir)
+            .arg("--secrets-dir")
+            .arg(&secrets)
+            .env(
+                "FORTISYNC_SECRET_FW_EDGE_1_TOKEN_TOKEN",
+                "fortisync-demo-token-000000000",
+            )
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert_eq!(with_env.status.code(), Some(2), "{}", text(&with_env));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_fails_with_the_remedy_and_reaches_the_device_once() {
+    let wrong = FORTIGATE.replace(
+        "token: fortisync-demo-token-000000000",
+        "token: not-the-key",
+    );
+    let e = estate("wrong-key", &wrong).await;
+    let out = run(&e, &["apply"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let printed = text(&out);
+    assert!(printed.contains("! Unauthorized:"), "{printed}");
+    assert!(printed.contains("remedy: regenerate the key"), "{printed}");
+    assert!(
+        printed.contains("2 failed"),
+        "both groups report it: {printed}"
+    );
+    let fg = e.sim.fortigate("fw-edge-1");
+    assert_eq!(
+        fg.auth_failures_from(IpAddr::from([127, 0, 0, 1])),
+        1,
+        "the second group did not send the frozen key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_member_is_refused_naming_the_field_and_nothing_is_written() {
+    let e = estate("bad-member", FORTIGATE).await;
+    std::fs::write(
+        e.dir.join("addressgroups.yaml"),
+        GROUPS.replace("address: 192.0.2.10", "address: 192.0.2.300"),
+    )
+    .expect("write");
+    let out = run(&e, &["apply"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("spec.members[0].address: \"192.0.2.300\" is not an IP address"),
+        "{}",
+        text(&out)
+    );
+    let fg = e.sim.fortigate("fw-edge-1");
+    assert!(
+        fg.object("root", Table::Address, "fs_203.0.113.7")
+            .is_none(),
+        "the bad resource wrote nothing"
+    );
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "allowed-admins"),
+        Some(vec!["admin-pc".to_string()])
+    );
+    assert!(
+        fg.object("root", Table::Addrgrp, "blocked-scanners")
+            .is_some(),
+        "the other, valid resource was still applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_that_is_not_yaml_names_the_file_and_document() {
+    let e = estate("bad-yaml", FORTIGATE).await;
+    std::fs::write(e.dir.join("zz-broken.yaml"), "apiVersion: v1\nkind: [\n").expect("write");
+    let out = run(&e, &["plan"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("zz-broken.yaml: document 1:"), "{stderr}");
+}
