@@ -9,6 +9,7 @@ use std::time::Duration;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -100,6 +101,7 @@ pub async fn reconcile<K: ConnectionResource>(
     object: Arc<K>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let started = std::time::Instant::now();
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
     let span =
@@ -158,9 +160,35 @@ pub async fn reconcile<K: ConnectionResource>(
     ctx.metrics.observe(
         K::CONTROLLER,
         if status.reachable { "success" } else { "error" },
-        0.0,
+        started.elapsed().as_secs_f64(),
     );
+    if let Some(e) = &status.last_error {
+        ctx.metrics.error(K::CONTROLLER, &e.reason);
+    }
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace);
+    // An event on every transition of Ready, so `kubectl describe` tells the story.
+    let was_ready = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .map(|c| c.status == "True");
+    if was_ready != Some(status.reachable) {
+        match &status.last_error {
+            Some(e) => {
+                let note = format!("{} Remedy: {}", e.message, e.remedy);
+                ctx.event(&*object, EventType::Warning, &e.reason, note)
+                    .await
+            }
+            None => {
+                let note = format!(
+                    "reachable and authorised, firmware {}",
+                    status.version.as_deref().unwrap_or("?")
+                );
+                ctx.event(&*object, EventType::Normal, "Connected", note)
+                    .await
+            }
+        }
+    }
     // Conditions keep their transition time while unchanged, so an unchanged probe writes nothing.
     if object.connection_status() != Some(&status) {
         api.patch_status(

@@ -34,14 +34,6 @@ impl DeviceFacts {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.to_string(), allowed);
     }
-
-    /// Forgets what was learned about `url` (a reboot may have upgraded it).
-    pub fn forget(&self, url: &str) {
-        self.empty_group_allowed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|k, _| !k.starts_with(url));
-    }
 }
 
 /// A resolved, connected target of an AddressGroup.
