@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
-use super::naming::MemberAddress;
-use super::plan::{ObservedAddress, ObservedGroup, ObservedGroupObject, Op};
+use super::observed;
+use super::plan::{ObservedGroup, Op};
 use crate::device::DeviceError;
-use crate::device::fortios::{FortiOsClient, member_names};
+use crate::device::fortios::FortiOsClient;
 
 /// The address and group tables of one family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,25 +49,11 @@ pub async fn observe(
     prefix: &str,
 ) -> Result<ObservedGroup, DeviceError> {
     let objects = client.list(family.address_table(), Some(prefix)).await?;
-    let addresses = objects
-        .iter()
-        .filter_map(|o| {
-            let name = o["name"].as_str()?;
-            // The device filter is "contains"; ownership needs "starts with".
-            name.starts_with(prefix).then(|| ObservedAddress {
-                name: name.to_string(),
-                address: MemberAddress::from_object(o, family.v6),
-                comment: o["comment"].as_str().unwrap_or_default().to_string(),
-            })
-        })
-        .collect();
+    let addresses = observed::addresses(&objects, prefix, family);
     let group = client
         .get(family.group_table(), group)
         .await?
-        .map(|g| ObservedGroupObject {
-            members: member_names(&g),
-            comment: g["comment"].as_str().unwrap_or_default().to_string(),
-        });
+        .map(|g| observed::group(&g));
     Ok(ObservedGroup { group, addresses })
 }
 

@@ -4,8 +4,8 @@
 //! consecutive member edits of one group as one call, since the member sub-URL takes a list.
 
 use super::fortigate::Family;
-use super::naming::MemberAddress;
-use super::plan::{ObservedAddress, ObservedGroup, ObservedGroupObject, Op};
+use super::observed;
+use super::plan::{ObservedGroup, Op};
 use crate::device::DeviceError;
 use crate::device::fortimanager::FortiManagerClient;
 
@@ -17,25 +17,11 @@ pub async fn observe(
     prefix: &str,
 ) -> Result<ObservedGroup, DeviceError> {
     let objects = client.objects(family.address_table(), Some(prefix)).await?;
-    let addresses = objects
-        .iter()
-        .filter_map(|o| {
-            let name = o["name"].as_str()?;
-            // `like` treats `_` as a wildcard; ownership needs a literal prefix.
-            name.starts_with(prefix).then(|| ObservedAddress {
-                name: name.to_string(),
-                address: MemberAddress::from_object(o, family.v6),
-                comment: o["comment"].as_str().unwrap_or_default().to_string(),
-            })
-        })
-        .collect();
+    let addresses = observed::addresses(&objects, prefix, family);
     let group = client
         .object(family.group_table(), group)
         .await?
-        .map(|g| ObservedGroupObject {
-            members: crate::device::fortios::member_names(&g),
-            comment: g["comment"].as_str().unwrap_or_default().to_string(),
-        });
+        .map(|g| observed::group(&g));
     Ok(ObservedGroup { group, addresses })
 }
 
@@ -167,6 +153,7 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::naming::MemberAddress;
 
     fn add(g: &str, m: &str) -> Op {
         Op::AddMember {

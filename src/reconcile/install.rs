@@ -10,13 +10,13 @@
 use serde_json::{Value, json};
 
 use super::fortigate::Family;
-use super::naming::MemberAddress;
-use super::plan::{DesiredGroup, ObservedAddress, ObservedGroup, ObservedGroupObject, Op, Plan};
+use super::observed;
+use super::plan::{DesiredGroup, ObservedGroup, Op, Plan};
 use crate::api::fortimanager::{DeviceTargetKind, FortiManagerSpec};
 use crate::device::DeviceError;
 use crate::device::fortimanager::{FortiManagerClient, ProxyResult};
+use crate::device::fortios::encode_name;
 use crate::device::fortios::response::results;
-use crate::device::fortios::{encode_name, member_names};
 
 /// One FortiGate reached through the FortiManager, and what it needs.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -189,22 +189,9 @@ pub async fn plan_devices(
             let group = match http_status(gbody) {
                 404 => None,
                 s if s >= 400 => return Err(format!("HTTP {s} reading the group")),
-                _ => results(gbody).first().map(|g| ObservedGroupObject {
-                    members: member_names(g),
-                    comment: g["comment"].as_str().unwrap_or_default().to_string(),
-                }),
+                _ => results(gbody).first().map(observed::group),
             };
-            let addresses = results(body)
-                .iter()
-                .filter_map(|o| {
-                    let name = o["name"].as_str()?;
-                    name.starts_with(&desired.prefix).then(|| ObservedAddress {
-                        name: name.to_string(),
-                        address: MemberAddress::from_object(o, family.v6),
-                        comment: o["comment"].as_str().unwrap_or_default().to_string(),
-                    })
-                })
-                .collect();
+            let addresses = observed::addresses(&results(body), &desired.prefix, family);
             let version = match body {
                 Value::Array(items) => items.first().unwrap_or(&Value::Null),
                 other => other,
@@ -293,6 +280,7 @@ pub async fn apply_devices(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::naming::MemberAddress;
 
     fn plan_of(device: &str, ops: Vec<Op>) -> DevicePlan {
         DevicePlan {

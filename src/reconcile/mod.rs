@@ -12,6 +12,7 @@ pub mod fortimanager;
 pub mod install;
 pub mod metrics;
 pub mod naming;
+pub mod observed;
 pub mod plan;
 pub mod target;
 pub mod validate;

@@ -388,10 +388,7 @@ impl FortiManagerClient {
         group: &str,
         members: &[String],
     ) -> Result<(), DeviceError> {
-        let url = format!("{}/{}/member", self.obj_url(table), escape_name(group));
-        self.call("add", &url, data_param(json!(members)))
-            .await
-            .map(|_| ())
+        self.member_edit("add", table, group, members).await
     }
 
     /// Removes members from a group of `table` through its member sub-URL.
@@ -401,8 +398,18 @@ impl FortiManagerClient {
         group: &str,
         members: &[String],
     ) -> Result<(), DeviceError> {
+        self.member_edit("delete", table, group, members).await
+    }
+
+    async fn member_edit(
+        &self,
+        method: &str,
+        table: &str,
+        group: &str,
+        members: &[String],
+    ) -> Result<(), DeviceError> {
         let url = format!("{}/{}/member", self.obj_url(table), escape_name(group));
-        self.call("delete", &url, data_param(json!(members)))
+        self.call(method, &url, data_param(json!(members)))
             .await
             .map(|_| ())
     }
