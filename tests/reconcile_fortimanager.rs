@@ -307,16 +307,66 @@ async fn deletion_cleans_the_adom_and_every_device() {
 }
 
 #[tokio::test]
-async fn ipv6_members_on_a_fortimanager_are_refused_with_the_field() {
+async fn ipv6_members_go_to_the_adom_address6_tables_and_the_devices() {
     let sim = estate(false).await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
     );
     let t = target(&sim, &endpoints, &facts).await;
-    let err = converge(&t, &group(&["2001:db8::1"]))
+    let out = converge(&t, &group(&["192.0.2.10", "2001:db8::/64"]))
         .await
-        .expect_err("v6");
-    assert_eq!(err.reason(), "Unsupported");
-    assert!(err.to_string().contains("spec.members"), "{err}");
+        .expect("converge");
+    assert_eq!(out.plans.len(), 2, "an IPv4 and an IPv6 plan");
+    let control = sim.fortimanager("fmg").control().clone();
+    let v6 = control
+        .object("root", AdomTable::Addrgrp6, "allowed-admins")
+        .expect("ADOM addrgrp6");
+    assert_eq!(v6["member"], serde_json::json!(["fs_2001:db8::_64"]));
+    let object = control
+        .object("root", AdomTable::Address6, "fs_2001:db8::_64")
+        .expect("ADOM address6");
+    assert_eq!(object["ip6"], "2001:db8::/64");
+    for device in ["fw-a", "fw-b"] {
+        assert_eq!(
+            sim.fortigate(device)
+                .group_members("root", Table::Addrgrp6, "allowed-admins"),
+            Some(vec!["fs_2001:db8::_64".to_string()]),
+            "{device}"
+        );
+    }
+    let again = converge(&t, &group(&["192.0.2.10", "2001:db8::/64"]))
+        .await
+        .expect("again");
+    assert!(again.is_converged(), "{again:?}");
+}
+
+#[tokio::test]
+async fn before_7_2_an_emptied_group_keeps_the_none_placeholder() {
+    let text = ESTATE.replace("os_version: \"7.4\"", "os_version: \"7.0\"");
+    let sim = Simulator::start(Scenario::from_yaml(&text).expect("scenario"))
+        .await
+        .expect("simulator");
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    converge(&t, &group(&["192.0.2.10"]))
+        .await
+        .expect("one member");
+    converge(&t, &group(&[])).await.expect("emptied");
+    assert_eq!(adom_members(&sim), vec!["none".to_string()]);
+    let control = sim.fortimanager("fmg").control().clone();
+    assert!(
+        control.objects("root", AdomTable::Address).is_empty(),
+        "our object is gone"
+    );
+    // fw-b runs 6.4: the placeholder there too; fw-a (7.4) may hold an empty group.
+    assert_eq!(device_members(&sim, "fw-b"), vec!["none".to_string()]);
+    assert!(device_members(&sim, "fw-a").is_empty());
+    converge(&t, &group(&["192.0.2.11"]))
+        .await
+        .expect("refilled");
+    assert_eq!(adom_members(&sim), vec!["fs_192.0.2.11".to_string()]);
 }

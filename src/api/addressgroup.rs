@@ -35,7 +35,6 @@ pub const MAX_PREFIX_LEN: usize = 32;
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.targetRef.kind != 'FortiManager' || !has(self.members) || self.members.all(m, !m.address.contains(':'))").message("spec.members: IPv6 members are not supported on a FortiManager target yet (ADOM address6/addrgrp6); target the FortiGate directly or use IPv4 members"))]
 pub struct AddressGroupSpec {
     /// The FortiGate or FortiManager (same namespace) that holds the group.
     pub target_ref: TargetRef,

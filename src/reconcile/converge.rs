@@ -95,18 +95,12 @@ fn desired_for(
     group: &AddressGroup,
     target: &GroupTarget,
 ) -> Result<Vec<(Family, DesiredGroup)>, ReconcileError> {
-    let families = desired(
+    desired(
         &kube::ResourceExt::namespace(group).unwrap_or_default(),
         &kube::ResourceExt::name_any(group),
         &group.spec,
         target.empty_group_allowed(),
-    )?;
-    if matches!(target, GroupTarget::FortiManager { .. }) && families.len() > 1 {
-        return Err(ReconcileError::Unsupported(
-            "spec.members: IPv6 members on a FortiManager target are not supported by this build (address6/addrgrp6 in ADOMs)".into(),
-        ));
-    }
-    Ok(families)
+    )
 }
 
 /// Observes and plans; with `write`, applies the plan (and, through a FortiManager with

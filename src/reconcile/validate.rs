@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::naming::MemberAddress;
-use crate::api::addressgroup::{AddressGroupSpec, MAX_PREFIX_LEN, TargetKind};
+use crate::api::addressgroup::{AddressGroupSpec, MAX_PREFIX_LEN};
 
 /// Every problem with `spec`, each naming its field; empty when it would be admitted.
 pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
@@ -33,11 +33,6 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
     }
     if spec.target_ref.name.is_empty() {
         out.push("spec.targetRef.name must not be empty".into());
-    }
-    if spec.target_ref.kind == TargetKind::FortiManager
-        && spec.members.iter().any(|m| m.address.contains(':'))
-    {
-        out.push("spec.members: IPv6 members are not supported on a FortiManager target yet (ADOM address6/addrgrp6); target the FortiGate directly or use IPv4 members".into());
     }
     if spec.members.len() > 2000 {
         out.push("spec.members: at most 2000 members".into());

@@ -169,11 +169,6 @@ fn bad_specs_are_rejected_naming_the_field() {
             "Duplicate value",
         ),
         (
-            "IPv6 member on a FortiManager target",
-            edit(GOOD_GROUP, "kind: FortiGate,", "kind: FortiManager,"),
-            "IPv6 members are not supported on a FortiManager target",
-        ),
-        (
             "unknown target kind",
             edit(GOOD_GROUP, "kind: FortiGate,", "kind: FortiAnalyzer,"),
             "spec.targetRef.kind",

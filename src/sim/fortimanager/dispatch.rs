@@ -206,7 +206,9 @@ fn object(
     };
     let bulk = data.is_array();
     a.ws.write(sid, |db| match (method, name, member) {
-        (_, Some(grp), true) => db.edit_members(grp, method, data, rules).map(|_| None),
+        (_, Some(grp), true) => db
+            .edit_members(table, grp, method, data, rules)
+            .map(|_| None),
         ("add", _, false) => db
             .add(table, name, data, rules)
             .map(|n| name_reply(n, bulk)),

@@ -24,7 +24,8 @@ pub fn defaults(t: Table) -> Map<String, Value> {
         Table::Address => {
             serde_json::json!({"type": "ipmask", "subnet": ["0.0.0.0", "0.0.0.0"], "comment": ""})
         }
-        Table::Addrgrp => serde_json::json!({"member": [], "comment": ""}),
+        Table::Addrgrp | Table::Addrgrp6 => serde_json::json!({"member": [], "comment": ""}),
+        Table::Address6 => serde_json::json!({"type": "ipprefix", "ip6": "::/0", "comment": ""}),
         Table::ExternalResource => {
             serde_json::json!({"type": "category", "status": "enable", "refresh-rate": 5})
         }
@@ -45,7 +46,16 @@ pub fn normalize(t: Table, mut obj: Map<String, Value>) -> Result<Map<String, Va
                 );
             }
         }
-        Table::Addrgrp => {
+        Table::Address6 => {
+            if let Some(ip6) = obj.get("ip6") {
+                let net: ipnet::Ipv6Net = ip6
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(Status::invalid_data)?;
+                obj.insert("ip6".into(), Value::from(net.to_string()));
+            }
+        }
+        Table::Addrgrp | Table::Addrgrp6 => {
             for field in ["member", "exclude-member"] {
                 if let Some(v) = obj.get(field) {
                     let names = member_names(v)?;

@@ -23,7 +23,22 @@ pub struct Rules {
 pub struct AdomObjects {
     address: ObjectTable,
     addrgrp: ObjectTable,
+    address6: ObjectTable,
+    addrgrp6: ObjectTable,
     external_resource: ObjectTable,
+}
+
+/// Addresses every ADOM has, as FortiOS does: `all` and `none` (matches nothing).
+const BUILT_IN_ADDRESSES: [&str; 2] = ["all", "none"];
+
+impl Table {
+    /// The group table whose members are this address table's objects, and back.
+    fn is_group(self) -> bool {
+        matches!(self, Table::Addrgrp | Table::Addrgrp6)
+    }
+    fn is_address_or_group(self) -> bool {
+        !matches!(self, Table::ExternalResource)
+    }
 }
 
 impl AdomObjects {
@@ -32,6 +47,8 @@ impl AdomObjects {
         match t {
             Table::Address => &self.address,
             Table::Addrgrp => &self.addrgrp,
+            Table::Address6 => &self.address6,
+            Table::Addrgrp6 => &self.addrgrp6,
             Table::ExternalResource => &self.external_resource,
         }
     }
@@ -40,6 +57,8 @@ impl AdomObjects {
         match t {
             Table::Address => &mut self.address,
             Table::Addrgrp => &mut self.addrgrp,
+            Table::Address6 => &mut self.address6,
+            Table::Addrgrp6 => &mut self.addrgrp6,
             Table::ExternalResource => &mut self.external_resource,
         }
     }
@@ -97,7 +116,7 @@ impl AdomObjects {
         if !self.table(t).contains_key(name) {
             return Err(Status::not_found());
         }
-        if matches!(t, Table::Address | Table::Addrgrp) && self.referenced(name) {
+        if t.is_address_or_group() && self.referenced(name) {
             return Err(Status::in_use());
         }
         self.table_mut(t).remove(name);
@@ -125,16 +144,18 @@ impl AdomObjects {
         Ok(new.to_string())
     }
 
-    /// Adds (`add`), removes (`delete`) or clears (`unset`) members through `.../addrgrp/{grp}/member`.
+    /// Adds (`add`), removes (`delete`) or clears (`unset`) members through
+    /// `.../addrgrp/{grp}/member` (or `addrgrp6`).
     pub fn edit_members(
         &mut self,
+        t: Table,
         group: &str,
         method: &str,
         data: &Value,
         rules: Rules,
     ) -> Result<(), Status> {
         let mut grp = self
-            .addrgrp
+            .table(t)
             .get(group)
             .cloned()
             .ok_or_else(Status::not_found)?;
@@ -163,17 +184,20 @@ impl AdomObjects {
             "member".into(),
             members.into_iter().map(Value::from).collect(),
         );
-        self.put(Table::Addrgrp, None, grp, rules).map(|_| ())
+        self.put(t, None, grp, rules).map(|_| ())
     }
 
     /// True when a group lists `name` as a member or excluded member.
     pub fn referenced(&self, name: &str) -> bool {
-        self.addrgrp.values().any(|g| {
-            ["member", "exclude-member"].iter().any(|f| {
-                member_names(g.get(*f).unwrap_or(&Value::Null))
-                    .is_ok_and(|ms| ms.iter().any(|m| m == name))
+        self.addrgrp
+            .values()
+            .chain(self.addrgrp6.values())
+            .any(|g| {
+                ["member", "exclude-member"].iter().any(|f| {
+                    member_names(g.get(*f).unwrap_or(&Value::Null))
+                        .is_ok_and(|ms| ms.iter().any(|m| m == name))
+                })
             })
-        })
     }
 
     /// Out-of-band write (an admin in the GUI): stores `obj` over the defaults, skipping
@@ -256,8 +280,8 @@ impl AdomObjects {
             };
         }
         let merged = normalize(t, merged)?;
-        if t == Table::Addrgrp {
-            self.check_members(&name, &merged, rules)?;
+        if t.is_group() {
+            self.check_members(t, &name, &merged, rules)?;
         }
         self.table_mut(t).insert(name.clone(), merged);
         Ok(name)
@@ -265,6 +289,7 @@ impl AdomObjects {
 
     fn check_members(
         &self,
+        t: Table,
         group: &str,
         grp: &Map<String, Value>,
         rules: Rules,
@@ -274,8 +299,14 @@ impl AdomObjects {
             return Err(Status::invalid_data());
         }
         for m in &members {
-            let known =
-                self.address.contains_key(m) || (m != group && self.addrgrp.contains_key(m));
+            let (addresses, groups) = if t == Table::Addrgrp6 {
+                (&self.address6, &self.addrgrp6)
+            } else {
+                (&self.address, &self.addrgrp)
+            };
+            let known = addresses.contains_key(m)
+                || BUILT_IN_ADDRESSES.contains(&m.as_str())
+                || (m != group && groups.contains_key(m));
             if !known {
                 return Err(Status::dependency_failed());
             }
@@ -384,12 +415,14 @@ mod tests {
             OLD,
         )
         .unwrap();
-        db.edit_members("g", "add", &json!(["h2"]), OLD).unwrap();
+        db.edit_members(Table::Addrgrp, "g", "add", &json!(["h2"]), OLD)
+            .unwrap();
         assert_eq!(db.table(Table::Addrgrp)["g"]["member"], json!(["h1", "h2"]));
-        db.edit_members("g", "delete", &json!(["h1"]), OLD).unwrap();
+        db.edit_members(Table::Addrgrp, "g", "delete", &json!(["h1"]), OLD)
+            .unwrap();
         assert_eq!(db.table(Table::Addrgrp)["g"]["member"], json!(["h2"]));
         assert_eq!(
-            db.edit_members("g", "delete", &json!(["h2"]), OLD),
+            db.edit_members(Table::Addrgrp, "g", "delete", &json!(["h2"]), OLD),
             Err(Status::invalid_data())
         );
     }

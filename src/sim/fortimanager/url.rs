@@ -7,6 +7,10 @@ pub enum Table {
     Address,
     /// `obj/firewall/addrgrp`.
     Addrgrp,
+    /// `obj/firewall/address6`.
+    Address6,
+    /// `obj/firewall/addrgrp6`.
+    Addrgrp6,
     /// `obj/system/external-resource`.
     ExternalResource,
 }
@@ -17,15 +21,23 @@ impl Table {
         match self {
             Self::Address => "address",
             Self::Addrgrp => "addrgrp",
+            Self::Address6 => "address6",
+            Self::Addrgrp6 => "addrgrp6",
             Self::ExternalResource => "external-resource",
         }
     }
 
     /// Parses [`Table::id`].
     pub fn from_id(id: &str) -> Option<Self> {
-        [Self::Address, Self::Addrgrp, Self::ExternalResource]
-            .into_iter()
-            .find(|t| t.id() == id)
+        [
+            Self::Address,
+            Self::Addrgrp,
+            Self::Address6,
+            Self::Addrgrp6,
+            Self::ExternalResource,
+        ]
+        .into_iter()
+        .find(|t| t.id() == id)
     }
 }
 
@@ -158,6 +170,8 @@ fn object(adom: &str, rest: &[&str]) -> Route {
     let (table, tail) = match rest {
         ["firewall", "address", tail @ ..] => (Table::Address, tail),
         ["firewall", "addrgrp", tail @ ..] => (Table::Addrgrp, tail),
+        ["firewall", "address6", tail @ ..] => (Table::Address6, tail),
+        ["firewall", "addrgrp6", tail @ ..] => (Table::Addrgrp6, tail),
         ["system", "external-resource", tail @ ..] => (Table::ExternalResource, tail),
         _ => return Route::Unknown,
     };
@@ -175,7 +189,7 @@ fn object(adom: &str, rest: &[&str]) -> Route {
             name: Some(name.to_string()),
             member: false,
         },
-        (Table::Addrgrp, [name, "member"]) => Route::Object {
+        (Table::Addrgrp | Table::Addrgrp6, [name, "member"]) => Route::Object {
             adom,
             table,
             name: Some(name.to_string()),
