@@ -11,6 +11,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::context::Context;
 use super::converge::{Convergence, converge, remove};
@@ -34,11 +35,18 @@ pub async fn reconcile(
     group: Arc<AddressGroup>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let namespace = group.namespace().unwrap_or_default();
+    let span = tracing::info_span!("reconcile", kind = "AddressGroup", namespace = %namespace, name = %group.name_any(), device = tracing::field::Empty);
+    reconcile_in_span(group, ctx).instrument(span).await
+}
+
+async fn reconcile_in_span(
+    group: Arc<AddressGroup>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let namespace = group.namespace().unwrap_or_default();
     let api = Api::<AddressGroup>::namespaced(ctx.client.clone(), &namespace);
-    let span = tracing::info_span!("reconcile", kind = "AddressGroup", namespace = %namespace, name = %group.name_any());
-    let _enter = span.enter();
 
     if group
         .annotations()
@@ -86,6 +94,8 @@ async fn target(
 ) -> Result<(GroupTarget, Duration), ReconcileError> {
     let namespace = group.namespace().unwrap_or_default();
     let (target, resolved) = ctx.group_target(&namespace, &group.spec.target_ref).await?;
+    tracing::Span::current().record("device", target.device());
+    tracing::Span::current().record("device", target.device());
     let resync =
         parse_duration(&resolved.connection.resync_interval).unwrap_or(Duration::from_secs(300));
     Ok((target, resync))

@@ -14,6 +14,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::context::Context;
 use super::error::ReconcileError;
@@ -101,12 +102,19 @@ pub async fn reconcile<K: ConnectionResource>(
     object: Arc<K>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let span = tracing::info_span!("reconcile", kind = ?K::KIND, namespace = %namespace, name = %name, device = %format!("{namespace}/{name}"));
+    reconcile_in_span(object, ctx).instrument(span).await
+}
+
+async fn reconcile_in_span<K: ConnectionResource>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let started = std::time::Instant::now();
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
-    let span =
-        tracing::info_span!("reconcile", kind = ?K::KIND, namespace = %namespace, name = %name);
-    let _enter = span.enter();
     let resync =
         parse_duration(&object.connection().resync_interval).unwrap_or(Duration::from_secs(300));
     let target = TargetRef {
