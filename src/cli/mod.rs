@@ -2,7 +2,7 @@
 
 mod crds;
 mod demo;
-mod doctor;
+pub mod doctor;
 pub mod load;
 mod manifests;
 mod render;
@@ -68,10 +68,4 @@ pub fn main() -> ExitCode {
             Command::Crds(args) => crds::run(args),
         }
     })
-}
-
-/// Said by subcommands whose issue has not landed; never pretends to work.
-fn not_yet_available(name: &str) -> ExitCode {
-    eprintln!("fortisync {name}: not yet available in this build (see the README for what exists)");
-    ExitCode::from(2)
 }

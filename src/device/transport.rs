@@ -149,6 +149,10 @@ fn tls_detail(chain: &str) -> String {
         "the certificate has expired".into()
     } else if chain.contains("notvalidforname") || chain.contains("not valid for name") {
         "the certificate does not match the host name in spec.url".into()
+    } else if chain.contains("badsignature") || chain.contains("bad signature") {
+        // The issuer's name matched a CA of the bundle, its key did not: another device's
+        // self-signed certificate, or a re-generated one.
+        "the certificate's signature does not verify with the CA bundle: the bundle holds a different CA of the same name (another device's or an older self-signed certificate)".into()
     } else {
         short(chain)
     }
@@ -156,4 +160,17 @@ fn tls_detail(chain: &str) -> String {
 
 fn short(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_details_name_the_problem() {
+        assert!(tls_detail("invalid peer certificate: unknownissuer").contains("unknown issuer"));
+        assert!(tls_detail("invalid peer certificate: expired").contains("expired"));
+        assert!(tls_detail("invalid peer certificate: notvalidforname").contains("host name"));
+        assert!(tls_detail("invalid peer certificate: badsignature").contains("different CA"));
+    }
 }
