@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use super::context::Context;
 use super::converge::{Convergence, converge, remove};
@@ -357,14 +355,9 @@ async fn patch_status(
     name: &str,
     status: &AddressGroupStatus,
 ) -> Result<(), ReconcileError> {
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await
-    .map(|_| ())
-    .map_err(ReconcileError::Kube)
+    super::status::replace(api, name, status)
+        .await
+        .map_err(ReconcileError::Kube)
 }
 
 /// The next reconcile: the resync interval (±10% jitter), or just after the nearest expiry.

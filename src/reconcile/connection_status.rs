@@ -7,12 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use super::context::Context;
 use super::error::ReconcileError;
@@ -163,13 +161,9 @@ pub async fn reconcile<K: ConnectionResource>(
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace);
     // Conditions keep their transition time while unchanged, so an unchanged probe writes nothing.
     if object.connection_status() != Some(&status) {
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .map_err(ReconcileError::Kube)?;
+        super::status::replace(&api, &name, &status)
+            .await
+            .map_err(ReconcileError::Kube)?;
     }
     let jitter = 0.9 + rand::random::<f64>() * 0.2;
     Ok(Action::requeue(retry.unwrap_or(resync).mul_f64(jitter)))

@@ -13,5 +13,6 @@ pub mod install;
 pub mod metrics;
 pub mod naming;
 pub mod plan;
+pub mod status;
 pub mod target;
 pub mod validate;
