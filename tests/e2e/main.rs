@@ -3,6 +3,8 @@
 //! One test binary, so one control plane per test run; each test works in its own namespace.
 
 mod addressgroup;
+mod addressgroup_drift;
+mod addressgroup_lifecycle;
 mod admission;
 mod chart;
 mod control_plane;
