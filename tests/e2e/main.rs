@@ -7,5 +7,6 @@ mod addressgroup_drift;
 mod addressgroup_lifecycle;
 mod admission;
 mod chart;
+mod connection_status;
 mod control_plane;
 mod support;
