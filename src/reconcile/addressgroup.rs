@@ -324,6 +324,15 @@ async fn report_failure(
         },
     };
     tracing::warn!(reason = %report.reason, error = %report.message, remedy = %report.remedy, "reconcile failed");
+    if let ReconcileError::Device(e) = error
+        && matches!(
+            e.reason(),
+            "LockedOut" | "Unauthorized" | "CredentialFrozen"
+        )
+    {
+        let namespace = group.namespace().unwrap_or_default();
+        ctx.recheck_connection(&namespace, &group.spec.target_ref);
+    }
     let previous = group.status.clone().unwrap_or_default();
     let generation = group.metadata.generation;
     let message = format!("{} Remedy: {}", report.message, report.remedy);
