@@ -24,10 +24,14 @@ pub async fn fortigate_status(ns: &str) -> Option<ConnectionStatus> {
 
 /// Waits until the FortiGate's `Ready` condition has `status` and `reason`.
 pub async fn fortigate_ready(ns: &str, status: &str, reason: &str) -> ConnectionStatus {
-    wait_for(&format!("FortiGate Ready={status} {reason}"), WAIT, || async {
-        let s = fortigate_status(ns).await?;
-        (condition(&s.conditions, "Ready") == Some((status.into(), reason.into()))).then_some(s)
-    })
+    wait_for(
+        &format!("FortiGate Ready={status} {reason}"),
+        WAIT,
+        || async {
+            let s = fortigate_status(ns).await?;
+            (condition(&s.conditions, "Ready") == Some((status.into(), reason.into()))).then_some(s)
+        },
+    )
     .await
 }
 

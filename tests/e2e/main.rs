@@ -9,4 +9,5 @@ mod admission;
 mod chart;
 mod connection_status;
 mod control_plane;
+mod lockout;
 mod support;
