@@ -4,6 +4,7 @@
 
 mod addressgroup;
 mod addressgroup_drift;
+mod addressgroup_fortimanager;
 mod addressgroup_lifecycle;
 mod admission;
 mod chart;
