@@ -11,4 +11,5 @@ mod chart;
 mod connection_status;
 mod control_plane;
 mod lockout;
+mod replicas;
 mod support;
