@@ -1,26 +1,27 @@
 //! The `AddressGroup` reconciler: resolve the target → observe the group and our objects →
 //! pure plan → apply through the device's Guard → status, events and requeue.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 use tracing::Instrument;
 
 use super::context::Context;
 use super::converge::{Convergence, converge, remove};
 use super::error::ReconcileError;
-use super::plan::Op;
+use super::naming::MemberAddress;
+use super::plan::{Op, PLACEHOLDER};
 use super::target::GroupTarget;
 use crate::api::PAUSED_ANNOTATION;
 use crate::api::addressgroup::{
-    AddressGroup, AddressGroupStatus, DeviceSyncStatus, ManagementPolicy, MemberCounts,
+    AddressGroup, AddressGroupSpec, AddressGroupStatus, DeviceSyncStatus, ManagementPolicy,
+    MemberCounts,
 };
 use crate::api::common::{ErrorReport, parse_duration};
 use crate::api::conditions::{READY, SYNCED, condition, is_true};
@@ -119,21 +120,28 @@ async fn apply(
         && is_true(&previous.conditions, SYNCED);
     let writes = if observe_only { 0 } else { outcome.writes() };
     let summary = summarize(&outcome);
-    let drift_repairs = if was_converged && writes > 0 {
+    // Removing a member whose time came is the spec at work, not an out-of-band change.
+    let expired = expired_objects(&group.spec, now);
+    let drift = if observe_only {
+        0
+    } else {
+        out_of_band_writes(&outcome, &expired)
+    };
+    let drift_repairs = if was_converged && drift > 0 {
         ctx.metrics
             .drift_repairs
             .get_or_create(&super::metrics::ControllerLabels {
                 controller: CONTROLLER.into(),
             })
-            .inc_by(writes as u64);
+            .inc_by(drift as u64);
         ctx.event(
             &*group,
             EventType::Warning,
             "DriftRepaired",
-            format!("reverted {writes} out-of-band change(s):\n{summary}"),
+            format!("reverted {drift} out-of-band change(s):\n{summary}"),
         )
         .await;
-        previous.drift_repairs + writes as u64
+        previous.drift_repairs + drift as u64
     } else {
         if writes > 0 {
             ctx.event(&*group, EventType::Normal, "Applied", summary.clone())
@@ -156,6 +164,33 @@ async fn apply(
         .filter_map(|p| p.plan.next_expiry())
         .min();
     Ok(Action::requeue(next_requeue(resync, next_expiry, now)))
+}
+
+/// Object names of the members whose `expiresAt` has passed.
+fn expired_objects(spec: &AddressGroupSpec, now: jiff::Timestamp) -> BTreeSet<String> {
+    spec.members
+        .iter()
+        .filter(|m| m.expires_at.as_ref().is_some_and(|t| t.0 <= now))
+        .filter_map(|m| MemberAddress::parse(&m.address).ok())
+        .map(|a| a.object_name(&spec.address_prefix))
+        .collect()
+}
+
+/// The writes that reverted out-of-band changes: every write except taking expired members
+/// out (and the placeholder a pre-7.2 group keeps when its last member expires) (pure).
+fn out_of_band_writes(outcome: &Convergence, expired: &BTreeSet<String>) -> usize {
+    let by_expiry = |op: &Op| match op {
+        Op::RemoveMember { member, .. } => expired.contains(member),
+        Op::DeleteAddress { name } => expired.contains(name),
+        Op::AddMember { member, .. } => member == PLACEHOLDER && !expired.is_empty(),
+        _ => false,
+    };
+    let plans = outcome.plans.iter().map(|p| &p.plan);
+    plans
+        .chain(outcome.devices.iter().map(|d| &d.plan))
+        .flat_map(|p| p.ops())
+        .filter(|op| !by_expiry(op))
+        .count()
 }
 
 /// The plan as events show it: ADOM or VDOM writes first, then each device's.
@@ -299,6 +334,15 @@ async fn report_failure(
         },
     };
     tracing::warn!(reason = %report.reason, error = %report.message, remedy = %report.remedy, "reconcile failed");
+    if let ReconcileError::Device(e) = error
+        && matches!(
+            e.reason(),
+            "LockedOut" | "Unauthorized" | "CredentialFrozen"
+        )
+    {
+        let namespace = group.namespace().unwrap_or_default();
+        ctx.recheck_connection(&namespace, &group.spec.target_ref);
+    }
     let previous = group.status.clone().unwrap_or_default();
     let generation = group.metadata.generation;
     let message = format!("{} Remedy: {}", report.message, report.remedy);
@@ -367,14 +411,9 @@ async fn patch_status(
     name: &str,
     status: &AddressGroupStatus,
 ) -> Result<(), ReconcileError> {
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await
-    .map(|_| ())
-    .map_err(ReconcileError::Kube)
+    super::status::replace(api, name, status)
+        .await
+        .map_err(ReconcileError::Kube)
 }
 
 /// The next reconcile: the resync interval (±10% jitter), or just after the nearest expiry.
@@ -396,6 +435,51 @@ pub fn next_requeue(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::converge::FamilyPlan;
+    use crate::reconcile::fortigate::Family;
+
+    #[test]
+    fn taking_expired_members_out_is_not_counted_as_drift() {
+        let spec: AddressGroupSpec = serde_json::from_value(serde_json::json!({
+            "targetRef": {"kind": "FortiGate", "name": "fw"},
+            "groupName": "g",
+            "members": [
+                {"address": "192.0.2.1"},
+                {"address": "10.0.0.0/24", "expiresAt": "2030-01-01T00:00:00Z"},
+                {"address": "192.0.2.9", "expiresAt": "2030-01-02T00:00:00Z"},
+            ],
+        }))
+        .expect("spec");
+        let now: jiff::Timestamp = "2030-01-01T00:00:01Z".parse().expect("t");
+        let expired = expired_objects(&spec, now);
+        assert_eq!(expired, BTreeSet::from(["fs_10.0.0.0_24".to_string()]));
+        let ops = vec![
+            Op::AddMember {
+                group: "g".into(),
+                member: "fs_192.0.2.1".into(),
+            },
+            Op::RemoveMember {
+                group: "g".into(),
+                member: "fs_10.0.0.0_24".into(),
+            },
+            Op::DeleteAddress {
+                name: "fs_10.0.0.0_24".into(),
+            },
+        ];
+        let outcome = Convergence {
+            plans: vec![FamilyPlan {
+                family: Family::V4,
+                plan: crate::reconcile::plan::Plan::from_ops(ops),
+            }],
+            devices: Vec::new(),
+        };
+        assert_eq!(outcome.writes(), 3);
+        assert_eq!(
+            out_of_band_writes(&outcome, &expired),
+            1,
+            "only the member an admin removed"
+        );
+    }
 
     #[test]
     fn the_next_reconcile_is_the_jittered_resync_or_just_after_the_nearest_expiry() {

@@ -7,13 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use tracing::Instrument;
 
 use super::context::Context;
@@ -199,13 +197,9 @@ async fn reconcile_in_span<K: ConnectionResource>(
     }
     // Conditions keep their transition time while unchanged, so an unchanged probe writes nothing.
     if object.connection_status() != Some(&status) {
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .map_err(ReconcileError::Kube)?;
+        super::status::replace(&api, &name, &status)
+            .await
+            .map_err(ReconcileError::Kube)?;
     }
     let jitter = 0.9 + rand::random::<f64>() * 0.2;
     Ok(Action::requeue(retry.unwrap_or(resync).mul_f64(jitter)))

@@ -9,7 +9,7 @@ use super::connection::{ResolvedConnection, endpoint_config, resolve};
 use super::error::ReconcileError;
 use super::metrics::ReconcileMetrics;
 use super::target::{DeviceFacts, GroupTarget};
-use crate::api::addressgroup::TargetRef;
+use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::device::{DeviceMetrics, Endpoint, Endpoints};
 
 /// Shared by every reconcile.
@@ -23,7 +23,11 @@ pub struct Context {
     recorder: Recorder,
     /// Device facts learned once per endpoint.
     pub facts: DeviceFacts,
+    rechecks: tokio::sync::broadcast::Sender<ConnectionRef>,
 }
+
+/// A connection resource: kind, namespace, name.
+pub type ConnectionRef = (TargetKind, String, String);
 
 impl Context {
     /// A context registering its metrics in `registry`.
@@ -38,7 +42,23 @@ impl Context {
             metrics: ReconcileMetrics::register(registry),
             client,
             facts: DeviceFacts::default(),
+            rechecks: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// Asks the status controller of `target` to look again at once: a reconcile found its
+    /// device's breaker open or its credential refused, which the connection's status must
+    /// show now rather than at its next resync. Looking costs no request while either holds.
+    pub fn recheck_connection(&self, namespace: &str, target: &TargetRef) {
+        // No receiver (the status controllers are not running, as in `fortisync apply`) is fine.
+        let _ = self
+            .rechecks
+            .send((target.kind, namespace.to_string(), target.name.clone()));
+    }
+
+    /// The connections to look at again, for the status controllers.
+    pub fn connection_rechecks(&self) -> tokio::sync::broadcast::Receiver<ConnectionRef> {
+        self.rechecks.subscribe()
     }
 
     /// Publishes an event; a failure to publish is logged, never fatal.

@@ -191,6 +191,7 @@ pub async fn run_connections<K: ConnectionResource>(ctx: Arc<Context>, scope: Sc
     .predicate_filter(predicates::generation, Default::default());
     let by_secret = store.clone();
     Controller::for_stream(changes, store)
+        .reconcile_on(rechecks::<K>(&ctx))
         .watches(
             api::<Secret>(&client, &scope),
             watcher::Config::default(),
@@ -220,6 +221,26 @@ pub async fn run_connections<K: ConnectionResource>(ctx: Arc<Context>, scope: Sc
             }
         })
         .await;
+}
+
+/// Connections of kind `K` another controller asked to look at again.
+fn rechecks<K: ConnectionResource>(
+    ctx: &Context,
+) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static {
+    use tokio::sync::broadcast::error::RecvError;
+    futures::stream::unfold(ctx.connection_rechecks(), |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(c) => return Some((c, rx)),
+                // Missed some: the ones still coming are enough, resyncs catch the rest.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .filter_map(|(kind, namespace, name)| async move {
+        (kind == K::KIND).then(|| ObjectRef::new(&name).within(&namespace))
+    })
 }
 
 fn uses_secret(connection: &ConnectionSpec, secret: &str) -> bool {

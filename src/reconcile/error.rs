@@ -70,6 +70,9 @@ impl ReconcileError {
     /// change re-triggers at once through the watch; the breaker admits one probe when due).
     pub fn retry_after(&self) -> Duration {
         match self {
+            // Another admin's ADOM lock is released by hand, often within a minute: look again
+            // soon (each look is one bounded round of lock attempts) instead of in 5 minutes.
+            Self::Device(e) if e.reason() == "WorkspaceLocked" => Duration::from_secs(15),
             Self::Device(e) => e.retry_after().unwrap_or(if e.is_transient() {
                 Duration::from_secs(15)
             } else {
@@ -79,5 +82,19 @@ impl ReconcileError {
             Self::Resolve(_) => Duration::from_secs(120),
             Self::Spec(_) | Self::Unsupported(_) => Duration::from_secs(600),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_adom_lock_is_looked_at_again_soon() {
+        let locked = ReconcileError::Device(DeviceError::WorkspaceLocked {
+            ctx: crate::device::Context::default(),
+            holder: "alice".into(),
+        });
+        assert_eq!(locked.retry_after(), Duration::from_secs(15));
     }
 }

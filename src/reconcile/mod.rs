@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod naming;
 pub mod observed;
 pub mod plan;
+pub mod status;
 pub mod target;
 pub mod validate;

@@ -3,7 +3,13 @@
 //! One test binary, so one control plane per test run; each test works in its own namespace.
 
 mod addressgroup;
+mod addressgroup_drift;
+mod addressgroup_fortimanager;
+mod addressgroup_lifecycle;
 mod admission;
 mod chart;
+mod connection_status;
 mod control_plane;
+mod lockout;
+mod replicas;
 mod support;

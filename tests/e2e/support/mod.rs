@@ -1,5 +1,6 @@
 //! Shared e2e harness: a real control plane and small helpers around it.
 
 pub mod control_plane;
+pub mod fixture;
 
 pub use control_plane::control_plane;

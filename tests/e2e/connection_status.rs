@@ -1,0 +1,105 @@
+//! The FortiGate connection resource's status: reachability, firmware, serial and breaker from
+//! one probe, and a wrong key tried once across every controller that uses it.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use fortisync::api::FortiGate;
+use fortisync::api::common::{BreakerState, ConnectionStatus};
+use kube::Api;
+
+use crate::support::control_plane;
+use crate::support::fixture::{
+    KEY, SERIAL, condition, condition_message, fortigate, fortigate_sim, group, group_ready,
+    member, secret, start_controller, wait_for,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The status of the FortiGate `fw`.
+pub async fn fortigate_status(ns: &str) -> Option<ConnectionStatus> {
+    let api: Api<FortiGate> = Api::namespaced(control_plane().client(), ns);
+    api.get("fw").await.ok()?.status
+}
+
+/// Waits until the FortiGate's `Ready` condition has `status` and `reason`.
+pub async fn fortigate_ready(ns: &str, status: &str, reason: &str) -> ConnectionStatus {
+    wait_for(
+        &format!("FortiGate Ready={status} {reason}"),
+        WAIT,
+        || async {
+            let s = fortigate_status(ns).await?;
+            (condition(&s.conditions, "Ready") == Some((status.into(), reason.into()))).then_some(s)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fortigate_reports_reachable_version_serial_and_a_closed_breaker() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("fg-status");
+    let sim = fortigate_sim("").await;
+    let fg = sim.fortigate("fw");
+    secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    let _controller = start_controller(&ns);
+    assert!(cp.apply(&ns, &fortigate(fg.url(), "10s", "")).0);
+
+    let status = fortigate_ready(&ns, "True", "Connected").await;
+    assert!(status.reachable);
+    assert_eq!(status.version.as_deref(), Some("v7.4.3"));
+    assert_eq!(status.serial.as_deref(), Some(SERIAL));
+    assert_eq!(status.breaker, Some(BreakerState::Closed));
+    assert_eq!(status.last_error, None);
+    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(
+        condition_message(&status.conditions, "Ready"),
+        "reachable and authorised, firmware v7.4.3"
+    );
+    let printed = cp.kubectl_ok(&["-n", &ns, "get", "fortigates.fortisync.dev", "fw"]);
+    assert!(
+        printed.contains("v7.4.3") && printed.contains("Closed"),
+        "printer columns: {printed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_fails_once_for_the_fortigate_and_its_address_group_together() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("fg-wrong-key");
+    let sim = fortigate_sim("").await;
+    let fg = sim.fortigate("fw");
+    secret(&ns, "fw-token", "not-the-key", fg.ca_pem().expect("ca")).await;
+    let _controller = start_controller(&ns);
+    // Both resources at once: the FortiGate's probe and the AddressGroup's first reads race.
+    let manifests = format!(
+        "{}---\n{}",
+        fortigate(fg.url(), "10s", ""),
+        group(("FortiGate", "fw"), "", &[member("192.0.2.10")])
+    );
+    let (ok, err) = cp.apply(&ns, &manifests);
+    assert!(ok, "{err}");
+
+    let status = fortigate_ready(&ns, "False", "Unauthorized").await;
+    assert!(!status.reachable);
+    let error = status.last_error.expect("lastError");
+    assert_eq!(error.reason, "Unauthorized");
+    assert!(error.remedy.contains("Regenerate"), "{}", error.remedy);
+    let group = group_ready(&ns, "False", "Unauthorized", WAIT).await;
+    assert_eq!(
+        group.last_error.map(|e| e.reason),
+        Some("Unauthorized".into())
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    assert_eq!(
+        fg.auth_failures_from(loopback),
+        1,
+        "exactly one failed attempt across both controllers: {:?}",
+        fg.requests()
+    );
+    assert_eq!(fg.count_from(loopback), 1, "and nothing else was sent");
+    assert_eq!(fg.lockout_remaining(loopback), None);
+}
