@@ -172,7 +172,8 @@ pub struct ConnectionSpec {
     #[x_kube(validation = Rule::new("isIP(self)").message("spec.sourceAddress must be an IPv4 or IPv6 address"))]
     #[schemars(length(max = 64))]
     pub source_address: Option<String>,
-    /// Requests in flight to this device at most.
+    /// Requests in flight to this device at most; never more than `lockout.threshold - 1`, so a
+    /// key revoked while requests are in flight cannot fail often enough to lock the IP out.
     #[serde(default = "default_max_concurrent")]
     #[schemars(range(min = 1, max = 32))]
     pub max_concurrent_requests: u32,

@@ -6,7 +6,10 @@
 //! - failed logins are budgeted so fortisync alone never reaches `admin-lockout-threshold`;
 //! - a 429 opens the breaker for the whole device for the lockout window (doubling on repeats,
 //!   with jitter); after it exactly one probe is admitted; success closes the breaker;
-//! - requests in flight are limited per device.
+//! - requests in flight are limited per device, and never to more than `threshold - 1`, so
+//!   a key revoked while requests are in flight cannot fail often enough to lock the IP out;
+//! - a credential the device has not accepted yet is tried by one request at a time: the
+//!   others wait for its verdict (a wrong new key fails once, not once per caller).
 //!
 //! The state machine is pure over `tokio::time::Instant`, so every rule is tested with paused
 //! time; [`Guard`] wraps it with a semaphore and metrics.
@@ -76,6 +79,8 @@ pub struct GuardState {
     frozen: HashMap<String, Instant>,
     /// Failed logins we caused, for the budget.
     failures: Vec<Instant>,
+    /// Credentials the device has accepted at least once.
+    confirmed: std::collections::HashSet<String>,
 }
 
 /// Whether a request may go out, and as what.
@@ -96,7 +101,13 @@ impl GuardState {
             lockouts: 0,
             frozen: HashMap::new(),
             failures: Vec::new(),
+            confirmed: std::collections::HashSet::new(),
         }
+    }
+
+    /// Whether the device has accepted `fingerprint` before.
+    pub fn is_confirmed(&self, fingerprint: &str) -> bool {
+        self.confirmed.contains(fingerprint)
     }
 
     /// Updates the expected lockout settings (the connection resource changed).
@@ -184,6 +195,7 @@ impl GuardState {
     ) -> Option<Duration> {
         match outcome {
             Outcome::Authorized => {
+                self.confirmed.insert(fingerprint.to_string());
                 if admission == Admission::Probe || self.breaker != Breaker::Closed {
                     self.breaker = Breaker::Closed;
                 }
@@ -191,6 +203,7 @@ impl GuardState {
                 None
             }
             Outcome::Refused => {
+                self.confirmed.remove(fingerprint);
                 self.frozen.insert(fingerprint.to_string(), now);
                 self.failures.push(now);
                 if admission == Admission::Probe {
@@ -226,6 +239,7 @@ impl GuardState {
     /// Forgets freezes of credentials other than `current` (the Secret changed).
     pub fn forget_other_credentials(&mut self, current: &str) {
         self.frozen.retain(|fp, _| fp == current);
+        self.confirmed.retain(|fp| fp == current);
     }
 
     /// Whether `fingerprint` is frozen.
@@ -239,14 +253,26 @@ pub struct Guard {
     device: String,
     state: Mutex<GuardState>,
     permits: Arc<Semaphore>,
+    /// Permits the semaphore holds now (follows the lockout policy).
+    limit: Mutex<usize>,
     max_concurrent: usize,
+    /// Held by the one request that tries a credential not yet accepted.
+    trial: Arc<tokio::sync::Mutex<()>>,
     metrics: DeviceMetrics,
 }
 
-/// An admitted request: holds a concurrency permit until dropped.
+/// An admitted request: holds a concurrency permit (and the trial of an unconfirmed
+/// credential) until dropped, so an early return never strands a waiter.
 pub struct Pass {
     admission: Admission,
     _permit: OwnedSemaphorePermit,
+    _trial: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// Requests in flight at most: the configured limit, below the lockout threshold.
+fn in_flight_limit(max_concurrent: usize, policy: LockoutPolicy) -> usize {
+    let below_threshold = (policy.threshold as usize).saturating_sub(1);
+    max_concurrent.min(below_threshold).max(1)
 }
 
 impl Guard {
@@ -259,18 +285,21 @@ impl Guard {
     ) -> Self {
         let device = device.into();
         metrics.breaker_state(&device, BreakerState::Closed);
+        let limit = in_flight_limit(max_concurrent, policy);
         Self {
             device,
             state: Mutex::new(GuardState::new(policy)),
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            permits: Arc::new(Semaphore::new(limit)),
+            limit: Mutex::new(limit),
             max_concurrent: max_concurrent.max(1),
+            trial: Arc::new(tokio::sync::Mutex::new(())),
             metrics,
         }
     }
 
-    /// Requests in flight at most.
+    /// Requests in flight at most (the configured limit, kept below the lockout threshold).
     pub fn max_concurrent(&self) -> usize {
-        self.max_concurrent
+        *self.limit.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, GuardState> {
@@ -289,6 +318,14 @@ impl Guard {
             .state()
             .admit(&self.device, fingerprint, Instant::now());
         self.undo_probe(precheck?);
+        // A credential the device has not accepted yet goes out one request at a time; the
+        // others wait here and then see its verdict (frozen, or confirmed and free to go).
+        let trial = if self.state().is_confirmed(fingerprint) {
+            None
+        } else {
+            let held = self.trial.clone().lock_owned().await;
+            (!self.state().is_confirmed(fingerprint)).then_some(held)
+        };
         let permit =
             self.permits
                 .clone()
@@ -310,6 +347,7 @@ impl Guard {
         Ok(Pass {
             admission,
             _permit: permit,
+            _trial: trial,
         })
     }
 
@@ -354,6 +392,17 @@ impl Guard {
     /// Updates the expected lockout settings.
     pub fn set_policy(&self, policy: LockoutPolicy) {
         self.state().set_policy(policy);
+        let wanted = in_flight_limit(self.max_concurrent, policy);
+        let mut limit = self.limit.lock().unwrap_or_else(|p| p.into_inner());
+        if wanted > *limit {
+            self.permits.add_permits(wanted - *limit);
+        } else if wanted < *limit {
+            // Only idle permits can be taken back now; the next policy update takes the rest.
+            let taken = self.permits.forget_permits(*limit - wanted);
+            *limit -= taken;
+            return;
+        }
+        *limit = wanted;
     }
 
     /// The Secret changed: freezes of older credentials no longer matter.
@@ -375,6 +424,67 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_in_flight_stay_below_the_lockout_threshold() {
+        let policy = |threshold| LockoutPolicy {
+            threshold,
+            duration: Duration::from_secs(60),
+        };
+        assert_eq!(in_flight_limit(4, policy(3)), 2);
+        assert_eq!(in_flight_limit(4, policy(10)), 4);
+        assert_eq!(in_flight_limit(8, policy(1)), 1, "at least one request");
+        let guard = Guard::new("fw", policy(3), 8, DeviceMetrics::default());
+        assert_eq!(guard.max_concurrent(), 2);
+        guard.set_policy(policy(6));
+        assert_eq!(guard.max_concurrent(), 5);
+        guard.set_policy(policy(2));
+        assert_eq!(guard.max_concurrent(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unconfirmed_credential_is_tried_by_one_request_at_a_time() {
+        let guard = Arc::new(Guard::new("fw", POLICY, 4, DeviceMetrics::default()));
+        let first = guard.admit("new-key").await.expect("the trial goes out");
+        let waiter = {
+            let guard = guard.clone();
+            tokio::spawn(async move { guard.admit("new-key").await.map(|_| ()) })
+        };
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiter.is_finished(),
+            "the second request waits for the verdict"
+        );
+        guard.record(first, "new-key", Outcome::Refused);
+        let second = waiter.await.expect("join");
+        assert!(
+            matches!(second, Err(DeviceError::CredentialFrozen { .. })),
+            "the waiter learns the key is frozen without sending it: {second:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_credential_goes_out_concurrently() {
+        let guard = Arc::new(Guard::new(
+            "fw",
+            LockoutPolicy {
+                threshold: 5,
+                ..POLICY
+            },
+            4,
+            DeviceMetrics::default(),
+        ));
+        let trial = guard.admit("key").await.expect("trial");
+        guard.record(trial, "key", Outcome::Authorized);
+        let a = guard.admit("key").await.expect("a");
+        let b = tokio::time::timeout(Duration::from_secs(1), guard.admit("key"))
+            .await
+            .expect("not serialised once confirmed")
+            .expect("b");
+        guard.record(a, "key", Outcome::Authorized);
+        guard.record(b, "key", Outcome::Authorized);
+    }
 
     const POLICY: LockoutPolicy = LockoutPolicy {
         threshold: 3,
