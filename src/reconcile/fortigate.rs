@@ -48,7 +48,13 @@ pub async fn observe(
     group: &str,
     prefix: &str,
 ) -> Result<ObservedGroup, DeviceError> {
-    let objects = client.list(family.address_table(), Some(prefix)).await?;
+    let objects = client
+        .list_fields(
+            family.address_table(),
+            Some(prefix),
+            &observed::ADDRESS_FIELDS,
+        )
+        .await?;
     let addresses = observed::addresses(&objects, prefix, family);
     let group = client
         .get(family.group_table(), group)

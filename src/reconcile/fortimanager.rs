@@ -16,7 +16,13 @@ pub async fn observe(
     group: &str,
     prefix: &str,
 ) -> Result<ObservedGroup, DeviceError> {
-    let objects = client.objects(family.address_table(), Some(prefix)).await?;
+    let objects = client
+        .objects_fields(
+            family.address_table(),
+            Some(prefix),
+            &observed::ADDRESS_FIELDS,
+        )
+        .await?;
     let addresses = observed::addresses(&objects, prefix, family);
     let group = client
         .object(family.group_table(), group)

@@ -163,9 +163,10 @@ pub async fn plan_devices(
 ) -> Result<Vec<DevicePlan>, DeviceError> {
     let filter = format!("name=@{}", desired.prefix);
     let list = format!(
-        "/api/v2/cmdb/{}?filter={}",
+        "/api/v2/cmdb/{}?filter={}&format={}",
         family.address_table(),
-        encode_name(&filter)
+        encode_name(&filter),
+        encode_name(&observed::ADDRESS_FIELDS.join("|"))
     );
     let get = format!(
         "/api/v2/cmdb/{}/{}",

@@ -8,6 +8,12 @@ use super::naming::MemberAddress;
 use super::plan::{ObservedAddress, ObservedGroupObject};
 use crate::device::fortios::member_names;
 
+/// The address object fields the planner reads; listing only these keeps each observe small
+/// (a listing holds every object under the prefix, often those of every group on the device).
+pub const ADDRESS_FIELDS: [&str; 7] = [
+    "name", "type", "subnet", "start-ip", "end-ip", "ip6", "comment",
+];
+
 /// Our candidates among `objects`: names that start with `prefix` (device filters are
 /// "contains" or SQL `like`, where `_` is a wildcard; ownership needs a literal prefix).
 pub fn addresses(objects: &[Value], prefix: &str, family: Family) -> Vec<ObservedAddress> {

@@ -328,7 +328,20 @@ impl FortiManagerClient {
         table: &str,
         prefix: Option<&str>,
     ) -> Result<Vec<Value>, DeviceError> {
+        self.objects_fields(table, prefix, &[]).await
+    }
+
+    /// Like [`FortiManagerClient::objects`], returning only `fields` (all when empty).
+    pub async fn objects_fields(
+        &self,
+        table: &str,
+        prefix: Option<&str>,
+        fields: &[&str],
+    ) -> Result<Vec<Value>, DeviceError> {
         let mut extra = Map::new();
+        if !fields.is_empty() {
+            extra.insert("fields".into(), json!(fields));
+        }
         if let Some(p) = prefix {
             extra.insert("filter".into(), json!(["name", "like", format!("{p}%")]));
         }

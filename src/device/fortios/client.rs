@@ -427,8 +427,22 @@ impl FortiOsClient {
         table: &str,
         name_contains: Option<&str>,
     ) -> Result<Vec<Value>, DeviceError> {
+        self.list_fields(table, name_contains, &[]).await
+    }
+
+    /// Like [`FortiOsClient::list`], returning only `fields` (`format=a|b`; all when empty).
+    pub async fn list_fields(
+        &self,
+        table: &str,
+        name_contains: Option<&str>,
+        fields: &[&str],
+    ) -> Result<Vec<Value>, DeviceError> {
         let filter = name_contains.map(|p| format!("name=@{p}"));
-        let query: Vec<(&str, &str)> = filter.iter().map(|f| ("filter", f.as_str())).collect();
+        let format = fields.join("|");
+        let mut query: Vec<(&str, &str)> = filter.iter().map(|f| ("filter", f.as_str())).collect();
+        if !fields.is_empty() {
+            query.push(("format", format.as_str()));
+        }
         let v = self
             .request(Method::GET, &format!("/api/v2/cmdb/{table}"), &query, None)
             .await?;
