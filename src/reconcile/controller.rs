@@ -58,6 +58,9 @@ pub async fn run_addressgroups(ctx: Arc<Context>, scope: Scope) {
     let (store, writer) = reflector::store();
     let changes = watcher(groups, watcher::Config::default().any_semantic())
         .default_backoff()
+        // managedFields are never read here and are most of a cached object's size (status is
+        // written by server-side apply); dropping them keeps 1,000 cached groups small.
+        .modify(|g| g.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
@@ -194,6 +197,7 @@ pub async fn run_connections<K: ConnectionResource>(ctx: Arc<Context>, scope: Sc
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
+    .modify(|c| c.managed_fields_mut().clear())
     .reflect(writer)
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
