@@ -72,9 +72,7 @@ fn desired(members: &[&str], empty_allowed: bool) -> DesiredGroup {
 }
 
 async fn reconcile(c: &FortiOsClient, d: &DesiredGroup) -> Plan {
-    let observed = fortigate::observe(c, Family::V4, &d.group_name, &d.prefix)
-        .await
-        .expect("observe");
+    let observed = fortigate::observe(c, Family::V4, d).await.expect("observe");
     let p = plan(d, &observed, jiff::Timestamp::now());
     for op in p.ops() {
         fortigate::apply(c, Family::V4, op)
@@ -151,7 +149,7 @@ async fn converges_stays_converged_keeps_foreign_and_repairs_drift() {
     );
 
     // Deleting the resource with Delete: our members and objects go, the admin's member stays.
-    let observed = fortigate::observe(&c, Family::V4, "allowed-admins", "fs_")
+    let observed = fortigate::observe(&c, Family::V4, &d)
         .await
         .expect("observe");
     for op in plan_deletion(&d, &observed, DeletionPolicy::Delete).ops() {
@@ -187,4 +185,46 @@ async fn on_6_4_the_group_is_never_left_empty() {
         fg.group_members("root", Table::Addrgrp, "allowed-admins"),
         Some(vec!["fs_192.0.2.11".to_string()])
     );
+}
+
+#[tokio::test]
+async fn observe_reads_only_our_objects_and_whoever_holds_a_name_we_need() {
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let c = client(&sim);
+    // Another resource with the same prefix owns three objects; an admin holds a name we need.
+    let mut other = desired(&["203.0.113.1", "203.0.113.2", "203.0.113.3"], true);
+    other.owner.name = "other".into();
+    other.group_name = "other-group".into();
+    reconcile(&c, &other).await;
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "fs_192.0.2.99", "subnet": "192.0.2.99 255.255.255.255", "comment": "by hand"}),
+    )
+    .expect("admin object");
+
+    let d = desired(&["192.0.2.10", "192.0.2.99"], true);
+    let observed = fortigate::observe(&c, Family::V4, &d)
+        .await
+        .expect("observe");
+    let names: Vec<&str> = observed.addresses.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["fs_192.0.2.99"],
+        "only the holder of a name we need"
+    );
+    let p = plan(&d, &observed, jiff::Timestamp::now());
+    assert_eq!(p.conflicts().len(), 1, "{p}");
+    assert_eq!(p.conflicts()[0].holder, "an administrator");
+
+    // Converged, observe is two reads however many objects others own.
+    let d = desired(&["192.0.2.10"], true);
+    reconcile(&c, &d).await;
+    fg.clear_requests();
+    let observed = fortigate::observe(&c, Family::V4, &d)
+        .await
+        .expect("observe");
+    assert_eq!(observed.addresses.len(), 1);
+    assert_eq!(fg.requests().len(), 2, "{:?}", fg.requests());
 }

@@ -162,8 +162,7 @@ async fn run(
     match target {
         GroupTarget::FortiGate { client, .. } => {
             for (family, d) in families {
-                let observed =
-                    fortigate::observe(client, *family, &d.group_name, &d.prefix).await?;
+                let observed = fortigate::observe(client, *family, d).await?;
                 let p = pass.plan(d, &observed);
                 if write {
                     apply_fortigate(client, *family, p.ops(), on_write).await?;

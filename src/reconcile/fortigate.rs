@@ -4,8 +4,10 @@
 
 use serde_json::json;
 
+use std::collections::BTreeSet;
+
 use super::observed;
-use super::plan::{ObservedGroup, Op};
+use super::plan::{DesiredGroup, ObservedGroup, Op};
 use crate::device::DeviceError;
 use crate::device::fortios::FortiOsClient;
 
@@ -41,23 +43,54 @@ impl Family {
     }
 }
 
-/// Reads the group and the address objects whose names start with `prefix`: two reads.
+/// Wanted names looked up one by one (OR-ed in one filter) at most; past this, one listing
+/// of the prefix is cheaper (a group being created has nothing there yet).
+const NAME_LOOKUPS: usize = 40;
+
+/// Reads what `desired` owns or references: our objects (by the ownership marker in their
+/// comment), the group, and, only for wanted names that are not ours yet, whoever holds them
+/// (a foreign holder is a conflict). Converged, that is two reads, however many other groups
+/// and objects the device holds.
 pub async fn observe(
     client: &FortiOsClient,
     family: Family,
-    group: &str,
-    prefix: &str,
+    desired: &DesiredGroup,
 ) -> Result<ObservedGroup, DeviceError> {
-    let objects = client
-        .list_fields(
-            family.address_table(),
-            Some(prefix),
-            &observed::ADDRESS_FIELDS,
-        )
-        .await?;
-    let addresses = observed::addresses(&objects, prefix, family);
+    let table = family.address_table();
+    let fields = &observed::ADDRESS_FIELDS;
+    let by_marker = format!("comment=@{}", desired.owner.marker());
+    let ours = client.list_where(table, Some(&by_marker), fields).await?;
+    // `=@` is "contains": `ns/web` also matches `ns/web-2`, so ownership is checked exactly.
+    let mut addresses: Vec<_> = observed::addresses(&ours, &desired.prefix, family)
+        .into_iter()
+        .filter(|a| desired.owner.owns(&a.comment))
+        .collect();
+    let known: BTreeSet<String> = addresses.iter().map(|a| a.name.clone()).collect();
+    let missing: BTreeSet<String> = desired
+        .members
+        .iter()
+        .map(|m| m.address.object_name(&desired.prefix))
+        .filter(|n| !known.contains(n))
+        .collect();
+    let holders = if missing.is_empty() {
+        Vec::new()
+    } else if missing.len() > NAME_LOOKUPS {
+        client
+            .list_fields(table, Some(&desired.prefix), fields)
+            .await?
+    } else {
+        let by_name: Vec<String> = missing.iter().map(|n| format!("name=={n}")).collect();
+        client
+            .list_where(table, Some(&by_name.join(",")), fields)
+            .await?
+    };
+    addresses.extend(
+        observed::addresses(&holders, &desired.prefix, family)
+            .into_iter()
+            .filter(|a| missing.contains(&a.name)),
+    );
     let group = client
-        .get(family.group_table(), group)
+        .get(family.group_table(), &desired.group_name)
         .await?
         .map(|g| observed::group(&g));
     Ok(ObservedGroup { group, addresses })

@@ -438,8 +438,19 @@ impl FortiOsClient {
         fields: &[&str],
     ) -> Result<Vec<Value>, DeviceError> {
         let filter = name_contains.map(|p| format!("name=@{p}"));
+        self.list_where(table, filter.as_deref(), fields).await
+    }
+
+    /// Objects of `table` matching a FortiOS `filter` (`comment=@text`, `name==a,name==b`:
+    /// comma is OR), with only `fields` (all when empty).
+    pub async fn list_where(
+        &self,
+        table: &str,
+        filter: Option<&str>,
+        fields: &[&str],
+    ) -> Result<Vec<Value>, DeviceError> {
         let format = fields.join("|");
-        let mut query: Vec<(&str, &str)> = filter.iter().map(|f| ("filter", f.as_str())).collect();
+        let mut query: Vec<(&str, &str)> = filter.iter().map(|f| ("filter", *f)).collect();
         if !fields.is_empty() {
             query.push(("format", format.as_str()));
         }
