@@ -193,6 +193,26 @@ pub fn title(kind: DeviceKind, id: &str) -> &'static str {
 /// Why the rest is skipped after the credential was refused or the device locked us out.
 pub const STOPPED: &str = "not tried: the device refused the credential or locked this source out, and every further attempt would count toward (or extend) the lockout";
 
+/// Whether an error means: send nothing more (the credential is refused or we are locked out).
+pub fn stops(e: &DeviceError) -> bool {
+    matches!(
+        e,
+        DeviceError::Unauthorized { .. }
+            | DeviceError::CredentialFrozen { .. }
+            | DeviceError::LockedOut { .. }
+            | DeviceError::AuthBudgetExhausted { .. }
+    )
+}
+
+/// Why the steps after a failed first authenticated read are skipped.
+pub fn skipped_after_auth(e: &DeviceError) -> &'static str {
+    if stops(e) {
+        STOPPED
+    } else {
+        "not tried: the first authenticated read failed (see above)"
+    }
+}
+
 /// The `auth` step from the first authenticated read. `source` is the address the device
 /// saw (as far as we know), `lockout` what the connection declares.
 pub fn auth_step(

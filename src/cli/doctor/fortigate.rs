@@ -9,23 +9,15 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::checks::{self, PROBES, STOPPED, Step, auth_step, probe_step, skip_from, vdom_step};
+use super::checks::{
+    self, PROBES, STOPPED, Step, auth_step, probe_step, skip_from, skipped_after_auth, stops,
+    vdom_step,
+};
 use super::rules::{device_lockout, lockout_step, version_steps};
 use crate::device::fortios::{FortiOsClient, RetryPolicy};
 use crate::device::{DeviceError, DeviceKind, EndpointConfig, Guard};
 
 const KIND: DeviceKind = DeviceKind::FortiGate;
-
-/// Whether an error means: send nothing more (the credential is refused or we are locked out).
-pub fn stops(e: &DeviceError) -> bool {
-    matches!(
-        e,
-        DeviceError::Unauthorized { .. }
-            | DeviceError::CredentialFrozen { .. }
-            | DeviceError::LockedOut { .. }
-            | DeviceError::AuthBudgetExhausted { .. }
-    )
-}
 
 fn client(
     endpoint: &EndpointConfig,
@@ -112,12 +104,7 @@ pub async fn check(
     let status = match status {
         Ok(s) => s,
         Err(e) => {
-            let why = if stops(&e) {
-                STOPPED
-            } else {
-                "not tried: the first authenticated read failed (see above)"
-            };
-            steps.extend(skip_from(KIND, "vdom", why));
+            steps.extend(skip_from(KIND, "vdom", skipped_after_auth(&e)));
             return steps;
         }
     };

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, json};
 
-use super::checks::{self, STOPPED, Step, auth_step, skip_from};
-use super::fortigate::stops;
+use super::checks::{self, STOPPED, Step, auth_step, skip_from, skipped_after_auth, stops};
 use super::rules::fortimanager_user_steps;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::{Credentials, DeviceError, DeviceKind, EndpointConfig, Guard};
@@ -78,12 +77,7 @@ pub async fn check(
     let status = match status {
         Ok(s) => s,
         Err(e) => {
-            let why = if stops(&e) {
-                STOPPED
-            } else {
-                "not tried: the first authenticated read failed (see above)"
-            };
-            steps.extend(skip_from(KIND, "adom", why));
+            steps.extend(skip_from(KIND, "adom", skipped_after_auth(&e)));
             client.logout().await;
             return steps;
         }
