@@ -138,7 +138,7 @@ async fn bench(cp: &'static ControlPlane) {
     connection(&client, &ns, "fw-resync", fg_resync, "10s").await;
     let mut registry = Registry::default();
     let ctx = Arc::new(Context::new(client.clone(), &mut registry));
-    let controller = tokio::spawn(controller::run(ctx, Scope::Namespace(ns.clone())));
+    let controller = tokio::spawn(controller::run(ctx, Scope::namespace(ns.clone())));
     // The first probe writes the connections' status, which re-triggers their AddressGroups:
     // let that happen before there are any.
     for name in ["fw-edit", "fw-resync"] {

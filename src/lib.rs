@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod device;
 pub mod edl;
+pub mod model;
 pub mod reconcile;
 pub mod runtime;
 #[cfg(feature = "sim")]

@@ -9,9 +9,11 @@ use std::time::Duration;
 use fortisync::api::addressgroup::{DeletionPolicy, Membership};
 use fortisync::device::fortios::FortiOsClient;
 use fortisync::device::{Credentials, DeviceMetrics, Guard, LockoutPolicy, TransportConfig};
-use fortisync::reconcile::fortigate::{self, Family};
-use fortisync::reconcile::naming::{MemberAddress, Owner};
-use fortisync::reconcile::plan::{DesiredGroup, DesiredMember, Plan, plan, plan_deletion};
+use fortisync::model::{MemberAddress, Owner};
+use fortisync::reconcile::addressgroup::fortigate::{self, Family};
+use fortisync::reconcile::addressgroup::plan::{
+    DesiredGroup, DesiredMember, Plan, plan, plan_deletion,
+};
 use fortisync::sim::fortios::Table;
 use fortisync::sim::{Scenario, Simulator};
 use serde_json::json;

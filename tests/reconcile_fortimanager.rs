@@ -9,10 +9,10 @@ use fortisync::api::addressgroup::TargetKind;
 use fortisync::api::common::ConnectionSpec;
 use fortisync::api::fortimanager::FortiManagerSpec;
 use fortisync::device::{Credentials, DeviceMetrics, Endpoints};
+use fortisync::reconcile::addressgroup::converge::{self, Convergence};
 use fortisync::reconcile::connection::{ResolvedConnection, endpoint_config};
-use fortisync::reconcile::converge::{self, Convergence};
 use fortisync::reconcile::error::ReconcileError;
-use fortisync::reconcile::target::{DeviceFacts, GroupTarget};
+use fortisync::reconcile::target::{DeviceFacts, Target};
 use fortisync::sim::fortimanager::Table as AdomTable;
 use fortisync::sim::fortios::Table;
 use fortisync::sim::{Scenario, Simulator};
@@ -71,7 +71,7 @@ fn spec(url: &str) -> FortiManagerSpec {
     .expect("spec")
 }
 
-async fn target(sim: &Simulator, endpoints: &Endpoints, facts: &DeviceFacts) -> GroupTarget {
+async fn target(sim: &Simulator, endpoints: &Endpoints, facts: &DeviceFacts) -> Target {
     let fmg = sim.fortimanager("fmg");
     let fmg_spec = spec(fmg.url());
     let connection: ConnectionSpec = fmg_spec.connection.clone();
@@ -89,7 +89,7 @@ async fn target(sim: &Simulator, endpoints: &Endpoints, facts: &DeviceFacts) -> 
     let endpoint = endpoints
         .get(&endpoint_config(&resolved).expect("config"))
         .expect("endpoint");
-    GroupTarget::connect(endpoint, &resolved, facts)
+    Target::connect(endpoint, &resolved, facts)
         .await
         .expect("connect")
 }
@@ -110,13 +110,13 @@ fn group(members: &[&str]) -> AddressGroup {
     g
 }
 
-async fn converge(t: &GroupTarget, g: &AddressGroup) -> Result<Convergence, ReconcileError> {
+async fn converge(t: &Target, g: &AddressGroup) -> Result<Convergence, ReconcileError> {
     converge::converge(
         t,
         g,
         jiff::Timestamp::now(),
         true,
-        &mut |_: &str, _: &fortisync::reconcile::plan::Op| {},
+        &mut |_: &str, _: &fortisync::reconcile::addressgroup::plan::Op| {},
     )
     .await
 }
@@ -283,7 +283,7 @@ async fn deletion_cleans_the_adom_and_every_device() {
         &t,
         &g,
         true,
-        &mut |_: &str, _: &fortisync::reconcile::plan::Op| {},
+        &mut |_: &str, _: &fortisync::reconcile::addressgroup::plan::Op| {},
     )
     .await
     .expect("remove");

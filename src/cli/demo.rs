@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use super::load::Manifests;
 use super::render;
 use super::standalone::{CredentialSources, GroupRun, Runner};
-use crate::reconcile::plan::Op;
+use crate::reconcile::addressgroup::plan::Op;
 use crate::sim::fortios::{FortiGateHandle, Table};
 use crate::sim::{Scenario, Simulator};
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use super::load::Manifests;
 use super::render::{self, ColorChoice, OutputFormat};
 use super::standalone::{CredentialSources, GroupRun, Runner, report};
-use crate::reconcile::plan::Op;
+use crate::reconcile::addressgroup::plan::Op;
 
 /// Arguments shared by `plan` and `apply`.
 #[derive(Debug, clap::Args)]

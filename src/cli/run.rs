@@ -14,9 +14,9 @@ use crate::runtime::{admin, leader, logging};
 /// Arguments of `fortisync run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Serve only this namespace (default: every namespace).
-    #[arg(long)]
-    pub namespace: Option<String>,
+    /// Serve only these namespaces (repeat the flag; default: every namespace).
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
     /// Address of the admin server (/metrics, /healthz, /readyz).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub admin_address: SocketAddr,
@@ -47,19 +47,6 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut registry = Registry::default();
-    let ctx = Arc::new(Context::new(client.clone(), &mut registry));
-    let registry = Arc::new(Mutex::new(registry));
-    let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
-    let admin_state = admin::AdminState::new(registry, ready_rx);
-    let admin_address = args.admin_address;
-    tokio::spawn(async move {
-        if let Err(e) = admin::serve(admin_address, admin_state).await {
-            tracing::error!(error = %e, %admin_address, "admin server failed");
-            std::process::exit(1);
-        }
-    });
-
     let identity = args.identity.unwrap_or_else(|| {
         std::env::var("HOSTNAME").unwrap_or_else(|_| format!("fortisync-{}", std::process::id()))
     });
@@ -71,37 +58,55 @@ pub async fn run(args: RunArgs) -> ExitCode {
         identity: identity.clone(),
         lease_duration: Duration::from_secs(args.lease_duration_seconds),
     };
-    let mut leading = match leader::elect(client.clone(), lease).await {
+    let leading = match leader::elect(client.clone(), lease).await {
         Ok(rx) => rx,
         Err(e) => {
             tracing::error!(error = %e, "leader election could not start");
             return ExitCode::FAILURE;
         }
     };
-    // A standby replica is ready to take over once it takes part in the election; readiness
-    // must not wait for the Lease, or a rolling update would wait forever on the old leader.
-    let _ = ready_tx.send(true);
-    tracing::info!(%identity, "waiting for the Lease; only the holder writes to devices");
-    while !*leading.borrow_and_update() {
-        if leading.changed().await.is_err() {
-            return ExitCode::FAILURE;
-        }
-    }
-    tracing::info!(%identity, "leading: starting controllers");
-    // Losing the lease ends the process on purpose: a replica that may not lead must not write.
+    let mut registry = Registry::default();
+    let ctx =
+        Arc::new(Context::new(client.clone(), &mut registry).with_leader_election(leading.clone()));
+    let registry = Arc::new(Mutex::new(registry));
+    let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
+    let admin_state = admin::AdminState::new(registry, ready_rx);
+    let admin_address = args.admin_address;
     tokio::spawn(async move {
-        while leading.changed().await.is_ok() {
-            if !*leading.borrow() {
+        if let Err(e) = admin::serve(admin_address, admin_state).await {
+            tracing::error!(error = %e, %admin_address, "admin server failed");
+            std::process::exit(1);
+        }
+    });
+    // Losing the lease ends the process on purpose: a replica that may not lead must not
+    // write, and a fresh start is the simplest way to drop whatever it had in flight.
+    let mut watch_lease = leading;
+    tokio::spawn(async move {
+        let mut led = *watch_lease.borrow_and_update();
+        if led {
+            tracing::info!(%identity, "leading: reconciling");
+        } else {
+            tracing::info!(%identity, "standby: caches warm, writing nothing until the Lease is ours");
+        }
+        while watch_lease.changed().await.is_ok() {
+            let now = *watch_lease.borrow();
+            if led && !now {
                 tracing::error!("lost the Lease; exiting so that only the new leader writes");
                 std::process::exit(3);
             }
+            if now && !led {
+                tracing::info!(%identity, "took the Lease: reconciling every resource");
+            }
+            led = now;
         }
     });
-    let scope = args
-        .namespace
-        .map(Scope::Namespace)
-        .unwrap_or(Scope::Cluster);
-    controller::run(ctx, scope).await;
+    let scope = if args.namespaces.is_empty() {
+        Scope::Cluster
+    } else {
+        Scope::Namespaces(args.namespaces)
+    };
+    // Every replica runs the watches; readiness follows their first complete list.
+    controller::run_reporting_readiness(ctx, scope, ready_tx).await;
     tracing::info!("controllers stopped");
     ExitCode::SUCCESS
 }

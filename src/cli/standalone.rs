@@ -11,11 +11,11 @@ use crate::api::AddressGroup;
 use crate::api::addressgroup::{ManagementPolicy, TargetKind};
 use crate::api::common::ErrorReport;
 use crate::device::{DeviceMetrics, Endpoints};
+use crate::reconcile::addressgroup::converge::{self, Convergence};
+use crate::reconcile::addressgroup::plan::Op;
 use crate::reconcile::connection::endpoint_config;
-use crate::reconcile::converge::{self, Convergence};
 use crate::reconcile::error::ReconcileError;
-use crate::reconcile::plan::Op;
-use crate::reconcile::target::{DeviceFacts, GroupTarget};
+use crate::reconcile::target::{DeviceFacts, Target};
 
 /// Where the credentials of the manifests come from, besides Secret manifests.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +72,7 @@ impl Runner {
         manifests: &Manifests,
         group: &AddressGroup,
         write: bool,
-        progress: crate::reconcile::converge::WriteObserver<'_>,
+        progress: crate::reconcile::addressgroup::converge::WriteObserver<'_>,
     ) -> GroupRun {
         let namespace = group.namespace().unwrap_or_default();
         let target = &group.spec.target_ref;
@@ -90,7 +90,9 @@ impl Runner {
             observe_only,
         };
         let outcome: Result<Convergence, ReconcileError> = async {
-            if let Some(problem) = crate::reconcile::validate::validate(&group.spec).first() {
+            if let Some(problem) =
+                crate::reconcile::addressgroup::validate::validate(&group.spec).first()
+            {
                 return Err(ReconcileError::Spec(problem.clone()));
             }
             let resolved =
@@ -104,7 +106,7 @@ impl Runner {
                 }
             );
             let endpoint = self.endpoints.get(&endpoint_config(&resolved)?)?;
-            let target = GroupTarget::connect(endpoint, &resolved, &self.facts).await?;
+            let target = Target::connect(endpoint, &resolved, &self.facts).await?;
             converge::converge(
                 &target,
                 group,
@@ -131,7 +133,7 @@ impl Runner {
         &self,
         manifests: &Manifests,
         write: bool,
-        progress: crate::reconcile::converge::WriteObserver<'_>,
+        progress: crate::reconcile::addressgroup::converge::WriteObserver<'_>,
     ) -> Vec<GroupRun> {
         let mut groups: Vec<&AddressGroup> = manifests.address_groups.iter().collect();
         groups.sort_by_key(|g| (g.namespace(), g.name_any()));

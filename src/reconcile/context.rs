@@ -8,7 +8,7 @@ use prometheus_client::registry::Registry;
 use super::connection::{ResolvedConnection, endpoint_config, resolve};
 use super::error::ReconcileError;
 use super::metrics::ReconcileMetrics;
-use super::target::{DeviceFacts, GroupTarget};
+use super::target::{DeviceFacts, Target};
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::device::{DeviceMetrics, Endpoint, Endpoints};
 
@@ -24,6 +24,7 @@ pub struct Context {
     /// Device facts learned once per endpoint.
     pub facts: DeviceFacts,
     rechecks: tokio::sync::broadcast::Sender<ConnectionRef>,
+    leading: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A connection resource: kind, namespace, name.
@@ -43,7 +44,25 @@ impl Context {
             client,
             facts: DeviceFacts::default(),
             rechecks: tokio::sync::broadcast::channel(256).0,
+            // Without an election (plan/apply, tests) this process is the only writer.
+            leading: tokio::sync::watch::channel(true).1,
         }
+    }
+
+    /// This context, writing only while `leading` says this replica holds the Lease.
+    pub fn with_leader_election(mut self, leading: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.leading = leading;
+        self
+    }
+
+    /// Whether this replica may write (to devices and to status) now.
+    pub fn is_leading(&self) -> bool {
+        *self.leading.borrow()
+    }
+
+    /// Whether this replica leads, as a stream of changes (for re-triggering on takeover).
+    pub fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.leading.clone()
     }
 
     /// Asks the status controller of `target` to look again at once: a reconcile found its
@@ -92,14 +111,14 @@ impl Context {
         Ok((self.endpoints.get(&config)?, resolved))
     }
 
-    /// Resolves and connects a target for an AddressGroup.
-    pub async fn group_target(
+    /// Resolves and connects a target (its firmware learned once per device).
+    pub async fn target(
         &self,
         namespace: &str,
         target: &TargetRef,
-    ) -> Result<(GroupTarget, ResolvedConnection), ReconcileError> {
+    ) -> Result<(Target, ResolvedConnection), ReconcileError> {
         let (endpoint, resolved) = self.endpoint(namespace, target).await?;
-        let target = GroupTarget::connect(endpoint, &resolved, &self.facts).await?;
+        let target = Target::connect(endpoint, &resolved, &self.facts).await?;
         Ok((target, resolved))
     }
 }

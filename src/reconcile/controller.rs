@@ -1,244 +1,483 @@
-//! Wiring: one kube-runtime Controller per kind, re-triggered by the connection resources and
-//! Secrets they depend on, run only by the Lease holder.
+//! Wiring: one kube-runtime Controller per kind over shared watches of the connections and of
+//! Secret metadata. Every replica runs the watches (warm caches, ready to take over, and the
+//! EDL served from them); only the Lease holder reconciles (`lifecycle` gates on it), and
+//! winning the Lease re-triggers every resource.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::controller::{self, Controller};
+use kube::api::PartialObjectMeta;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::Predicate;
-use kube::runtime::{WatchStreamExt, predicates, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates};
+use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::api::addressgroup::{AddressGroup, TargetKind};
-use crate::api::{FortiGate, FortiManager};
-
-use super::addressgroup;
-use super::connection_status::{self, ConnectionResource};
+use super::connection::dependents::{self, SecretUsers};
+use super::connection::status::ConnectionResource;
 use super::context::Context;
-use crate::api::common::ConnectionSpec;
+use super::error::ReconcileError;
+use super::lifecycle::{self, Reconciler};
+use crate::api::{AddressGroup, FortiGate, FortiManager};
 
 /// Which namespaces the controller serves.
 #[derive(Debug, Clone)]
 pub enum Scope {
     /// Every namespace.
     Cluster,
-    /// One namespace.
-    Namespace(String),
+    /// These namespaces only (each gets its own watches; RBAC can then be namespaced Roles).
+    Namespaces(Vec<String>),
 }
 
-fn api<K>(client: &Client, scope: &Scope) -> Api<K>
+impl Scope {
+    /// One namespace.
+    pub fn namespace(namespace: impl Into<String>) -> Self {
+        Self::Namespaces(vec![namespace.into()])
+    }
+}
+
+/// Reconciles in flight at most, per kind and namespace scope. Device requests are bounded
+/// per device by the Guard anyway, so more in flight only queue there, holding memory.
+const MAX_CONCURRENT_RECONCILES: u16 = 8;
+
+/// Watch retries while the API server is away: quick, and capped low, so reconciles resume
+/// within seconds of it answering again (kube's default grows to 30 s). Any success resets it.
+fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_delay(std::time::Duration::from_secs(2))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
+fn apis<K>(client: &Client, scope: &Scope) -> Vec<Api<K>>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
     match scope {
-        Scope::Cluster => Api::all(client.clone()),
-        Scope::Namespace(ns) => Api::namespaced(client.clone(), ns),
+        Scope::Cluster => vec![Api::all(client.clone())],
+        Scope::Namespaces(list) => list
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect(),
     }
 }
 
-/// AddressGroup reconciles in flight at most. Each one holds the device's listing of the
-/// address objects under its prefix (every group's, with the default prefix), so unbounded
-/// concurrency made a burst of N new groups hold N such listings at once: RSS grew with the
-/// square of the group count (853 MiB with 1,000 groups). Device requests are bounded per
-/// device by the Guard anyway, so more reconciles in flight only queue there.
-const MAX_CONCURRENT_RECONCILES: u16 = 8;
+/// A watch error is logged at warn with what to do about it; the watch retries by itself.
+fn log_watch_error(kind: &'static str, error: &watcher::Error) {
+    let hint = match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+            if s.code == 404 =>
+        {
+            "the CRD is not installed: run `fortisync crds | kubectl apply -f -` (or install the chart)"
+        }
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+            if s.code == 403 =>
+        {
+            "the controller's RBAC does not allow list/watch here: check the chart's Role/ClusterRole"
+        }
+        _ => "retrying",
+    };
+    tracing::warn!(kind, error = %error, hint, "watch failed");
+}
 
-/// Runs the AddressGroup controller until the stream ends (shutdown signal).
-pub async fn run_addressgroups(ctx: Arc<Context>, scope: Scope) {
-    let client = ctx.client.clone();
-    let groups = api::<AddressGroup>(&client, &scope);
-    // Status patches must not trigger reconciles (each reconcile writes status): only spec
-    // (generation), finalizer and annotation (pause) changes do; resyncs come from requeues.
-    let (store, writer) = reflector::store();
-    let changes = watcher(groups, watcher::Config::default().any_semantic())
-        .default_backoff()
-        // managedFields are never read here and are most of a cached object's size (status is
-        // written by server-side apply); dropping them keeps 1,000 cached groups small.
-        .modify(|g| g.managed_fields_mut().clear())
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation
-                .combine(predicates::finalizers)
-                .combine(predicates::annotations),
-            Default::default(),
+/// One watched kind's events, reflected into a shared store, from every API of the scope.
+/// Each API has its own reflector (an initial list of one namespace must not clear another's
+/// objects), so a scope of several namespaces yields one store per namespace.
+struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
+    stores: Vec<Store<K>>,
+    writers: Vec<reflector::store::Writer<K>>,
+}
+
+impl<K> Shared<K>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    fn new(apis: usize) -> Self {
+        let (stores, writers) = (0..apis).map(|_| reflector::store_shared(1024)).unzip();
+        Self { stores, writers }
+    }
+
+    /// Every namespace's events, as one stream.
+    fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        futures::stream::select_all(self.subscribe_each())
+    }
+
+    /// Each namespace's events, one stream per store.
+    fn subscribe_each(&self) -> Vec<futures::stream::BoxStream<'static, Arc<K>>> {
+        self.writers
+            .iter()
+            .map(|w| w.subscribe().expect("a shared store").boxed())
+            .collect()
+    }
+}
+
+/// Reads one API into its writer, until shutdown.
+fn reflect<K>(
+    kind: &'static str,
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+) -> BoxFuture<'static, ()>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, watcher::Config::default().any_semantic())
+        .backoff(watch_backoff())
+        // managedFields are never read here and are most of a cached object's size.
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect_shared(writer)
+        .for_each(move |event| async move {
+            if let Err(e) = event {
+                log_watch_error(kind, &e);
+            }
+        })
+        .boxed()
+}
+
+/// Only objects whose spec (generation), deletion or finalizers changed, so a status update
+/// of a connection (breaker, timestamps, counters) re-triggers none of its dependents.
+fn generation_changes<K: Resource + Send + Sync + 'static>(
+    stream: impl Stream<Item = Arc<K>> + Send + 'static,
+) -> impl Stream<Item = Arc<K>> + Send + 'static {
+    type Seen = (Option<i64>, bool, usize);
+    let mut seen = std::collections::HashMap::<String, Seen>::new();
+    stream.filter(move |o| {
+        let meta = o.meta();
+        let uid = meta.uid.clone().unwrap_or_default();
+        let now: Seen = (
+            meta.generation,
+            meta.deletion_timestamp.is_some(),
+            meta.finalizers.as_ref().map_or(0, Vec::len),
         );
-    let controller = Controller::for_stream(changes, store.clone())
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES));
-    let by_gate = store.clone();
-    let by_manager = store.clone();
-    let by_secret = store.clone();
-    let connections_fg = api::<FortiGate>(&client, &scope);
-    let connections_fmg = api::<FortiManager>(&client, &scope);
-    // Which Secrets each connection reads, learned from the connection watches, so a rotated
-    // key re-triggers only the AddressGroups behind the connections that use it.
-    let secret_users = Arc::new(SecretUsers::default());
-    let (users_fg, users_fmg) = (secret_users.clone(), secret_users.clone());
+        let changed = seen.insert(uid, now) != Some(now);
+        futures::future::ready(changed)
+    })
+}
 
-    controller
-        .watches(
-            connections_fg,
-            watcher::Config::default(),
-            move |fg: FortiGate| {
-                let ns = fg.namespace().unwrap_or_default();
-                users_fg.learn(
-                    &ns,
-                    TargetKind::FortiGate,
-                    &fg.name_any(),
-                    &fg.spec.connection,
-                );
-                dependents(&by_gate, TargetKind::FortiGate, &ns, &fg.name_any())
-            },
+/// Everything every kind's controller shares: the connection and Secret watches.
+struct Inputs {
+    fortigates: Shared<DeserializeGuard<FortiGate>>,
+    fortimanagers: Shared<DeserializeGuard<FortiManager>>,
+    secrets: Shared<PartialObjectMeta<Secret>>,
+    secret_users: Arc<SecretUsers>,
+}
+
+/// Runs every controller until shutdown.
+pub async fn run(ctx: Arc<Context>, scope: Scope) {
+    run_reporting_readiness(ctx, scope, tokio::sync::watch::channel(false).0).await
+}
+
+/// Runs every controller until shutdown; `ready` turns true once every watch has listed its
+/// resources once (readiness: a replica with cold caches must not take traffic or the Lease).
+pub async fn run_reporting_readiness(
+    ctx: Arc<Context>,
+    scope: Scope,
+    ready: tokio::sync::watch::Sender<bool>,
+) {
+    let client = ctx.client.clone();
+    let n = apis::<FortiGate>(&client, &scope).len();
+    let inputs = Inputs {
+        fortigates: Shared::new(n),
+        fortimanagers: Shared::new(n),
+        secrets: Shared::new(n),
+        secret_users: Arc::new(SecretUsers::default()),
+    };
+    let mut tasks: Vec<BoxFuture<'static, ()>> = Vec::new();
+    let mut stores_ready: Vec<BoxFuture<'static, ()>> = Vec::new();
+    stores_ready.extend(inputs.fortigates.stores.iter().cloned().map(listed));
+    stores_ready.extend(inputs.fortimanagers.stores.iter().cloned().map(listed));
+    stores_ready.extend(inputs.secrets.stores.iter().cloned().map(listed));
+
+    let (groups, groups_ready) = kind_controller::<AddressGroup>(&ctx, &scope, &inputs);
+    tasks.push(groups);
+    stores_ready.extend(groups_ready);
+    tasks.push(connection_controller::<FortiGate>(
+        &ctx,
+        &inputs,
+        inputs.fortigates.subscribe_each(),
+        inputs.fortigates.stores.clone(),
+    ));
+    tasks.push(connection_controller::<FortiManager>(
+        &ctx,
+        &inputs,
+        inputs.fortimanagers.subscribe_each(),
+        inputs.fortimanagers.stores.clone(),
+    ));
+    // Learn which Secrets each connection reads, from the connection watches.
+    let users = inputs.secret_users.clone();
+    tasks.push(
+        futures::stream::select(
+            inputs
+                .fortigates
+                .subscribe()
+                .filter_map(|g| async move { learned::<FortiGate>(&g) })
+                .boxed(),
+            inputs
+                .fortimanagers
+                .subscribe()
+                .filter_map(|g| async move { learned::<FortiManager>(&g) })
+                .boxed(),
         )
-        .watches(
-            connections_fmg,
-            watcher::Config::default(),
-            move |fmg: FortiManager| {
-                let ns = fmg.namespace().unwrap_or_default();
-                users_fmg.learn(
-                    &ns,
-                    TargetKind::FortiManager,
-                    &fmg.name_any(),
-                    &fmg.spec.connection,
-                );
-                dependents(&by_manager, TargetKind::FortiManager, &ns, &fmg.name_any())
-            },
-        )
-        .watches(
-            api::<Secret>(&client, &scope),
-            watcher::Config::default(),
-            move |secret: Secret| {
+        .for_each(move |(ns, kind, name, spec)| {
+            users.learn(&ns, kind, &name, &spec);
+            futures::future::ready(())
+        })
+        .boxed(),
+    );
+    // Every subscription is taken: now the shared watches may start.
+    let Inputs {
+        fortigates,
+        fortimanagers,
+        secrets,
+        ..
+    } = inputs;
+    for (api, w) in apis(&client, &scope).into_iter().zip(fortigates.writers) {
+        tasks.push(reflect("FortiGate", api, w));
+    }
+    for (api, w) in apis(&client, &scope).into_iter().zip(fortimanagers.writers) {
+        tasks.push(reflect("FortiManager", api, w));
+    }
+    for (api, w) in apis(&client, &scope).into_iter().zip(secrets.writers) {
+        tasks.push(reflect("Secret", api, w));
+    }
+    tasks.push(
+        async move {
+            futures::future::join_all(stores_ready).await;
+            tracing::info!("every watch has listed its resources: ready");
+            let _ = ready.send(true);
+        }
+        .boxed(),
+    );
+    futures::future::join_all(tasks).await;
+}
+
+type Learned = (
+    String,
+    crate::api::addressgroup::TargetKind,
+    String,
+    crate::api::common::ConnectionSpec,
+);
+
+fn learned<K: ConnectionResource>(guard: &DeserializeGuard<K>) -> Option<Learned> {
+    let k = guard.0.as_ref().ok()?;
+    Some((
+        k.namespace().unwrap_or_default(),
+        K::KIND,
+        k.name_any(),
+        k.connection().clone(),
+    ))
+}
+
+/// Resolves once `store` has its first complete list.
+fn listed<K>(store: Store<K>) -> BoxFuture<'static, ()>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    async move {
+        // Err means the writer is gone (shutdown): nothing to wait for then.
+        let _ = store.wait_until_ready().await;
+    }
+    .boxed()
+}
+
+/// Winning the Lease re-triggers every resource (a standby's reconciles did nothing).
+fn on_becoming_leader(ctx: &Context) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold((ctx.leadership(), false), |(mut rx, was)| async move {
+        loop {
+            let now = *rx.borrow_and_update();
+            if now && !was {
+                return Some(((), (rx, true)));
+            }
+            let was = now;
+            if rx.changed().await.is_err() {
+                return None;
+            }
+            if *rx.borrow() && !was {
+                continue;
+            }
+        }
+    })
+}
+
+/// The controller of one kind that targets connections; returns its task and the futures
+/// that resolve once its watches have listed.
+fn kind_controller<K: Reconciler>(
+    ctx: &Arc<Context>,
+    scope: &Scope,
+    inputs: &Inputs,
+) -> (BoxFuture<'static, ()>, Vec<BoxFuture<'static, ()>>) {
+    let client = ctx.client.clone();
+    let mut tasks = Vec::new();
+    let mut ready = Vec::new();
+    for api in apis::<DeserializeGuard<K>>(&client, scope) {
+        let (store, writer) = reflector::store();
+        ready.push(listed(store.clone()));
+        // Status patches must not trigger reconciles (each reconcile writes status): only spec
+        // (generation), finalizer and annotation (pause) changes do; resyncs come from requeues.
+        let changes = watcher(api, watcher::Config::default().any_semantic())
+            .backoff(watch_backoff())
+            .modify(|g| g.managed_fields_mut().clear())
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(
+                predicates::generation
+                    .combine(predicates::finalizers)
+                    .combine(predicates::annotations),
+                Default::default(),
+            )
+            .inspect_err(|e| log_watch_error(K::KIND, e));
+        let (by_gate, by_manager) = (store.clone(), store.clone());
+        let by_secret = store.clone();
+        let users = inputs.secret_users.clone();
+        let controller = Controller::for_stream(changes, store)
+            .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
+            .reconcile_all_on(on_becoming_leader(ctx))
+            .watches_shared_stream(
+                generation_changes(inputs.fortigates.subscribe()),
+                move |fg| connection_dependents(&by_gate, &*fg),
+            )
+            .watches_shared_stream(
+                generation_changes(inputs.fortimanagers.subscribe()),
+                move |fmg| connection_dependents(&by_manager, &*fmg),
+            )
+            .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
-                secret_users
+                users
                     .connections(&ns, &secret.name_any())
                     .into_iter()
-                    .flat_map(|(kind, name)| dependents(&by_secret, kind, &ns, &name))
+                    .flat_map(|(kind, name)| dependents::in_store(&by_secret, kind, &ns, &name))
                     .collect::<Vec<_>>()
-            },
-        )
-        .shutdown_on_signal()
-        .run(addressgroup::reconcile, addressgroup::error_policy, ctx)
-        .for_each(|outcome| async move {
-            if let Err(e) = outcome {
-                tracing::debug!(error = %e, "reconcile outcome");
-            }
-        })
-        .await;
-}
-
-/// A connection: its kind and name.
-type ConnectionKey = (TargetKind, String);
-
-/// Connections by the Secrets they read: (namespace, secret) → connections.
-#[derive(Default)]
-struct SecretUsers(std::sync::Mutex<HashMap<(String, String), BTreeSet<ConnectionKey>>>);
-
-impl SecretUsers {
-    fn learn(&self, namespace: &str, kind: TargetKind, name: &str, connection: &ConnectionSpec) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget what this connection read before: its Secret references may have changed.
-        for users in map.values_mut() {
-            users.remove(&(kind, name.to_string()));
-        }
-        let mut secrets = vec![connection.credentials_secret_ref.name.clone()];
-        secrets.extend(
-            connection
-                .tls
-                .ca_bundle_secret_ref
-                .iter()
-                .map(|r| r.name.clone()),
-        );
-        for secret in secrets {
-            map.entry((namespace.to_string(), secret))
-                .or_default()
-                .insert((kind, name.to_string()));
-        }
+            })
+            .shutdown_on_signal()
+            .run(
+                reconcile_guarded::<K>,
+                error_policy_guarded::<K>,
+                ctx.clone(),
+            )
+            .for_each(|outcome| async move {
+                if let Err(e) = outcome {
+                    tracing::debug!(error = %e, "reconcile outcome");
+                }
+            });
+        tasks.push(controller.boxed());
     }
-
-    fn connections(&self, namespace: &str, secret: &str) -> Vec<ConnectionKey> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&(namespace.to_string(), secret.to_string()))
-            .map(|users| users.iter().cloned().collect())
-            .unwrap_or_default()
-    }
+    (futures::future::join_all(tasks).map(|_| ()).boxed(), ready)
 }
 
-/// AddressGroups in `namespace` whose targetRef names this connection.
-fn dependents(
-    store: &Store<AddressGroup>,
-    kind: TargetKind,
-    namespace: &str,
-    name: &str,
-) -> Vec<ObjectRef<AddressGroup>> {
-    store
-        .state()
-        .iter()
-        .filter(|g| {
-            g.namespace().as_deref() == Some(namespace)
-                && g.spec.target_ref.kind == kind
-                && g.spec.target_ref.name == name
-        })
-        .map(|g| ObjectRef::from_obj(g.as_ref()))
-        .collect()
+fn connection_dependents<K: Reconciler, C: ConnectionResource>(
+    store: &Store<DeserializeGuard<K>>,
+    connection: &DeserializeGuard<C>,
+) -> Vec<ObjectRef<DeserializeGuard<K>>> {
+    let ns = connection.namespace().unwrap_or_default();
+    dependents::in_store(store, C::KIND, &ns, &connection.name_any())
 }
 
-/// Runs the status controller of one connection kind until shutdown.
-pub async fn run_connections<K: ConnectionResource>(ctx: Arc<Context>, scope: Scope) {
-    let client = ctx.client.clone();
-    let (store, writer) = reflector::store();
-    let changes = watcher(
-        api::<K>(&client, &scope),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .modify(|c| c.managed_fields_mut().clear())
-    .reflect(writer)
-    .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
-    let by_secret = store.clone();
-    Controller::for_stream(changes, store)
-        .reconcile_on(rechecks::<K>(&ctx))
-        .watches(
-            api::<Secret>(&client, &scope),
-            watcher::Config::default(),
-            move |secret: Secret| {
+/// The status controller of one connection kind, on the shared connection watch.
+fn connection_controller<C: ConnectionResource>(
+    ctx: &Arc<Context>,
+    inputs: &Inputs,
+    streams: Vec<futures::stream::BoxStream<'static, Arc<DeserializeGuard<C>>>>,
+    stores: Vec<Store<DeserializeGuard<C>>>,
+) -> BoxFuture<'static, ()> {
+    // One controller reads one store: with several namespaces, one controller per namespace.
+    let mut tasks = Vec::new();
+    for (store, changes) in stores.into_iter().zip(streams) {
+        let by_secret = store.clone();
+        let users = inputs.secret_users.clone();
+        let controller = Controller::for_shared_stream(generation_changes(changes), store)
+            .reconcile_on(rechecks::<C>(ctx))
+            .reconcile_all_on(on_becoming_leader(ctx))
+            .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
                 let name = secret.name_any();
-                by_secret
-                    .state()
-                    .iter()
-                    .filter(|c| {
-                        c.namespace().as_deref() == Some(ns.as_str())
-                            && uses_secret(c.connection(), &name)
-                    })
-                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                users
+                    .connections(&ns, &name)
+                    .into_iter()
+                    .filter(|(kind, _)| *kind == C::KIND)
+                    .filter(|(_, n)| by_secret.get(&ObjectRef::new(n).within(&ns)).is_some())
+                    .map(|(_, n)| ObjectRef::new(&n).within(&ns))
                     .collect::<Vec<_>>()
-            },
-        )
-        .shutdown_on_signal()
-        .run(
-            connection_status::reconcile::<K>,
-            connection_status::error_policy::<K>,
-            ctx,
-        )
-        .for_each(|outcome| async move {
-            if let Err(e) = outcome {
-                tracing::debug!(error = %e, "reconcile outcome");
-            }
-        })
-        .await;
+            })
+            .shutdown_on_signal()
+            .run(
+                reconcile_guarded::<C>,
+                error_policy_guarded::<C>,
+                ctx.clone(),
+            )
+            .for_each(|outcome| async move {
+                if let Err(e) = outcome {
+                    tracing::debug!(error = %e, "reconcile outcome");
+                }
+            });
+        tasks.push(controller.boxed());
+    }
+    futures::future::join_all(tasks).map(|_| ()).boxed()
 }
 
-/// Connections of kind `K` another controller asked to look at again.
-fn rechecks<K: ConnectionResource>(
+/// An object that does not deserialize is reported (log + Warning event) and skipped; every
+/// other object goes on.
+async fn reconcile_guarded<K: Reconciler>(
+    object: Arc<DeserializeGuard<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    match &object.0 {
+        Ok(k) => lifecycle::reconcile(Arc::new(k.clone()), ctx).await,
+        Err(invalid) => {
+            let name = invalid.metadata.name.clone().unwrap_or_default();
+            let namespace = invalid.metadata.namespace.clone().unwrap_or_default();
+            tracing::warn!(kind = K::KIND, %namespace, %name, error = %invalid.error, "skipping an object that does not match its schema");
+            if ctx.is_leading() {
+                ctx.event(
+                    &*object,
+                    EventType::Warning,
+                    "InvalidObject",
+                    format!(
+                        "fortisync cannot read this object ({}); fix it or apply the CRDs of this fortisync version",
+                        invalid.error
+                    ),
+                )
+                .await;
+            }
+            Ok(Action::await_change())
+        }
+    }
+}
+
+fn error_policy_guarded<K: Reconciler>(
+    object: Arc<DeserializeGuard<K>>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    match &object.0 {
+        Ok(k) => lifecycle::error_policy(Arc::new(k.clone()), error, ctx),
+        Err(_) => Action::await_change(),
+    }
+}
+
+/// Connections of kind `C` another controller asked to look at again.
+fn rechecks<C: ConnectionResource>(
     ctx: &Context,
-) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static {
+) -> impl Stream<Item = ObjectRef<DeserializeGuard<C>>> + Send + 'static {
     use tokio::sync::broadcast::error::RecvError;
     futures::stream::unfold(ctx.connection_rechecks(), |mut rx| async move {
         loop {
@@ -251,24 +490,6 @@ fn rechecks<K: ConnectionResource>(
         }
     })
     .filter_map(|(kind, namespace, name)| async move {
-        (kind == K::KIND).then(|| ObjectRef::new(&name).within(&namespace))
+        (kind == C::KIND).then(|| ObjectRef::new(&name).within(&namespace))
     })
-}
-
-fn uses_secret(connection: &ConnectionSpec, secret: &str) -> bool {
-    connection.credentials_secret_ref.name == secret
-        || connection
-            .tls
-            .ca_bundle_secret_ref
-            .as_ref()
-            .is_some_and(|r| r.name == secret)
-}
-
-/// Runs every controller until shutdown.
-pub async fn run(ctx: Arc<Context>, scope: Scope) {
-    futures::join!(
-        run_addressgroups(ctx.clone(), scope.clone()),
-        run_connections::<FortiGate>(ctx.clone(), scope.clone()),
-        run_connections::<FortiManager>(ctx, scope),
-    );
 }

@@ -16,12 +16,24 @@ pub enum ReconcileError {
     /// The device refused or failed.
     #[error(transparent)]
     Device(#[from] DeviceError),
-    /// Writing status or the finalizer failed.
+    /// Writing status failed.
     #[error("Kubernetes API request failed: {0}")]
     Kube(#[source] kube::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("could not update the finalizer: {0}")]
+    Finalizer(#[source] kube::Error),
     /// The spec holds something admission should have refused.
     #[error("invalid spec: {0}")]
     Spec(String),
+    /// A connection being deleted waits until no resource targets it, so their cleanup can
+    /// still reach the device.
+    #[error("deletion of {connection} waits for {} resource(s) that target it: {}", dependents.len(), dependents.join(", "))]
+    DependentsRemain {
+        /// `<namespace>/<name>` of the connection.
+        connection: String,
+        /// `<Kind>/<name>` of each dependent.
+        dependents: Vec<String>,
+    },
     /// The target kind is not handled by this build yet.
     #[error("{0}")]
     Unsupported(String),
@@ -32,7 +44,7 @@ impl From<kube::runtime::finalizer::Error<ReconcileError>> for ReconcileError {
         use kube::runtime::finalizer::Error;
         match e {
             Error::ApplyFailed(e) | Error::CleanupFailed(e) => e,
-            Error::AddFinalizer(e) | Error::RemoveFinalizer(e) => Self::Kube(e),
+            Error::AddFinalizer(e) | Error::RemoveFinalizer(e) => Self::Finalizer(e),
             Error::UnnamedObject => Self::Spec("the object has no name".into()),
             Error::InvalidFinalizer => Self::Spec("invalid finalizer name".into()),
         }
@@ -45,8 +57,9 @@ impl ReconcileError {
         match self {
             Self::Resolve(e) => e.reason(),
             Self::Device(e) => e.reason(),
-            Self::Kube(_) => "KubernetesApiError",
+            Self::Kube(_) | Self::Finalizer(_) => "KubernetesApiError",
             Self::Spec(_) => "InvalidSpec",
+            Self::DependentsRemain { .. } => "DependentsRemain",
             Self::Unsupported(_) => "Unsupported",
         }
     }
@@ -56,14 +69,44 @@ impl ReconcileError {
         match self {
             Self::Resolve(e) => e.remedy(),
             Self::Device(e) => e.remedy().to_string(),
-            Self::Kube(_) => "check the controller's RBAC and the API server's health".to_string(),
+            Self::Kube(_) | Self::Finalizer(_) => {
+                "check the controller's RBAC and the API server's health".to_string()
+            }
             Self::Spec(_) => {
                 "fix the resource; please report it so admission validation catches it".to_string()
+            }
+            Self::DependentsRemain { .. } => {
+                "nothing: the connection goes once its dependents have cleaned up".to_string()
             }
             Self::Unsupported(_) => {
                 "change the resource to what this build supports (see the message)".to_string()
             }
         }
+    }
+
+    /// A conflict between a cached object and a newer one on the server (HTTP 409, or the
+    /// finalizer's JSON-patch `test` failing with 422): the next pass reads the newer object,
+    /// so it is retried at once and never reported as a failure.
+    pub fn recovers_by_itself(&self) -> bool {
+        match self {
+            Self::Kube(kube::Error::Api(s)) => s.code == 409,
+            Self::Finalizer(kube::Error::Api(s)) => s.code == 409 || s.code == 422,
+            Self::DependentsRemain { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// A refused credential or a lockout: the connection's status must show it now.
+    pub fn is_credential_or_lockout(&self) -> bool {
+        matches!(
+            self,
+            Self::Device(
+                DeviceError::LockedOut { .. }
+                    | DeviceError::Unauthorized { .. }
+                    | DeviceError::CredentialFrozen { .. }
+                    | DeviceError::AuthBudgetExhausted { .. }
+            )
+        )
     }
 
     /// When to look again. A frozen credential or a lockout waits for its own trigger (a Secret
@@ -72,15 +115,18 @@ impl ReconcileError {
         match self {
             // Another admin's ADOM lock is released by hand, often within a minute: look again
             // soon (each look is one bounded round of lock attempts) instead of in 5 minutes.
-            Self::Device(e) if e.reason() == "WorkspaceLocked" => Duration::from_secs(15),
+            Self::Device(DeviceError::WorkspaceLocked { .. }) => Duration::from_secs(15),
             Self::Device(e) => e.retry_after().unwrap_or(if e.is_transient() {
                 Duration::from_secs(15)
             } else {
                 Duration::from_secs(300)
             }),
-            Self::Resolve(ResolveError::Kube(_)) | Self::Kube(_) => Duration::from_secs(10),
+            Self::Resolve(ResolveError::Kube(_)) | Self::Kube(_) | Self::Finalizer(_) => {
+                Duration::from_secs(10)
+            }
             Self::Resolve(_) => Duration::from_secs(120),
             Self::Spec(_) | Self::Unsupported(_) => Duration::from_secs(600),
+            Self::DependentsRemain { .. } => Duration::from_secs(2),
         }
     }
 }

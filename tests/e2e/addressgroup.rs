@@ -66,7 +66,7 @@ fn group(members: &[&str]) -> String {
 fn start_controller(ns: &str) -> tokio::task::JoinHandle<()> {
     let mut registry = Registry::default();
     let ctx = Arc::new(Context::new(control_plane().client(), &mut registry));
-    tokio::spawn(controller::run(ctx, Scope::Namespace(ns.to_string())))
+    tokio::spawn(controller::run(ctx, Scope::namespace(ns.to_string())))
 }
 
 async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {

@@ -1,5 +1,6 @@
-//! Two `fortisync run` replicas: exactly one holds the Lease and writes to the device; when it
-//! dies the other takes the Lease over and converges the next edit.
+//! Two `fortisync run` replicas: exactly one holds the Lease and writes to the device, the other
+//! keeps its caches warm; when the holder dies the other takes the Lease over and converges the
+//! next edit.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -128,7 +129,18 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_when_it_dies() 
         "the standby never writes: {}",
         standby.log()
     );
-    assert!(!standby.log().contains("leading: starting controllers"));
+    // Warm standby: its watches run and it is ready (caches listed), but it writes nothing.
+    assert!(
+        standby.log().contains("standby: caches warm"),
+        "{}",
+        standby.log()
+    );
+    assert!(
+        standby
+            .log()
+            .contains("every watch has listed its resources")
+    );
+    assert!(!standby.log().contains("took the Lease"));
 
     // The leader dies without releasing the Lease; the standby takes it after it expires.
     drop(lead);
@@ -151,6 +163,10 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_when_it_dies() 
         },
     )
     .await;
-    assert!(standby.log().contains("leading: starting controllers"));
+    assert!(
+        standby.log().contains("took the Lease"),
+        "{}",
+        standby.log()
+    );
     assert_eq!(standby.writes(), 2, "{}", standby.log());
 }

@@ -106,7 +106,7 @@ pub fn start_controller(ns: &str) -> RunningController {
     let ctx = Arc::new(Context::new(control_plane().client(), &mut registry));
     RunningController(tokio::spawn(controller::run(
         ctx,
-        Scope::Namespace(ns.to_string()),
+        Scope::namespace(ns.to_string()),
     )))
 }
 

@@ -20,8 +20,8 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::naming::{MemberAddress, Owner, has_marker};
 use crate::api::addressgroup::{DeletionPolicy, Membership};
+use crate::model::{MemberAddress, Owner, has_marker};
 
 /// The built-in address that matches nothing, used where a group may not be empty.
 pub const PLACEHOLDER: &str = "none";

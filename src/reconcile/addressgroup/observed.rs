@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use super::fortigate::Family;
-use super::naming::MemberAddress;
 use super::plan::{ObservedAddress, ObservedGroupObject};
 use crate::device::fortios::member_names;
+use crate::model::MemberAddress;
 
 /// The address object fields the planner reads; listing only these keeps each observe small
 /// (a listing holds every object under the prefix, often those of every group on the device).

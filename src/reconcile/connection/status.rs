@@ -7,20 +7,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tracing::Instrument;
 
-use super::context::Context;
-use super::error::ReconcileError;
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::api::common::{ConnectionSpec, ConnectionStatus, ErrorReport, parse_duration};
 use crate::api::conditions::{READY, condition};
 use crate::api::{FortiGate, FortiManager};
 use crate::device::{DeviceError, Endpoint};
+use crate::reconcile::context::Context;
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::lifecycle::{KindStatus, Reconciler, write_status};
+use crate::reconcile::requeue::jittered;
 
 /// A connection resource kind.
 pub trait ConnectionResource:
@@ -35,6 +37,8 @@ pub trait ConnectionResource:
 {
     /// `FortiGate` or `FortiManager`.
     const KIND: TargetKind;
+    /// The kind's name in spans.
+    const KIND_NAME: &'static str;
     /// Controller name in metrics and logs.
     const CONTROLLER: &'static str;
     /// The connection settings.
@@ -45,6 +49,7 @@ pub trait ConnectionResource:
 
 impl ConnectionResource for FortiGate {
     const KIND: TargetKind = TargetKind::FortiGate;
+    const KIND_NAME: &'static str = "FortiGate";
     const CONTROLLER: &'static str = "fortigate";
     fn connection(&self) -> &ConnectionSpec {
         &self.spec.connection
@@ -56,6 +61,7 @@ impl ConnectionResource for FortiGate {
 
 impl ConnectionResource for FortiManager {
     const KIND: TargetKind = TargetKind::FortiManager;
+    const KIND_NAME: &'static str = "FortiManager";
     const CONTROLLER: &'static str = "fortimanager";
     fn connection(&self) -> &ConnectionSpec {
         &self.spec.connection
@@ -95,22 +101,20 @@ async fn probe(endpoint: &Endpoint) -> Result<Facts, DeviceError> {
     }
 }
 
-/// One reconcile of a connection resource.
-pub async fn reconcile<K: ConnectionResource>(
+/// Probes the device and reports what it found.
+async fn probe_and_report<K: ConnectionResource>(
     object: Arc<K>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let span = tracing::info_span!("reconcile", kind = ?K::KIND, namespace = %namespace, name = %name, device = %format!("{namespace}/{name}"));
-    reconcile_in_span(object, ctx).instrument(span).await
-}
-
-async fn reconcile_in_span<K: ConnectionResource>(
-    object: Arc<K>,
-    ctx: Arc<Context>,
+    ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let started = std::time::Instant::now();
+    tracing::Span::current().record(
+        "device",
+        format!(
+            "{}/{}",
+            object.namespace().unwrap_or_default(),
+            object.name_any()
+        ),
+    );
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
     let resync =
@@ -197,12 +201,9 @@ async fn reconcile_in_span<K: ConnectionResource>(
     }
     // Conditions keep their transition time while unchanged, so an unchanged probe writes nothing.
     if object.connection_status() != Some(&status) {
-        super::status::replace(&api, &name, &status)
-            .await
-            .map_err(ReconcileError::Kube)?;
+        write_status(&api, &name, &status).await?;
     }
-    let jitter = 0.9 + rand::random::<f64>() * 0.2;
-    Ok(Action::requeue(retry.unwrap_or(resync).mul_f64(jitter)))
+    Ok(Action::requeue(jittered(retry.unwrap_or(resync))))
 }
 
 fn failed(
@@ -229,11 +230,59 @@ fn failed(
     }
 }
 
-/// Requeue after an unexpected failure (the status write itself failed).
-pub fn error_policy<K: ConnectionResource>(
-    _object: Arc<K>,
-    error: &ReconcileError,
-    _ctx: Arc<Context>,
-) -> Action {
-    Action::requeue(error.retry_after())
+impl KindStatus for ConnectionStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn with_conditions(self, conditions: Vec<Condition>) -> Self {
+        Self { conditions, ..self }
+    }
+    fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self {
+        Self {
+            observed_generation: generation,
+            reachable: false,
+            last_error: Some(error),
+            ..self
+        }
+    }
+}
+
+/// The finalizer that keeps a connection (and so the credentials its dependents' cleanup
+/// needs) until no resource targets it any more.
+pub const CONNECTION_FINALIZER: &str = "fortisync.dev/dependents";
+
+impl<K: ConnectionResource> Reconciler for K {
+    const KIND: &'static str = K::KIND_NAME;
+    const CONTROLLER: &'static str = K::CONTROLLER;
+    const FINALIZER: &'static str = CONNECTION_FINALIZER;
+    type Status = ConnectionStatus;
+
+    fn current_status(&self) -> Option<&ConnectionStatus> {
+        self.connection_status()
+    }
+
+    fn target(&self) -> TargetRef {
+        TargetRef {
+            kind: K::KIND,
+            name: self.name_any(),
+        }
+    }
+
+    async fn apply(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        probe_and_report(self, ctx).await
+    }
+
+    async fn cleanup(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        let namespace = self.namespace().unwrap_or_default();
+        let waiting = super::dependents::remaining(&ctx.client, &namespace, &self.target())
+            .await
+            .map_err(ReconcileError::Kube)?;
+        if waiting.is_empty() {
+            return Ok(Action::await_change());
+        }
+        Err(ReconcileError::DependentsRemain {
+            connection: format!("{namespace}/{}", self.name_any()),
+            dependents: waiting,
+        })
+    }
 }

@@ -159,7 +159,7 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::naming::MemberAddress;
+    use crate::model::MemberAddress;
 
     fn add(g: &str, m: &str) -> Op {
         Op::AddMember {

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use super::fortigate::Family;
 use super::observed;
 use super::plan::{DesiredGroup, ObservedGroup, Op, Plan};
-use crate::api::fortimanager::{DeviceTargetKind, FortiManagerSpec};
 use crate::device::DeviceError;
-use crate::device::fortimanager::{FortiManagerClient, ProxyResult};
+use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::encode_name;
 use crate::device::fortios::response::results;
+use crate::reconcile::target::proxy::{self, answer, http_status};
 
 /// One FortiGate reached through the FortiManager, and what it needs.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -27,20 +27,6 @@ pub struct DevicePlan {
     pub plan: Plan,
     /// Why the device could not be observed or written, when it could not.
     pub error: Option<String>,
-}
-
-/// The proxy targets of a FortiManager connection (empty = the ADOM's All_FortiGate).
-pub fn targets(spec: &FortiManagerSpec) -> Vec<String> {
-    if spec.device_targets.is_empty() {
-        return vec![format!("adom/{}/group/All_FortiGate", spec.adom)];
-    }
-    spec.device_targets
-        .iter()
-        .map(|t| match t.kind {
-            DeviceTargetKind::Device => format!("adom/{}/device/{}", spec.adom, t.name),
-            DeviceTargetKind::Group => format!("adom/{}/group/{}", spec.adom, t.name),
-        })
-        .collect()
 }
 
 /// The FortiOS REST request (proxy `action`, `resource`, `payload`) that performs `op`.
@@ -122,35 +108,6 @@ pub fn merge(plans: &[DevicePlan]) -> Vec<(Op, Vec<String>)> {
     out
 }
 
-/// Whether FortiOS `version` (`v7.4.3`) accepts an empty group (7.2+).
-pub fn empty_group_allowed(version: &str) -> bool {
-    let mut parts = version
-        .trim_start_matches('v')
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (7, 2)
-}
-
-/// A device's answer as (FortiOS body) or the reason it has none.
-fn answer(r: &ProxyResult) -> Result<&Value, String> {
-    if r.code != 0 {
-        return Err(format!("{} (FortiManager code {})", r.message, r.code));
-    }
-    r.response
-        .as_ref()
-        .ok_or_else(|| "no response from the device".to_string())
-}
-
-fn http_status(body: &Value) -> u64 {
-    let body = match body {
-        Value::Array(items) => items.first().unwrap_or(&Value::Null),
-        other => other,
-    };
-    body["http_status"]
-        .as_u64()
-        .unwrap_or(if body["status"] == "error" { 500 } else { 200 })
-}
-
 /// Observes every target device (two proxy calls) and plans each against `desired`.
 /// `deleting` plans the removal instead (deletion policy Delete).
 pub async fn plan_devices(
@@ -193,19 +150,12 @@ pub async fn plan_devices(
                 _ => results(gbody).first().map(observed::group),
             };
             let addresses = observed::addresses(&results(body), &desired.prefix, family);
-            let version = match body {
-                Value::Array(items) => items.first().unwrap_or(&Value::Null),
-                other => other,
-            }["version"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            Ok((ObservedGroup { group, addresses }, version))
+            Ok((ObservedGroup { group, addresses }, proxy::firmware(body)))
         });
         out.push(match observed {
             Ok((observed, version)) => {
                 let d = DesiredGroup {
-                    empty_group_allowed: empty_group_allowed(&version),
+                    empty_group_allowed: version.empty_group_allowed(),
                     ..desired.clone()
                 };
                 let plan = if deleting {
@@ -281,7 +231,7 @@ pub async fn apply_devices(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::naming::MemberAddress;
+    use crate::model::MemberAddress;
 
     fn plan_of(device: &str, ops: Vec<Op>) -> DevicePlan {
         DevicePlan {
@@ -348,14 +298,5 @@ mod tests {
             ("post", "/api/v2/cmdb/firewall/addrgrp")
         );
         assert_eq!(body.expect("body")["member"], json!([{"name": "none"}]));
-    }
-
-    #[test]
-    fn empty_groups_are_allowed_from_fortios_7_2() {
-        assert!(empty_group_allowed("v7.2.0"));
-        assert!(empty_group_allowed("v7.4.3"));
-        assert!(!empty_group_allowed("v7.0.12"));
-        assert!(!empty_group_allowed("v6.4.14"));
-        assert!(!empty_group_allowed(""));
     }
 }

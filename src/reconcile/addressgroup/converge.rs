@@ -5,16 +5,17 @@
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::error::ReconcileError;
+use super::adom::{self as adom, batch};
 use super::fortigate::{self, Family};
-use super::fortimanager::{self as adom, batch};
 use super::install::{self, DevicePlan};
-use super::naming::{MemberAddress, Owner};
 use super::plan::{self, DesiredGroup, DesiredMember, Op, Plan};
-use super::target::{GroupTarget, needs_workspace_lock};
 use crate::api::addressgroup::{AddressGroup, AddressGroupSpec, DeletionPolicy};
 use crate::api::fortimanager::InstallPolicy;
 use crate::device::fortios::FortiOsClient;
+use crate::model::{MemberAddress, Owner};
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::target::workspace::in_workspace;
+use crate::reconcile::target::{Target, proxy};
 
 /// The plan for one address family (`addrgrp` or `addrgrp6`).
 #[derive(Debug, Clone, PartialEq)]
@@ -93,20 +94,20 @@ pub fn desired(
 
 fn desired_for(
     group: &AddressGroup,
-    target: &GroupTarget,
+    target: &Target,
 ) -> Result<Vec<(Family, DesiredGroup)>, ReconcileError> {
     desired(
         &kube::ResourceExt::namespace(group).unwrap_or_default(),
         &kube::ResourceExt::name_any(group),
         &group.spec,
-        target.empty_group_allowed(),
+        target.firmware().empty_group_allowed(),
     )
 }
 
 /// Observes and plans; with `write`, applies the plan (and, through a FortiManager with
 /// `install: Proxy`, converges every target FortiGate).
 pub fn converge<'a>(
-    target: &'a GroupTarget,
+    target: &'a Target,
     group: &'a AddressGroup,
     now: jiff::Timestamp,
     write: bool,
@@ -122,7 +123,7 @@ pub fn converge<'a>(
 
 /// Plans (and with `write` applies) what deleting the resource does, per its deletion policy.
 pub fn remove<'a>(
-    target: &'a GroupTarget,
+    target: &'a Target,
     group: &'a AddressGroup,
     write: bool,
     on_write: WriteObserver<'a>,
@@ -152,7 +153,7 @@ impl Pass {
 }
 
 async fn run(
-    target: &GroupTarget,
+    target: &Target,
     families: &[(Family, DesiredGroup)],
     pass: Pass,
     write: bool,
@@ -160,7 +161,7 @@ async fn run(
 ) -> Result<Convergence, ReconcileError> {
     let mut out = Convergence::default();
     match target {
-        GroupTarget::FortiGate { client, .. } => {
+        Target::FortiGate { client, .. } => {
             for (family, d) in families {
                 let observed = fortigate::observe(client, *family, d).await?;
                 let p = pass.plan(d, &observed);
@@ -173,7 +174,7 @@ async fn run(
                 });
             }
         }
-        GroupTarget::FortiManager { client, spec, .. } => {
+        Target::FortiManager { client, spec, .. } => {
             for (family, d) in families {
                 let observed = adom::observe(client, *family, &d.group_name, &d.prefix).await?;
                 out.plans.push(FamilyPlan {
@@ -182,36 +183,22 @@ async fn run(
                 });
             }
             if write && out.plans.iter().any(|p| !p.plan.is_empty()) {
-                let locking = needs_workspace_lock(client, spec).await?;
-                if locking {
-                    client.lock().await?;
-                }
-                let mut written = Ok(());
-                'families: for p in &out.plans {
-                    for w in batch(p.plan.ops()) {
-                        for op in ops_of(&w, p.plan.ops()) {
-                            on_write(client.device(), op);
-                        }
-                        written = adom::apply(client, p.family, &w).await;
-                        if written.is_err() {
-                            break 'families;
+                let plans = &out.plans;
+                in_workspace(client, spec, || async {
+                    for p in plans {
+                        for w in batch(p.plan.ops()) {
+                            for op in ops_of(&w, p.plan.ops()) {
+                                on_write(client.device(), op);
+                            }
+                            adom::apply(client, p.family, &w).await?;
                         }
                     }
-                }
-                if locking {
-                    if written.is_ok() {
-                        written = client.commit().await;
-                    }
-                    // Unlocking without a commit discards a half-applied change; the next
-                    // reconcile plans again from what the ADOM really holds.
-                    if let Err(e) = client.unlock().await {
-                        tracing::warn!(device = %client.device(), error = %e, "could not release the ADOM lock");
-                    }
-                }
-                written?;
+                    Ok::<(), ReconcileError>(())
+                })
+                .await?;
             }
             if spec.install == InstallPolicy::Proxy {
-                let targets = install::targets(spec);
+                let targets = proxy::targets(spec);
                 for (family, d) in families {
                     let (now, deleting) = match pass {
                         Pass::Converge(now) => (now, false),
@@ -338,7 +325,7 @@ mod send_tests {
 
     /// The controller runs reconciles on a multi-threaded runtime: these futures must be Send.
     #[allow(dead_code)]
-    fn futures_are_send(t: &GroupTarget, g: &AddressGroup, c: &FortiOsClient) {
+    fn futures_are_send(t: &Target, g: &AddressGroup, c: &FortiOsClient) {
         let mut observer = |_: &str, _: &Op| {};
         assert_send(apply_fortigate(c, Family::V4, &[], &mut observer));
         assert_send(converge(t, g, jiff::Timestamp::now(), true, &mut observer));

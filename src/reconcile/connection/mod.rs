@@ -1,5 +1,10 @@
 //! Resolving a resource's `targetRef`: the connection resource and the Secret material it
-//! points at, read fresh on every reconcile so a rotated key is used at once.
+//! points at, read fresh on every reconcile so a rotated key is used at once. `dependents`
+//! indexes who depends on which connection and Secret; `status` is the connections' own
+//! controller (reachability, firmware, breaker).
+
+pub mod dependents;
+pub mod status;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
@@ -11,8 +16,8 @@ use crate::api::common::ConnectionSpec;
 use crate::api::{FortiGate, FortiManager, FortiManagerSpec};
 use std::time::Duration;
 
-use super::error::ReconcileError;
 use crate::device::{Credentials, DeviceKind, EndpointConfig, LockoutPolicy, TransportConfig};
+use crate::reconcile::error::ReconcileError;
 
 /// What a connection resource resolves to.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use super::naming::MemberAddress;
 use crate::api::addressgroup::{AddressGroupSpec, MAX_PREFIX_LEN};
+use crate::model::MemberAddress;
 
 /// Every problem with `spec`, each naming its field; empty when it would be admitted.
 pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {

@@ -1,0 +1,184 @@
+//! The `AddressGroup` kind: resolve the target → observe the group and our objects → pure
+//! plan → apply through the device's Guard → status, events and requeue. The shell around it
+//! (span, pause, finalizer, failures) is `reconcile::lifecycle`.
+//!
+//! - `plan`: the pure planner (desired vs observed → ordered ops), exhaustively tested;
+//! - `converge`: one group against its target, shared by the controller and `fortisync plan`;
+//! - `fortigate` / `adom` / `install`: observe and apply on a VDOM, an ADOM, and the
+//!   FortiGates behind an ADOM; `observed`: device JSON → what the planner sees;
+//! - `status`: what a pass reports; `validate`: the admission rules, offline.
+
+pub mod adom;
+pub mod converge;
+pub mod fortigate;
+pub mod install;
+pub mod observed;
+pub mod plan;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use self::converge::{converge, remove};
+use self::plan::Op;
+use self::status::{converged_status, expired_objects, out_of_band_writes, summarize};
+use crate::api::addressgroup::{AddressGroup, AddressGroupStatus, ManagementPolicy, TargetRef};
+use crate::api::common::{ErrorReport, parse_duration};
+use crate::api::conditions::{SYNCED, is_true};
+use crate::reconcile::context::Context;
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::lifecycle::{KindStatus, Reconciler, write_status};
+use crate::reconcile::metrics::ControllerLabels;
+use crate::reconcile::requeue::next_requeue;
+use crate::reconcile::target::Target;
+
+/// Finalizer that guarantees our device objects are cleaned up per `deletionPolicy`.
+pub const FINALIZER: &str = "fortisync.dev/cleanup";
+/// Controller name in metrics, events and logs.
+pub const CONTROLLER: &str = "addressgroup";
+
+impl KindStatus for AddressGroupStatus {
+    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+        &self.conditions
+    }
+    fn with_conditions(
+        self,
+        conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    ) -> Self {
+        Self { conditions, ..self }
+    }
+    fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self {
+        Self {
+            observed_generation: generation,
+            last_error: Some(error),
+            ..self
+        }
+    }
+}
+
+impl Reconciler for AddressGroup {
+    const KIND: &'static str = "AddressGroup";
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: &'static str = FINALIZER;
+    type Status = AddressGroupStatus;
+
+    fn current_status(&self) -> Option<&AddressGroupStatus> {
+        self.status.as_ref()
+    }
+
+    fn target(&self) -> TargetRef {
+        self.spec.target_ref.clone()
+    }
+
+    async fn apply(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        apply(self, ctx).await
+    }
+
+    async fn cleanup(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        cleanup(self, ctx).await
+    }
+}
+
+/// Resolves the target and reads its resync interval.
+async fn target(ctx: &Context, group: &AddressGroup) -> Result<(Target, Duration), ReconcileError> {
+    let namespace = group.namespace().unwrap_or_default();
+    let (target, resolved) = ctx.target(&namespace, &group.spec.target_ref).await?;
+    tracing::Span::current().record("device", target.device());
+    let resync =
+        parse_duration(&resolved.connection.resync_interval).unwrap_or(Duration::from_secs(300));
+    Ok((target, resync))
+}
+
+fn log_write(device: &str, op: &Op) {
+    tracing::info!(%device, op = %op, "device write");
+}
+
+async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let (target, resync) = target(ctx, &group).await?;
+    let now = jiff::Timestamp::now();
+    let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
+    let outcome = converge(&target, &group, now, !observe_only, &mut log_write).await?;
+    let previous = group.status.clone().unwrap_or_default();
+    let was_converged = previous.observed_generation == group.metadata.generation
+        && is_true(&previous.conditions, SYNCED);
+    let writes = if observe_only { 0 } else { outcome.writes() };
+    let summary = summarize(&outcome);
+    // Removing a member whose time came is the spec at work, not an out-of-band change.
+    let expired = expired_objects(&group.spec, now);
+    let drift = if observe_only {
+        0
+    } else {
+        out_of_band_writes(&outcome, &expired)
+    };
+    let drift_repairs = if was_converged && drift > 0 {
+        ctx.metrics
+            .drift_repairs
+            .get_or_create(&ControllerLabels {
+                controller: CONTROLLER.into(),
+            })
+            .inc_by(drift as u64);
+        ctx.event(
+            &*group,
+            EventType::Warning,
+            "DriftRepaired",
+            format!("reverted {drift} out-of-band change(s):\n{summary}"),
+        )
+        .await;
+        previous.drift_repairs + drift as u64
+    } else {
+        if writes > 0 {
+            ctx.event(&*group, EventType::Normal, "Applied", summary.clone())
+                .await;
+        }
+        previous.drift_repairs
+    };
+    let status = converged_status(
+        &group,
+        &previous,
+        &outcome,
+        observe_only,
+        drift_repairs,
+        now,
+    );
+    // A pass that changed nothing, on the device or in what status says, writes nothing:
+    // a converged group costs the apiserver no request per resync.
+    let unchanged = AddressGroupStatus {
+        last_sync_time: previous.last_sync_time.clone(),
+        ..status.clone()
+    } == previous;
+    if !unchanged {
+        write_status(
+            &kube::Api::<AddressGroup>::namespaced(
+                ctx.client.clone(),
+                &group.namespace().unwrap_or_default(),
+            ),
+            &group.name_any(),
+            &status,
+        )
+        .await?;
+    }
+    let next_expiry = outcome
+        .plans
+        .iter()
+        .filter_map(|p| p.plan.next_expiry())
+        .min();
+    Ok(Action::requeue(next_requeue(resync, next_expiry, now)))
+}
+
+async fn cleanup(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let (target, _) = match target(ctx, &group).await {
+        Ok(c) => c,
+        // Without the connection there is nothing fortisync can reach or clean.
+        Err(ReconcileError::Resolve(e)) if e.reason() == "TargetNotFound" => {
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    remove(&target, &group, true, &mut log_write).await?;
+    Ok(Action::await_change())
+}
