@@ -16,7 +16,7 @@ use crate::api::fortimanager::{DeviceTargetKind, FortiManagerSpec};
 use crate::device::DeviceError;
 use crate::device::fortimanager::{FortiManagerClient, ProxyResult};
 use crate::device::fortios::encode_name;
-use crate::device::fortios::response::results;
+use crate::device::fortios::response::strict_results;
 
 /// One FortiGate reached through the FortiManager, and what it needs.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -190,9 +190,9 @@ pub async fn plan_devices(
             let group = match http_status(gbody) {
                 404 => None,
                 s if s >= 400 => return Err(format!("HTTP {s} reading the group")),
-                _ => results(gbody).first().map(observed::group),
+                _ => strict_results(gbody)?.first().map(observed::group),
             };
-            let addresses = observed::addresses(&results(body), &desired.prefix, family);
+            let addresses = observed::addresses(&strict_results(body)?, &desired.prefix, family);
             let version = match body {
                 Value::Array(items) => items.first().unwrap_or(&Value::Null),
                 other => other,

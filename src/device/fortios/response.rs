@@ -332,21 +332,6 @@ fn non_empty(text: String, fallback: &str) -> String {
     }
 }
 
-/// The `results` of an already parsed table GET as a list (also for one mkey, and for an array
-/// of envelopes from `vdom=*`, where the first envelope counts). Lenient: a body that is not an
-/// envelope gives no rows. Prefer [`strict_results`], which tells "no rows" from "no answer".
-pub fn results(envelope: &Value) -> Vec<Value> {
-    let envelope = match envelope {
-        Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
-        other => other.clone(),
-    };
-    match envelope.get("results") {
-        Some(Value::Array(items)) => items.clone(),
-        Some(Value::Null) | None => Vec::new(),
-        Some(other) => vec![other.clone()],
-    }
-}
-
 /// The rows of a FortiOS table answer given as JSON (a body proxied through FortiManager):
 /// an error naming what is wrong unless it is an envelope whose `results` is a list of objects.
 pub fn strict_results(body: &Value) -> Result<Vec<Value>, String> {
@@ -471,18 +456,22 @@ mod tests {
     }
 
     #[test]
-    fn results_are_a_list_in_every_shape() {
-        assert_eq!(results(&json!({"results": [{"name": "a"}]})).len(), 1);
+    fn proxied_table_bodies_are_read_strictly() {
+        let ok = json!([{"status": "success", "vdom": "root", "results": [{"name": "a"}, {"name": "b"}]}]);
+        assert_eq!(strict_results(&ok).unwrap().len(), 2);
         assert_eq!(
-            results(&json!({"results": {"hostname": "fw"}}))[0]["hostname"],
-            "fw"
+            strict_results(&json!({"status": "success", "results": "   "})).unwrap_err(),
+            "a FortiOS envelope whose `results` is a string, expected a list or an object"
         );
         assert_eq!(
-            results(&json!([{"vdom": "root", "results": [{"name": "a"}, {"name": "b"}]}])).len(),
-            2
+            strict_results(&json!({"results": []})).unwrap_err(),
+            "a FortiOS envelope without `status`"
         );
-        assert!(results(&json!({"status": "success"})).is_empty());
-        assert!(results(&json!("text")).is_empty());
+        assert_eq!(
+            strict_results(&json!({"status": "success"})).unwrap_err(),
+            "a table answer without `results`"
+        );
+        assert!(strict_results(&json!("text")).is_err());
     }
 
     fn unexpected(body: &[u8]) -> String {
