@@ -1,7 +1,8 @@
 //! One error type for everything a device can do to us, mapped to the troubleshooting table
 //! (F1–F20): a stable reason for conditions, events and metrics, a one-line cause, and the
-//! remedy an admin can act on. Errors carry context (device, path, status, FortiOS code, the
-//! first bytes of an unexpected body) but never a token, a password or a URL query.
+//! remedy an admin can act on. Errors carry context (device, path, status, the device's error
+//! code and cleaned message fields, what kind of body came) but never a device body, a token, a
+//! password or a URL query (see `untrusted`).
 
 use std::time::Duration;
 
@@ -103,12 +104,23 @@ pub enum DeviceError {
         code: i64,
         detail: String,
     },
-    /// F12: 200 with `status: error`, a body that is not JSON, or an unexpected status.
-    #[error("{ctx}: unexpected answer (HTTP {status}): {snippet}")]
+    /// F12: 200 with `status: error`, a body that is not the API's JSON, a redirect, or an
+    /// unexpected status. `detail` is ours (what kind of body, which field is wrong) plus
+    /// allow-listed device fields, never the body.
+    #[error("{ctx}: unexpected answer (HTTP {status}): {detail}")]
     UnexpectedResponse {
         ctx: Context,
         status: u16,
-        snippet: String,
+        detail: String,
+    },
+    /// F12: the answer's body is larger than fortisync reads (`transport::MAX_BODY_BYTES`).
+    #[error(
+        "{ctx}: the answer (HTTP {status}) is larger than {limit} bytes; fortisync stopped reading it"
+    )]
+    ResponseTooLarge {
+        ctx: Context,
+        status: u16,
+        limit: usize,
     },
     /// 502/503/504 — the device or a proxy is temporarily unavailable.
     #[error("{ctx}: temporarily unavailable (HTTP {status})")]
@@ -167,6 +179,7 @@ impl DeviceError {
             Self::LimitReached { .. } => "LimitReached",
             Self::Invalid { .. } => "Invalid",
             Self::UnexpectedResponse { .. } => "UnexpectedResponse",
+            Self::ResponseTooLarge { .. } => "ResponseTooLarge",
             Self::Unavailable { .. } => "Unavailable",
             Self::OutcomeUnknown { .. } => "OutcomeUnknown",
             Self::NoWritePermission { .. } => "NoWritePermission",
@@ -195,6 +208,7 @@ impl DeviceError {
             Self::LimitReached { .. } => "F10",
             Self::Invalid { .. } => "F11",
             Self::UnexpectedResponse { .. }
+            | Self::ResponseTooLarge { .. }
             | Self::Unavailable { .. }
             | Self::OutcomeUnknown { .. }
             | Self::Rejected { .. } => "F12",
@@ -248,7 +262,10 @@ impl DeviceError {
                 "the device refused a value (bad IP/mask, name too long) that admission should have caught"
             }
             Self::UnexpectedResponse { .. } => {
-                "a proxy in between, a wrong port answering with a login page, or a device quirk"
+                "a proxy in between, a wrong port answering with a login page or a redirect, or a device quirk"
+            }
+            Self::ResponseTooLarge { .. } => {
+                "something other than the device's API answered (an endless or huge body)"
             }
             Self::Unavailable { .. } => {
                 "the device or a proxy in front of it is overloaded or restarting"
@@ -317,7 +334,10 @@ impl DeviceError {
                 "fix the value in the resource; please report it so admission validation catches it"
             }
             Self::UnexpectedResponse { .. } => {
-                "check spec.url points at the HTTPS admin port of the device itself, not a proxy or a login page"
+                "check spec.url points at the HTTPS admin port of the device itself, not a proxy or a login page; fortisync never follows a redirect, so use the URL it points to if that is the device"
+            }
+            Self::ResponseTooLarge { .. } => {
+                "check spec.url points at the HTTPS admin port of the device itself; nothing the device's API sends comes near the limit"
             }
             Self::Unavailable { .. } | Self::OutcomeUnknown { .. } => {
                 "fortisync retries reads and re-reads before repeating a write; if it persists, check the device's load"
@@ -402,29 +422,6 @@ impl DeviceError {
     }
 }
 
-/// The first bytes of a body for an error message, with anything that looks like a secret
-/// (`access_token=…`, `Bearer …`, `session_key`) removed.
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).replace(['\n', '\r'], " ");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(at) = ["access_token=", "Bearer ", "session_key", "api-key"]
-        .iter()
-        .filter_map(|m| rest.find(m).map(|i| (i, *m)))
-        .min_by_key(|(i, _)| *i)
-    {
-        out.push_str(&rest[..at.0 + at.1.len()]);
-        out.push_str("<redacted>");
-        rest = &rest[at.0 + at.1.len()..];
-        // Skip the separator (`=`, `": "`), then the value up to its terminator.
-        let value = rest.trim_start_matches(['"', ':', '=', ' ']);
-        let end = value.find(['&', '"', ' ', ',', '}']).unwrap_or(value.len());
-        rest = &value[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,7 +498,12 @@ mod tests {
             DeviceError::UnexpectedResponse {
                 ctx: ctx(),
                 status: 200,
-                snippet: "<html>".into(),
+                detail: "an HTML page".into(),
+            },
+            DeviceError::ResponseTooLarge {
+                ctx: ctx(),
+                status: 200,
+                limit: 64,
             },
             DeviceError::Unavailable {
                 ctx: ctx(),
@@ -560,16 +562,6 @@ mod tests {
         ] {
             assert!(rows.contains(row), "{row} has no error");
         }
-    }
-
-    #[test]
-    fn snippets_never_carry_secrets() {
-        let body = br#"<html>redirect to /login?access_token=SECRET123&x=1 "Bearer TOKEN456" {"session_key":"KEY789"}</html>"#;
-        let s = snippet(body);
-        for secret in ["SECRET123", "TOKEN456", "KEY789"] {
-            assert!(!s.contains(secret), "{s}");
-        }
-        assert!(s.contains("<redacted>"));
     }
 
     #[test]

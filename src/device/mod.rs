@@ -9,6 +9,7 @@ pub mod fortios;
 pub mod guard;
 pub mod metrics;
 pub mod transport;
+pub mod untrusted;
 
 pub use credentials::Credentials;
 pub use endpoint::{DeviceKind, Endpoint, EndpointConfig, Endpoints};

@@ -1,11 +1,21 @@
 //! The HTTP client both device kinds use: rustls with an optional CA bundle, explicit insecure
-//! mode, a chosen source address, timeouts, a keep-alive pool; and the classification of
-//! transport failures into the error taxonomy.
+//! mode, a chosen source address, timeouts, a keep-alive pool; one exchange that treats the
+//! answer as untrusted (no redirect followed, a bounded body, a whole-answer deadline); and the
+//! classification of transport failures into the error taxonomy.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, LOCATION};
+
 use super::error::{Context, DeviceError};
+use super::untrusted::redirect_target;
+
+/// The most fortisync reads of one device answer. Far above any real one (a FortiManager ADOM
+/// table of 10,000 addresses with every field is under 10 MiB), so that only a broken or
+/// hostile peer reaches it: one endless answer once took the process from 20 MB to 3.5 GB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// How to reach a device at the network level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +48,9 @@ pub fn http_client(config: &TransportConfig, device: &str) -> Result<reqwest::Cl
         .use_rustls_tls()
         .cookie_store(true)
         .timeout(config.timeout)
+        // A redirect is never followed: a 307 re-sends the login password (to any host, even
+        // over http), a 302 turns a write into a GET. `exchange` turns a 3xx into an error.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.timeout.min(Duration::from_secs(10)))
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(concat!("fortisync/", env!("CARGO_PKG_VERSION")));
@@ -76,6 +89,101 @@ pub fn http_client(config: &TransportConfig, device: &str) -> Result<reqwest::Cl
             ..Context::default()
         },
         detail: format!("cannot build the HTTP client: {e}"),
+    })
+}
+
+/// One device answer, read in full and within the limits.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status (never a 3xx).
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body, at most [`MAX_BODY_BYTES`].
+    pub body: Bytes,
+}
+
+/// Sends `request` and reads its whole answer before `timeout` has passed since the start (so
+/// a peer that drips one byte at a time cannot hold a request), at most `limit` bytes of body
+/// (see [`MAX_BODY_BYTES`]), and refuses a 3xx naming where it pointed. A deadline that passes
+/// on a write is `OutcomeUnknown` (the device may have acted), as a dropped connection is.
+pub async fn exchange(
+    request: reqwest::RequestBuilder,
+    ctx: &Context,
+    timeout: Duration,
+    write: bool,
+    limit: usize,
+) -> Result<Answer, DeviceError> {
+    match tokio::time::timeout(timeout, exchange_inner(request, ctx, timeout, write, limit)).await {
+        Ok(answer) => answer,
+        Err(_) if write => Err(DeviceError::OutcomeUnknown { ctx: ctx.clone() }),
+        Err(_) => Err(DeviceError::Timeout {
+            ctx: ctx.clone(),
+            timeout,
+        }),
+    }
+}
+
+async fn exchange_inner(
+    request: reqwest::RequestBuilder,
+    ctx: &Context,
+    timeout: Duration,
+    write: bool,
+    limit: usize,
+) -> Result<Answer, DeviceError> {
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| classify(&e, ctx.clone(), timeout, write && !never_sent(&e)))?;
+    let status = response.status().as_u16();
+    if response.status().is_redirection() {
+        let to = redirect_target(
+            response.url(),
+            response.headers().get(LOCATION).map(|v| v.as_bytes()),
+        );
+        return Err(DeviceError::UnexpectedResponse {
+            ctx: ctx.clone(),
+            status,
+            detail: format!("a redirect to {to}, which fortisync never follows"),
+        });
+    }
+    let too_large = || DeviceError::ResponseTooLarge {
+        ctx: ctx.clone(),
+        status,
+        limit,
+    };
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    // The declared length only sizes the first allocation, never beyond 1 MiB: it is the
+    // peer's word.
+    let mut body = BytesMut::with_capacity(
+        declared
+            .map_or(0, |n| n as usize)
+            .min(limit)
+            .min(1024 * 1024),
+    );
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(classify(&e, ctx.clone(), timeout, write)),
+        }
+    }
+    Ok(Answer {
+        status,
+        headers: response.headers().clone(),
+        body: body.freeze(),
     })
 }
 

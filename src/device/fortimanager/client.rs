@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::answer::{RpcAnswer, RpcResult};
 use super::codes;
 use crate::device::credentials::Credentials;
-use crate::device::error::{Context, DeviceError, snippet};
+use crate::device::error::{Context, DeviceError};
 use crate::device::guard::{Guard, Outcome};
-use crate::device::transport::{TransportConfig, classify, http_client};
+use crate::device::transport::{MAX_BODY_BYTES, TransportConfig, exchange, http_client};
+use crate::device::untrusted::{body_kind, device_text};
 
 /// One device's answer through `/sys/proxy/json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,36 +114,29 @@ impl FortiManagerClient {
         }
     }
 
-    /// Sends one JSON-RPC POST; returns the whole answer.
-    async fn post(&self, body: &Value, ctx: &Context) -> Result<Value, (Outcome, DeviceError)> {
+    /// Sends one JSON-RPC POST; returns the checked answer (see `answer`).
+    async fn post(&self, body: &Value, ctx: &Context) -> Result<RpcAnswer, (Outcome, DeviceError)> {
         let mut req = self.http.post(&self.url).json(body);
         if let Credentials::Token(key) = &self.credentials {
             req = req.bearer_auth(key);
         }
-        let response = req.send().await.map_err(|e| {
+        let write = ctx.method != "get";
+        let answer = exchange(req, ctx, self.timeout, write, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| (Outcome::NoVerdict, e))?;
+        let status = answer.status;
+        let unexpected = |detail: String| {
             (
                 Outcome::NoVerdict,
-                classify(&e, ctx.clone(), self.timeout, ctx.method != "get"),
+                DeviceError::UnexpectedResponse {
+                    ctx: ctx.clone(),
+                    status,
+                    detail,
+                },
             )
-        })?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| {
-            (
-                Outcome::NoVerdict,
-                classify(&e, ctx.clone(), self.timeout, ctx.method != "get"),
-            )
-        })?;
+        };
         match status {
-            200 => serde_json::from_slice(&bytes).map_err(|_| {
-                (
-                    Outcome::NoVerdict,
-                    DeviceError::UnexpectedResponse {
-                        ctx: ctx.clone(),
-                        status,
-                        snippet: snippet(&bytes),
-                    },
-                )
-            }),
+            200 => RpcAnswer::from_slice(&answer.body).map_err(unexpected),
             401 => Err((
                 Outcome::Refused,
                 DeviceError::Unauthorized { ctx: ctx.clone() },
@@ -160,14 +155,16 @@ impl FortiManagerClient {
                     status,
                 },
             )),
-            _ => Err((
-                Outcome::NoVerdict,
-                DeviceError::UnexpectedResponse {
-                    ctx: ctx.clone(),
-                    status,
-                    snippet: snippet(&bytes),
-                },
-            )),
+            // Another status: its code and message when it is a JSON-RPC answer, else what
+            // kind of body it was.
+            _ => Err(unexpected(match RpcAnswer::from_slice(&answer.body) {
+                Ok(a) => format!(
+                    "a JSON-RPC answer with code {}: {}",
+                    a.first().code,
+                    a.first().message
+                ),
+                Err(_) => body_kind(&answer.body),
+            })),
         }
     }
 
@@ -180,22 +177,24 @@ impl FortiManagerClient {
         };
         let body = json!({"id": self.next_id.fetch_add(1, Ordering::Relaxed), "method": "exec", "params": [{"url": "/sys/login/user", "data": {"user": user, "passwd": password}}]});
         let answer = self.post(&body, ctx).await?;
-        let code = answer["result"][0]["status"]["code"].as_i64().unwrap_or(-1);
-        match (code, answer["session"].as_str()) {
+        let first = answer.first();
+        match (first.code, answer.session.as_deref()) {
             (0, Some(token)) => Ok(token.to_string()),
             (-22 | -11, _) => Err((
                 Outcome::Refused,
                 DeviceError::Unauthorized { ctx: ctx.clone() },
             )),
+            (0, None) => Err((
+                Outcome::NoVerdict,
+                DeviceError::UnexpectedResponse {
+                    ctx: ctx.clone(),
+                    status: 200,
+                    detail: "the login succeeded without a `session`".into(),
+                },
+            )),
             (code, _) => Err((
                 Outcome::NoVerdict,
-                codes::error(
-                    ctx.clone(),
-                    code,
-                    answer["result"][0]["status"]["message"]
-                        .as_str()
-                        .unwrap_or_default(),
-                ),
+                codes::error(ctx.clone(), code, &first.message),
             )),
         }
     }
@@ -208,6 +207,18 @@ impl FortiManagerClient {
         url: &str,
         extra: Map<String, Value>,
     ) -> Result<Value, DeviceError> {
+        self.call_result(method, url, extra)
+            .await
+            .map(|r| Value::Object(r.raw))
+    }
+
+    /// Like [`FortiManagerClient::call`], the checked `result[0]`.
+    pub async fn call_result(
+        &self,
+        method: &str,
+        url: &str,
+        extra: Map<String, Value>,
+    ) -> Result<RpcResult, DeviceError> {
         self.call_inner(method, url, extra, false).await
     }
 
@@ -217,7 +228,7 @@ impl FortiManagerClient {
         url: &str,
         extra: Map<String, Value>,
         relogged: bool,
-    ) -> Result<Value, DeviceError> {
+    ) -> Result<RpcResult, DeviceError> {
         let ctx = self.ctx(method, url);
         let pass = self.guard.admit(&self.fingerprint).await?;
         let session_auth = matches!(self.credentials, Credentials::Password { .. });
@@ -251,15 +262,9 @@ impl FortiManagerClient {
                 return Err(e.with_lockout_window(window));
             }
         };
-        let result = match &answer["result"] {
-            Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
-            other => other.clone(),
-        };
-        let code = result["status"]["code"].as_i64().unwrap_or(-1);
-        let message = result["status"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let mut results = answer.results;
+        let result = results.swap_remove(0);
+        let (code, message) = (result.code, result.message.clone());
         if code == -11 && session_auth && !relogged {
             // The session expired (F13): log in again once.
             *self.session.lock().await = None;
@@ -293,7 +298,9 @@ impl FortiManagerClient {
         let token = self.session.lock().await.take();
         if let Some(token) = token {
             let body = json!({"id": 0, "method": "exec", "params": [{"url": "/sys/logout"}], "session": token});
-            let _ = self.http.post(&self.url).json(&body).send().await;
+            let req = self.http.post(&self.url).json(&body);
+            let ctx = self.ctx("exec", "/sys/logout");
+            let _ = exchange(req, &ctx, self.timeout, true, MAX_BODY_BYTES).await;
         }
     }
 
@@ -305,18 +312,28 @@ impl FortiManagerClient {
 
     /// `/cli/global/system/status` (firmware version and serial).
     pub async fn system_status(&self) -> Result<Value, DeviceError> {
-        Ok(self
-            .call("get", "/cli/global/system/status", Map::new())
-            .await?["data"]
-            .clone())
+        self.get_object("/cli/global/system/status", Map::new())
+            .await
+            .map(Value::Object)
+    }
+
+    /// A `get` whose `data` must be one object.
+    async fn get_object(
+        &self,
+        url: &str,
+        extra: Map<String, Value>,
+    ) -> Result<Map<String, Value>, DeviceError> {
+        self.call_result("get", url, extra)
+            .await?
+            .data_object(&self.ctx("get", url))
     }
 
     /// Whether the ADOM needs lock → commit → unlock (global workspace mode not disabled).
     pub async fn workspace_enabled(&self) -> Result<bool, DeviceError> {
         let global = self
-            .call("get", "/cli/global/system/global", Map::new())
+            .get_object("/cli/global/system/global", Map::new())
             .await?;
-        let mode = &global["data"]["workspace-mode"];
+        let mode = global.get("workspace-mode").unwrap_or(&Value::Null);
         Ok(!matches!(mode.as_str(), Some("disabled"))
             && mode.as_i64() != Some(0)
             && !mode.is_null())
@@ -345,21 +362,17 @@ impl FortiManagerClient {
         if let Some(p) = prefix {
             extra.insert("filter".into(), json!(["name", "like", format!("{p}%")]));
         }
-        let result = self.call("get", &self.obj_url(table), extra).await?;
-        Ok(result["data"].as_array().cloned().unwrap_or_default())
+        let url = self.obj_url(table);
+        self.call_result("get", &url, extra)
+            .await?
+            .data_rows(&self.ctx("get", &url))
     }
 
     /// One ADOM object, or None.
     pub async fn object(&self, table: &str, name: &str) -> Result<Option<Value>, DeviceError> {
-        match self
-            .call(
-                "get",
-                &format!("{}/{}", self.obj_url(table), escape_name(name)),
-                Map::new(),
-            )
-            .await
-        {
-            Ok(r) => Ok(Some(r["data"].clone())),
+        let url = format!("{}/{}", self.obj_url(table), escape_name(name));
+        match self.get_object(&url, Map::new()).await {
+            Ok(r) => Ok(Some(Value::Object(r))),
             Err(DeviceError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -434,10 +447,10 @@ impl FortiManagerClient {
             "fields".into(),
             json!(["name", "os_ver", "mr", "workspace_mode"]),
         );
-        let data = self
-            .call("get", &format!("/dvmdb/adom/{}", self.adom), extra)
-            .await?["data"]
-            .clone();
+        let data = Value::Object(
+            self.get_object(&format!("/dvmdb/adom/{}", self.adom), extra)
+                .await?,
+        );
         let number = |v: &Value| {
             v.as_u64().or_else(|| {
                 v.as_str()
@@ -459,9 +472,9 @@ impl FortiManagerClient {
     /// The global `workspace-mode` (`disabled`, `normal`, `workflow`, `per-adom`).
     pub async fn workspace_mode(&self) -> Result<String, DeviceError> {
         let global = self
-            .call("get", "/cli/global/system/global", Map::new())
+            .get_object("/cli/global/system/global", Map::new())
             .await?;
-        Ok(match &global["data"]["workspace-mode"] {
+        Ok(match global.get("workspace-mode").unwrap_or(&Value::Null) {
             Value::String(s) => s.clone(),
             Value::Number(n) => match n.as_u64() {
                 Some(0) => "disabled",
@@ -508,15 +521,19 @@ impl FortiManagerClient {
     }
 
     async fn lock_holder(&self) -> Option<String> {
-        let info = self
-            .call("get", &self.workspace_url("lockinfo"), Map::new())
-            .await
-            .ok()?;
-        let first = info["data"].as_array()?.first()?.clone();
+        let url = self.workspace_url("lockinfo");
+        let info = self.call_result("get", &url, Map::new()).await.ok()?;
+        let first = info
+            .data_rows(&self.ctx("get", &url))
+            .ok()?
+            .into_iter()
+            .next()?;
         Some(format!(
             "{} (session {})",
-            first["lock_user"].as_str().unwrap_or("?"),
+            device_text(first["lock_user"].as_str().unwrap_or("?")),
             first["lock_sid"]
+                .as_i64()
+                .map_or("?".into(), |n| n.to_string())
         ))
     }
 
@@ -551,38 +568,25 @@ impl FortiManagerClient {
         if let Some(p) = payload {
             data["payload"] = p;
         }
-        let result = self
-            .call("exec", "/sys/proxy/json", data_param(data))
-            .await?;
-        Ok(result["data"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|i| ProxyResult {
-                        target: i["target"].as_str().unwrap_or_default().to_string(),
-                        code: i["status"]["code"].as_i64().unwrap_or(-1),
-                        message: i["status"]["message"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                        response: i.get("response").cloned(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        let url = "/sys/proxy/json";
+        let ctx = self.ctx("exec", url);
+        let rows = self
+            .call_result("exec", url, data_param(data))
+            .await?
+            .data_rows(&ctx)?;
+        rows.into_iter()
+            .map(|row| proxy_result(&ctx, row))
+            .collect()
     }
 
     /// An admin user (`/cli/global/system/admin/user/<user>`), F15 when absent.
     pub async fn admin_user(&self, user: &str) -> Result<Value, DeviceError> {
-        Ok(self
-            .call(
-                "get",
-                &format!("/cli/global/system/admin/user/{}", escape_name(user)),
-                Map::new(),
-            )
-            .await?["data"]
-            .clone())
+        self.get_object(
+            &format!("/cli/global/system/admin/user/{}", escape_name(user)),
+            Map::new(),
+        )
+        .await
+        .map(Value::Object)
     }
 
     /// Sets trusted-host slot `slot` (1–10) of an admin user.
@@ -602,6 +606,28 @@ impl FortiManagerClient {
         .await
         .map(|_| ())
     }
+}
+
+/// One target's entry of a proxy answer: `target` a string and `status.code` an integer, or
+/// the whole answer is unexpected (a reconcile writes on the strength of these entries).
+fn proxy_result(ctx: &Context, row: Value) -> Result<ProxyResult, DeviceError> {
+    let unexpected = |detail: &str| DeviceError::UnexpectedResponse {
+        ctx: ctx.clone(),
+        status: 200,
+        detail: format!("a proxy entry {detail}"),
+    };
+    let target = row["target"]
+        .as_str()
+        .ok_or_else(|| unexpected("without a string `target`"))?;
+    let code = row["status"]["code"]
+        .as_i64()
+        .ok_or_else(|| unexpected("without an integer `status.code`"))?;
+    Ok(ProxyResult {
+        target: target.to_string(),
+        code,
+        message: device_text(row["status"]["message"].as_str().unwrap_or_default()),
+        response: row.get("response").cloned(),
+    })
 }
 
 fn data_param(data: Value) -> Map<String, Value> {

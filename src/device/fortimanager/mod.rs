@@ -1,5 +1,6 @@
 //! The FortiManager JSON-RPC client.
 
+mod answer;
 mod client;
 mod codes;
 

@@ -9,11 +9,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::response::{parse, results};
+use super::response::{Reply, parse};
 use crate::device::credentials::Credentials;
 use crate::device::error::{Context, DeviceError};
 use crate::device::guard::{Guard, Outcome};
-use crate::device::transport::{TransportConfig, classify, http_client, never_sent};
+use crate::device::transport::{MAX_BODY_BYTES, TransportConfig, exchange, http_client};
+use crate::device::untrusted::body_kind;
 
 /// Names are percent-encoded with nothing but unreserved characters left as they are
 /// (`/` → `%2F`), as Fortinet's own clients do.
@@ -148,8 +149,7 @@ impl FortiOsClient {
         }
     }
 
-    /// Sends one request through the Guard; reads (and PUTs, which are idempotent) are retried on
-    /// transient faults.
+    /// Like [`FortiOsClient::fetch`], the checked answer as JSON.
     pub async fn request(
         &self,
         method: Method,
@@ -157,6 +157,20 @@ impl FortiOsClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, DeviceError> {
+        self.fetch(method, path, query, body)
+            .await
+            .map(Reply::into_value)
+    }
+
+    /// Sends one request through the Guard and checks the answer (see `response`); reads (and
+    /// PUTs, which are idempotent) are retried on transient faults.
+    pub async fn fetch(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply, DeviceError> {
         let retryable = method == Method::GET || method == Method::PUT;
         let mut attempt = 0;
         loop {
@@ -179,7 +193,7 @@ impl FortiOsClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
         relogged: bool,
-    ) -> Result<Value, DeviceError> {
+    ) -> Result<Reply, DeviceError> {
         let ctx = self.ctx(method, path);
         let write = method != Method::GET;
         let pass = self.guard.admit(&self.fingerprint).await?;
@@ -217,42 +231,33 @@ impl FortiOsClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let response = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
+        let answer = match exchange(req, &ctx, self.timeout, write, MAX_BODY_BYTES).await {
+            Ok(a) => a,
+            Err(err) => {
+                // A transport failure, a redirect, a body too large or too slow: no verdict
+                // about the credential.
                 self.guard
                     .record(pass, &self.fingerprint, Outcome::NoVerdict);
-                let err = classify(&e, ctx, self.timeout, write && !never_sent(&e));
                 self.count(method, err.reason());
                 return Err(err);
             }
         };
-        let status = response.status();
-        let bytes = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                self.guard
-                    .record(pass, &self.fingerprint, Outcome::NoVerdict);
-                let err = classify(&e, ctx, self.timeout, write);
-                self.count(method, err.reason());
-                return Err(err);
-            }
-        };
-        if status == StatusCode::UNAUTHORIZED && session && !relogged {
+        let status = answer.status;
+        if status == StatusCode::UNAUTHORIZED.as_u16() && session && !relogged {
             // The session expired: log in again once; a refused re-login freezes the password.
             *self.csrf.lock().await = None;
             self.guard
                 .record(pass, &self.fingerprint, Outcome::NoVerdict);
             return Box::pin(self.once(method, path, query, body, true)).await;
         }
-        let outcome = match status.as_u16() {
+        let outcome = match status {
             401 => Outcome::Refused,
             429 => Outcome::LockedOut,
             500..=599 => Outcome::NoVerdict,
             _ => Outcome::Authorized,
         };
         let window = self.guard.record(pass, &self.fingerprint, outcome);
-        let parsed = parse(ctx, status.as_u16(), &bytes, session, write)
+        let parsed = parse(ctx, status, &answer.body, session, write)
             .map_err(|e| e.with_lockout_window(window));
         self.count(
             method,
@@ -276,22 +281,17 @@ impl FortiOsClient {
                 DeviceError::Unauthorized { ctx: ctx.clone() },
             ));
         };
-        let transport = |e: reqwest::Error| {
-            (
-                Outcome::NoVerdict,
-                classify(&e, ctx.clone(), self.timeout, false),
-            )
-        };
+        let transport = |e: DeviceError| (Outcome::NoVerdict, e);
         let json_login = self
             .http
             .post(format!("{}/api/v2/authentication", self.base))
             .json(
                 &json!({"username": user, "secretkey": password, "password": password, "ajax": 1}),
-            )
-            .send()
+            );
+        let json_login = exchange(json_login, ctx, self.timeout, false, MAX_BODY_BYTES)
             .await
             .map_err(transport)?;
-        let status = json_login.status().as_u16();
+        let status = json_login.status;
         if status == 429 {
             return Err((
                 Outcome::LockedOut,
@@ -302,20 +302,38 @@ impl FortiOsClient {
             ));
         }
         if status == 200 {
-            let csrf = csrf_cookie(json_login.headers());
-            let body: Value = json_login.json().await.unwrap_or(Value::Null);
-            let code = body
-                .get("status_code")
-                .or(body.get("status"))
-                .and_then(Value::as_i64);
+            let csrf = csrf_cookie(&json_login.headers);
+            let Some(code) = serde_json::from_slice::<Value>(&json_login.body)
+                .ok()
+                .and_then(|body| {
+                    body.get("status_code")
+                        .or(body.get("status"))
+                        .and_then(Value::as_i64)
+                })
+            else {
+                // Not the login API's answer. The password went out and was not accepted:
+                // counted as a refusal, so the guard's failure count never falls behind the
+                // device's and the password is not sent again to whatever answered.
+                return Err((
+                    Outcome::Refused,
+                    DeviceError::UnexpectedResponse {
+                        ctx: ctx.clone(),
+                        status,
+                        detail: format!(
+                            "the login answered {}, without an integer `status_code`",
+                            body_kind(&json_login.body)
+                        ),
+                    },
+                ));
+            };
             return match (code, csrf) {
-                (Some(5 | 6), Some(csrf)) => Ok(csrf),
-                (Some(5 | 6), None) => Err((
+                (5 | 6, Some(csrf)) => Ok(csrf),
+                (5 | 6, None) => Err((
                     Outcome::NoVerdict,
                     DeviceError::UnexpectedResponse {
                         ctx: ctx.clone(),
                         status,
-                        snippet: "login succeeded but no CSRF cookie was set".into(),
+                        detail: "login succeeded but no CSRF cookie was set".into(),
                     },
                 )),
                 _ => Err((
@@ -341,11 +359,11 @@ impl FortiOsClient {
             .http
             .post(format!("{}/logincheck", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
+            .body(form);
+        let legacy = exchange(legacy, ctx, self.timeout, false, MAX_BODY_BYTES)
             .await
             .map_err(transport)?;
-        if legacy.status().as_u16() == 429 {
+        if legacy.status == 429 {
             return Err((
                 Outcome::LockedOut,
                 DeviceError::LockedOut {
@@ -354,8 +372,8 @@ impl FortiOsClient {
                 },
             ));
         }
-        let csrf = csrf_cookie(legacy.headers()).filter(|c| c != "0%260" && c != "0&0");
-        let text = legacy.text().await.unwrap_or_default();
+        let csrf = csrf_cookie(&legacy.headers).filter(|c| c != "0%260" && c != "0&0");
+        let text = String::from_utf8_lossy(&legacy.body);
         let ok = text.starts_with('1')
             || serde_json::from_str::<Value>(&text)
                 .ok()
@@ -374,51 +392,51 @@ impl FortiOsClient {
     pub async fn logout(&self) {
         let mut csrf = self.csrf.lock().await;
         if let (Credentials::Password { .. }, Some(_)) = (&self.credentials, csrf.as_ref()) {
-            let _ = self
+            let req = self
                 .http
-                .delete(format!("{}/api/v2/authentication", self.base))
-                .send()
-                .await;
+                .delete(format!("{}/api/v2/authentication", self.base));
+            let ctx = self.ctx(&Method::DELETE, "/api/v2/authentication");
+            let _ = exchange(req, &ctx, self.timeout, true, MAX_BODY_BYTES).await;
         }
         *csrf = None;
     }
 
     // ---- typed calls -------------------------------------------------------------------
 
-    /// `monitor/system/status`.
+    /// `monitor/system/status`: `results` must be an object.
     pub async fn system_status(&self) -> Result<SystemStatus, DeviceError> {
-        let v = self
-            .request(Method::GET, "/api/v2/monitor/system/status", &[], None)
-            .await?;
-        let text = |k: &str| {
-            v.get(k)
-                .map(|x| {
-                    x.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| x.to_string())
-                })
+        let path = "/api/v2/monitor/system/status";
+        let reply = self.fetch(Method::GET, path, &[], None).await?;
+        let ctx = self.ctx(&Method::GET, path);
+        let results = reply.object(&ctx)?.unwrap_or_default();
+        let envelope = reply.envelope();
+        let field = |k: &str| {
+            results
+                .get(k)
+                .and_then(Value::as_str)
                 .unwrap_or_default()
+                .to_string()
         };
         Ok(SystemStatus {
-            version: text("version"),
-            serial: text("serial"),
-            hostname: v["results"]["hostname"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            model: v["results"]["model"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            version: envelope.text("version").unwrap_or_default(),
+            serial: envelope.text("serial").unwrap_or_default(),
+            hostname: field("hostname"),
+            model: field("model"),
         })
     }
 
-    /// `cmdb/system/global` (lockout settings and more).
+    /// `cmdb/system/global` (lockout settings and more): `results` must be an object.
     pub async fn global(&self) -> Result<Value, DeviceError> {
-        let v = self
-            .request(Method::GET, "/api/v2/cmdb/system/global", &[], None)
-            .await?;
-        Ok(results(&v).into_iter().next().unwrap_or(Value::Null))
+        let path = "/api/v2/cmdb/system/global";
+        let reply = self.fetch(Method::GET, path, &[], None).await?;
+        match reply.object(&self.ctx(&Method::GET, path))? {
+            Some(map) => Ok(Value::Object(map)),
+            None => Err(DeviceError::UnexpectedResponse {
+                ctx: self.ctx(&Method::GET, path),
+                status: 200,
+                detail: "system/global answered an empty list, expected an object".into(),
+            }),
+        }
     }
 
     /// Every object of `table` (`firewall/address`) whose name contains `name_contains`.
@@ -442,7 +460,8 @@ impl FortiOsClient {
     }
 
     /// Objects of `table` matching a FortiOS `filter` (`comment=@text`, `name==a,name==b`:
-    /// comma is OR), with only `fields` (all when empty).
+    /// comma is OR), with only `fields` (all when empty). An answer whose `results` is not a
+    /// list of objects is an error, never an empty table.
     pub async fn list_where(
         &self,
         table: &str,
@@ -454,24 +473,18 @@ impl FortiOsClient {
         if !fields.is_empty() {
             query.push(("format", format.as_str()));
         }
-        let v = self
-            .request(Method::GET, &format!("/api/v2/cmdb/{table}"), &query, None)
-            .await?;
-        Ok(results(&v))
+        let path = format!("/api/v2/cmdb/{table}");
+        let reply = self.fetch(Method::GET, &path, &query, None).await?;
+        reply.rows(&self.ctx(&Method::GET, &path))
     }
 
-    /// One object, or None when absent.
+    /// One object, or None when absent (a 404, or an empty list).
     pub async fn get(&self, table: &str, name: &str) -> Result<Option<Value>, DeviceError> {
-        match self
-            .request(
-                Method::GET,
-                &format!("/api/v2/cmdb/{table}/{}", encode_name(name)),
-                &[],
-                None,
-            )
-            .await
-        {
-            Ok(v) => Ok(results(&v).into_iter().next()),
+        let path = format!("/api/v2/cmdb/{table}/{}", encode_name(name));
+        match self.fetch(Method::GET, &path, &[], None).await {
+            Ok(reply) => Ok(reply
+                .object(&self.ctx(&Method::GET, &path))?
+                .map(Value::Object)),
             Err(DeviceError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }

@@ -15,7 +15,7 @@ use super::plan::{DesiredGroup, ObservedGroup, Op, Plan};
 use crate::device::DeviceError;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::encode_name;
-use crate::device::fortios::response::results;
+use crate::device::fortios::response::strict_results;
 use crate::reconcile::target::proxy::{self, answer, http_status};
 
 /// One FortiGate reached through the FortiManager, and what it needs.
@@ -147,9 +147,9 @@ pub async fn plan_devices(
             let group = match http_status(gbody) {
                 404 => None,
                 s if s >= 400 => return Err(format!("HTTP {s} reading the group")),
-                _ => results(gbody).first().map(observed::group),
+                _ => strict_results(gbody)?.first().map(observed::group),
             };
-            let addresses = observed::addresses(&results(body), &desired.prefix, family);
+            let addresses = observed::addresses(&strict_results(body)?, &desired.prefix, family);
             Ok((ObservedGroup { group, addresses }, proxy::firmware(body)))
         });
         out.push(match observed {
