@@ -1,5 +1,15 @@
-//! Endpoints: one client per device and credential, one Guard per device and source address
-//! (a lockout is per source IP, so a new key must not reset what the device remembers).
+//! Endpoints: one client per connection, one Guard per device and source address.
+//!
+//! Clients are keyed by the connection (kind and `<namespace>/<name>`), not by the device URL
+//! and scope: two connections to the same device and VDOM (two tenants, two Secrets) must not
+//! replace each other's client on every reconcile. The fingerprint is not part of the key: a
+//! connection has one credential at a time, and a changed Secret replaces that connection's
+//! client only (keeping it in the key would keep a dead client per rotation).
+//!
+//! The Guard is keyed by device URL and source address, because a device counts failed logins
+//! and locks out per source IP, whoever's key they carried: every connection to the device
+//! shares its freezes, budget and breaker, and a new key never resets what the device
+//! remembers.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -66,11 +76,14 @@ impl Endpoint {
 
 type GuardKey = (String, Option<IpAddr>);
 
-/// Shares endpoints between every resource that targets the same device.
+/// A connection: its kind and `<namespace>/<name>`.
+type ConnectionKey = (DeviceKind, String);
+
+/// Shares guards between every connection that targets the same device.
 pub struct Endpoints {
     metrics: DeviceMetrics,
     guards: Mutex<HashMap<GuardKey, Arc<Guard>>>,
-    clients: Mutex<HashMap<(String, String), (EndpointConfig, Endpoint)>>,
+    clients: Mutex<HashMap<ConnectionKey, (EndpointConfig, Endpoint)>>,
 }
 
 impl Endpoints {
@@ -83,18 +96,19 @@ impl Endpoints {
         }
     }
 
-    /// The endpoint for `config`: the existing one when nothing changed, a new client (same
-    /// device guard) when the credential or settings changed.
+    /// The endpoint of the connection `config` describes: the existing one when nothing
+    /// changed, a new client (same device guard) when its credential or settings changed.
     pub fn get(&self, config: &EndpointConfig) -> Result<Endpoint, DeviceError> {
-        let key = (config.url.clone(), config.scope.clone());
+        let key = (config.kind, config.name.clone());
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((existing, endpoint)) = clients.get(&key)
             && existing == config
         {
             return Ok(endpoint.clone());
         }
+        // Nothing is unfrozen here: a refused key stays refused under its own fingerprint,
+        // whichever connection is rebuilt.
         let guard = self.guard(config);
-        guard.credential_changed(&config.credentials.fingerprint());
         let endpoint = match config.kind {
             DeviceKind::FortiGate => Endpoint::FortiGate(Arc::new(FortiOsClient::new(
                 config.name.clone(),
@@ -144,17 +158,31 @@ mod tests {
     use super::*;
 
     fn config(token: &str) -> EndpointConfig {
+        connection("ns/fw", token, 3)
+    }
+
+    fn connection(name: &str, token: &str, threshold: u32) -> EndpointConfig {
         EndpointConfig {
             kind: DeviceKind::FortiGate,
-            name: "ns/fw".into(),
+            name: name.into(),
             url: "https://127.0.0.1:1".into(),
             scope: "root".into(),
             credentials: Credentials::Token(token.into()),
             transport: TransportConfig::default(),
             max_concurrent: 4,
-            lockout: LockoutPolicy::default(),
+            lockout: LockoutPolicy {
+                threshold,
+                ..LockoutPolicy::default()
+            },
             lock_retries: 5,
         }
+    }
+
+    fn fortigate(endpoint: &Endpoint) -> &Arc<FortiOsClient> {
+        let Endpoint::FortiGate(client) = endpoint else {
+            panic!("FortiGate endpoint")
+        };
+        client
     }
 
     #[test]
@@ -163,18 +191,33 @@ mod tests {
         let a = endpoints.get(&config("one")).expect("a");
         let b = endpoints.get(&config("one")).expect("b");
         assert!(Arc::ptr_eq(a.guard(), b.guard()));
-        let (Endpoint::FortiGate(ca), Endpoint::FortiGate(cb)) = (&a, &b) else {
-            panic!("FortiGate endpoints")
-        };
+        let (ca, cb) = (fortigate(&a), fortigate(&b));
         assert!(Arc::ptr_eq(ca, cb), "unchanged config reuses the client");
         let rotated = endpoints.get(&config("two")).expect("rotated");
-        let Endpoint::FortiGate(cr) = &rotated else {
-            panic!("FortiGate endpoint")
-        };
+        let cr = fortigate(&rotated);
         assert!(!Arc::ptr_eq(ca, cr), "a new credential gets a new client");
         assert!(
             Arc::ptr_eq(a.guard(), rotated.guard()),
             "but the same device guard"
         );
+    }
+
+    #[test]
+    fn connections_to_the_same_device_and_vdom_keep_their_own_clients_and_share_the_guard() {
+        let endpoints = Endpoints::new(DeviceMetrics::default());
+        let tenant_a = connection("a/fw", "key-a", 3);
+        let tenant_b = connection("b/fw", "key-b", 3);
+        let first_a = endpoints.get(&tenant_a).expect("a");
+        let first_b = endpoints.get(&tenant_b).expect("b");
+        for _ in 0..3 {
+            let a = endpoints.get(&tenant_a).expect("a");
+            let b = endpoints.get(&tenant_b).expect("b");
+            assert!(
+                Arc::ptr_eq(fortigate(&a), fortigate(&first_a)),
+                "b's reconcile did not rebuild a's client"
+            );
+            assert!(Arc::ptr_eq(fortigate(&b), fortigate(&first_b)));
+            assert!(Arc::ptr_eq(a.guard(), b.guard()), "one guard per device");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! The Guard: one per device, shared by every resource that targets it. It stands between
 //! fortisync and the device's lockout (troubleshooting F3, F6):
 //!
-//! - a credential the device refused is frozen until its fingerprint changes (the Secret was
-//!   updated): at most one failed attempt per credential version;
+//! - a credential the device refused is frozen for good under its fingerprint: at most one
+//!   failed attempt per credential content; a changed Secret is a new fingerprint, and no other
+//!   connection's rebuild or rotation unfreezes it;
 //! - failed logins are budgeted so fortisync alone never reaches `admin-lockout-threshold`;
 //! - a 429 opens the breaker for the whole device for the lockout window (doubling on repeats,
 //!   with jitter); after it exactly one probe is admitted; success closes the breaker;
@@ -75,7 +76,9 @@ pub struct GuardState {
     breaker: Breaker,
     /// Lockouts seen in a row (for the doubling).
     lockouts: u32,
-    /// Frozen credential fingerprints, with when they were refused.
+    /// Refused credential fingerprints, with when they were refused. Kept for the guard's life:
+    /// a fingerprint is the credential's content, so a changed Secret is a new fingerprint, and
+    /// nothing another connection does (a rebuild, a rotation) can unfreeze this one.
     frozen: HashMap<String, Instant>,
     /// Failed logins we caused, for the budget.
     failures: Vec<Instant>,
@@ -234,12 +237,6 @@ impl GuardState {
                 None
             }
         }
-    }
-
-    /// Forgets freezes of credentials other than `current` (the Secret changed).
-    pub fn forget_other_credentials(&mut self, current: &str) {
-        self.frozen.retain(|fp, _| fp == current);
-        self.confirmed.retain(|fp| fp == current);
     }
 
     /// Whether `fingerprint` is frozen.
@@ -405,11 +402,6 @@ impl Guard {
         *limit = wanted;
     }
 
-    /// The Secret changed: freezes of older credentials no longer matter.
-    pub fn credential_changed(&self, current: &str) {
-        self.state().forget_other_credentials(current);
-    }
-
     /// Whether `fingerprint` is frozen.
     pub fn is_frozen(&self, fingerprint: &str) -> bool {
         self.state().is_frozen(fingerprint)
@@ -504,6 +496,26 @@ mod tests {
             );
         }
         assert_eq!(g.admit("fw", "new", now), Ok(Admission::Normal));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_freeze_outlives_the_window_and_every_other_credential() {
+        let mut g = GuardState::new(LockoutPolicy {
+            threshold: 10,
+            ..POLICY
+        });
+        let now = Instant::now();
+        let a = g.admit("fw", "a", now).expect("a");
+        g.record("a", a, Outcome::Refused, now, 0.0);
+        let later = now + Duration::from_secs(3600);
+        for other in ["b", "c", "d"] {
+            let p = g.admit("fw", other, later).expect(other);
+            g.record(other, p, Outcome::Authorized, later, 0.0);
+        }
+        assert_eq!(
+            g.admit("fw", "a", later).unwrap_err().reason(),
+            "CredentialFrozen"
+        );
     }
 
     #[tokio::test(start_paused = true)]
