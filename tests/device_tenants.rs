@@ -1,5 +1,6 @@
 //! Lockout promises across connections and tenants, through `Endpoints` as the controller uses
-//! it: a refused key stays refused per credential whatever other connections do.
+//! it: a refused key stays refused per credential whatever other connections do, and the
+//! failed-login budget holds per device and source address whoever's keys fail.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -121,4 +122,92 @@ async fn wrong_keys_of_two_tenants_are_each_tried_once_however_their_reconciles_
     assert_eq!(fg.count_status_from(source, 200), 13, "every good read");
     assert_eq!(fg.count_from(source), 15, "nothing else reached the device");
     assert_eq!(fg.lockout_remaining(source), None);
+}
+
+#[tokio::test]
+async fn one_tenants_wrong_keys_never_lock_the_device_out_nor_stop_anothers_good_key() {
+    let sim = start(3).await;
+    let fg = sim.fortigate("fw");
+    let source = ip(42);
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    // Namespace A has been working; namespace B then adds four connections with wrong keys.
+    let good = connection(&sim, "tenant-a/fw", KEY, source, 3);
+    reconcile(&endpoints, &good).await.expect("a works");
+    let wrong: Vec<EndpointConfig> = (0..4)
+        .map(|i| {
+            connection(
+                &sim,
+                &format!("tenant-b/fw-{i}"),
+                &format!("wrong-{i}"),
+                source,
+                3,
+            )
+        })
+        .collect();
+    // Three minutes of reconciles of all five connections, every 10 s. Threshold 3 leaves
+    // two failures per minute: one for a key never tried, one kept for the good key.
+    let mut new_failures = Vec::new();
+    for round in 0..=18 {
+        let before = fg.auth_failures_from(source);
+        for (i, config) in wrong.iter().enumerate() {
+            let sent_before = fg.count_from(source);
+            let e = reconcile(&endpoints, config).await.unwrap_err();
+            let sent = fg.count_from(source) - sent_before;
+            // Key i gets its one trial when the window of the previous failure has passed.
+            let expected = match (round / 6, round % 6) {
+                (tried, 0) if tried == i => "Unauthorized",
+                (tried, _) if tried >= i => "CredentialFrozen",
+                _ => "AuthBudgetExhausted",
+            };
+            assert_eq!(e.reason(), expected, "key {i}, round {round}: {e}");
+            assert_eq!(
+                sent,
+                usize::from(expected == "Unauthorized"),
+                "key {i}, round {round}"
+            );
+            if expected == "AuthBudgetExhausted" {
+                assert_budget_spent(&e, &config.name, round);
+            }
+        }
+        new_failures.push(fg.auth_failures_from(source) - before);
+        assert_eq!(fg.lockout_remaining(source), None, "round {round}");
+        reconcile(&endpoints, &good)
+            .await
+            .unwrap_or_else(|e| panic!("the good key works in round {round}: {e}"));
+        skip(Duration::from_secs(10)).await;
+    }
+    // At most one failed login per minute from this source: never near the threshold of 3.
+    let expected: Vec<usize> = (0..=18).map(|r| usize::from(r % 6 == 0)).collect();
+    assert_eq!(new_failures, expected);
+    assert_eq!(fg.auth_failures_from(source), 4, "one per wrong key");
+    assert_eq!(fg.count_status_from(source, 429), 0, "never locked out");
+    assert_eq!(fg.count_status_from(source, 200), 20, "every good read");
+}
+
+/// The local refusal says what is spent, whose connection asked, and when it frees up.
+fn assert_budget_spent(e: &DeviceError, connection: &str, round: usize) {
+    let message = e.to_string();
+    assert!(message.starts_with(connection), "{message}");
+    assert!(
+        !message.contains("tenant-a"),
+        "no other tenant's name: {message}"
+    );
+    assert!(
+        message.contains("failed-login budget of this device and source address is spent"),
+        "{message}"
+    );
+    assert!(message.contains("frees up in"), "{message}");
+    // The last failure was at the start of this minute; it leaves the window at its end.
+    let left = Duration::from_secs(60 - 10 * (round as u64 % 6));
+    let retry = e.retry_after().expect("retry_after");
+    assert!(
+        retry <= left && retry > left - Duration::from_secs(1),
+        "round {round}: frees up in {retry:?}, expected about {left:?}"
+    );
+    assert!(
+        e.remedy().contains("failed-login budget is spent"),
+        "{}",
+        e.remedy()
+    );
+    assert_eq!(e.report().reason, "AuthBudgetExhausted");
 }

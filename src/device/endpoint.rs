@@ -9,7 +9,8 @@
 //! The Guard is keyed by device URL and source address, because a device counts failed logins
 //! and locks out per source IP, whoever's key they carried: every connection to the device
 //! shares its freezes, budget and breaker, and a new key never resets what the device
-//! remembers.
+//! remembers. Connections may declare the device's lockout settings differently; the guard
+//! follows the strictest declaration.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -79,10 +80,16 @@ type GuardKey = (String, Option<IpAddr>);
 /// A connection: its kind and `<namespace>/<name>`.
 type ConnectionKey = (DeviceKind, String);
 
+/// One device and source address: its guard, and the lockout settings each connection declared.
+struct Device {
+    guard: Arc<Guard>,
+    declared: HashMap<ConnectionKey, LockoutPolicy>,
+}
+
 /// Shares guards between every connection that targets the same device.
 pub struct Endpoints {
     metrics: DeviceMetrics,
-    guards: Mutex<HashMap<GuardKey, Arc<Guard>>>,
+    devices: Mutex<HashMap<GuardKey, Device>>,
     clients: Mutex<HashMap<ConnectionKey, (EndpointConfig, Endpoint)>>,
 }
 
@@ -91,7 +98,7 @@ impl Endpoints {
     pub fn new(metrics: DeviceMetrics) -> Self {
         Self {
             metrics,
-            guards: Mutex::new(HashMap::new()),
+            devices: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -107,8 +114,19 @@ impl Endpoints {
             return Ok(endpoint.clone());
         }
         // Nothing is unfrozen here: a refused key stays refused under its own fingerprint,
-        // whichever connection is rebuilt.
-        let guard = self.guard(config);
+        // whichever connection is rebuilt. The credential it replaces stops counting as a
+        // working one, unless another connection still uses it on the same device.
+        if let Some((old, endpoint)) = clients.remove(&key) {
+            let uses_old = |other: &EndpointConfig| {
+                (&other.url, other.transport.source_address)
+                    == (&old.url, old.transport.source_address)
+                    && other.credentials == old.credentials
+            };
+            if !uses_old(config) && !clients.values().any(|(other, _)| uses_old(other)) {
+                endpoint.guard().retire(&old.credentials.fingerprint());
+            }
+        }
+        let guard = self.guard(&key, config);
         let endpoint = match config.kind {
             DeviceKind::FortiGate => Endpoint::FortiGate(Arc::new(FortiOsClient::new(
                 config.name.clone(),
@@ -134,22 +152,29 @@ impl Endpoints {
         Ok(endpoint)
     }
 
-    fn guard(&self, config: &EndpointConfig) -> Arc<Guard> {
+    fn guard(&self, connection: &ConnectionKey, config: &EndpointConfig) -> Arc<Guard> {
         let key = (config.url.clone(), config.transport.source_address);
-        let mut guards = self.guards.lock().unwrap_or_else(|p| p.into_inner());
-        let guard = guards
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(Guard::new(
-                    config.name.clone(),
-                    config.lockout,
-                    config.max_concurrent,
-                    self.metrics.clone(),
-                ))
-            })
-            .clone();
-        guard.set_policy(config.lockout);
-        guard
+        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        let device = devices.entry(key).or_insert_with(|| Device {
+            guard: Arc::new(Guard::new(
+                config.name.clone(),
+                config.lockout,
+                config.max_concurrent,
+                self.metrics.clone(),
+            )),
+            declared: HashMap::new(),
+        });
+        // A connection that moved to another device keeps its old declaration there: stricter
+        // than needed at worst, never laxer.
+        device.declared.insert(connection.clone(), config.lockout);
+        let strictest = device
+            .declared
+            .values()
+            .copied()
+            .reduce(LockoutPolicy::strictest)
+            .unwrap_or(config.lockout);
+        device.guard.set_policy(strictest);
+        device.guard.clone()
     }
 }
 
@@ -219,5 +244,45 @@ mod tests {
             assert!(Arc::ptr_eq(fortigate(&b), fortigate(&first_b)));
             assert!(Arc::ptr_eq(a.guard(), b.guard()), "one guard per device");
         }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_away_key_stops_counting_as_working_unless_a_connection_still_uses_it() {
+        let endpoints = Endpoints::new(DeviceMetrics::default());
+        let fp = Credentials::Token("shared".into()).fingerprint();
+        let a = endpoints.get(&connection("a/fw", "shared", 3)).expect("a");
+        endpoints.get(&connection("b/fw", "shared", 3)).expect("b");
+        let pass = a.guard().admit("a/fw", &fp).await.expect("trial");
+        a.guard()
+            .record(pass, &fp, crate::device::Outcome::Authorized);
+        endpoints
+            .get(&connection("a/fw", "rotated", 3))
+            .expect("a rotated");
+        assert!(a.guard().is_confirmed(&fp), "b still uses it");
+        let mut b_settings = connection("b/fw", "shared", 3);
+        b_settings.max_concurrent = 2;
+        endpoints.get(&b_settings).expect("b, other settings");
+        assert!(a.guard().is_confirmed(&fp), "b's new client still uses it");
+        endpoints
+            .get(&connection("b/fw", "rotated", 3))
+            .expect("b rotated");
+        assert!(!a.guard().is_confirmed(&fp), "nobody uses it any more");
+    }
+
+    #[test]
+    fn the_guard_follows_the_strictest_declared_lockout_threshold() {
+        let endpoints = Endpoints::new(DeviceMetrics::default());
+        let lax = endpoints.get(&connection("a/fw", "key-a", 10)).expect("a");
+        assert_eq!(lax.guard().max_concurrent(), 4);
+        endpoints.get(&connection("b/fw", "key-b", 3)).expect("b");
+        assert_eq!(lax.guard().max_concurrent(), 2, "b's threshold of 3 wins");
+        endpoints
+            .get(&connection("a/fw", "key-a", 9))
+            .expect("a again");
+        assert_eq!(
+            lax.guard().max_concurrent(),
+            2,
+            "a later, laxer declaration does not undo it"
+        );
     }
 }
