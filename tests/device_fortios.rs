@@ -42,6 +42,16 @@ async fn start(fgs: Vec<FortiGateScenario>) -> Simulator {
     .expect("simulator")
 }
 
+/// Moves the clock forward without waiting. The clock is paused only for the jump: paused
+/// while a request is in flight, tokio would also jump over the client's request timeout
+/// whenever it waits on the simulator's socket. The simulator keeps its lockouts and sessions
+/// on the same tokio clock, so the device sees the same time pass.
+async fn skip(d: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(d).await;
+    tokio::time::resume();
+}
+
 fn guard(name: &str, duration: Duration) -> Arc<Guard> {
     Arc::new(Guard::new(
         name,
@@ -129,7 +139,7 @@ async fn a_lockout_stops_all_requests_for_the_window_then_one_probe_and_doubles_
         }
     };
     lock_ip().await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    skip(Duration::from_millis(1100)).await;
     lock_ip().await;
     // The second lockout of this IP lasts 2 s on the device.
     assert_eq!(
@@ -157,13 +167,13 @@ async fn a_lockout_stops_all_requests_for_the_window_then_one_probe_and_doubles_
         "nothing is sent inside the window"
     );
     // After 1 s one probe: the device is still locked (2 s), so the breaker doubles to 2 s.
-    tokio::time::sleep(Duration::from_millis(1150)).await;
+    skip(Duration::from_millis(1150)).await;
     assert_eq!(
         ours.system_status().await.unwrap_err().reason(),
         "LockedOut"
     );
     assert_eq!(fg.count_from(ip(32)), 2, "exactly one probe");
-    tokio::time::sleep(Duration::from_millis(1150)).await;
+    skip(Duration::from_millis(1150)).await;
     assert_eq!(
         ours.system_status().await.unwrap_err().reason(),
         "LockedOut",
@@ -171,7 +181,7 @@ async fn a_lockout_stops_all_requests_for_the_window_then_one_probe_and_doubles_
     );
     assert_eq!(fg.count_from(ip(32)), 2);
     // The doubled window is 2 s plus up to 10% jitter, opened at the probe (~1.15 s).
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    skip(Duration::from_millis(1300)).await;
     ours.system_status()
         .await
         .expect("the probe after the doubled window succeeds");

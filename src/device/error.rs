@@ -66,9 +66,10 @@ pub enum DeviceError {
         "{ctx}: the device locked this source IP out (HTTP 429); next attempt in {retry_after:?}"
     )]
     LockedOut { ctx: Context, retry_after: Duration },
-    /// Our own guard: one more failed login could reach the device's lockout threshold.
+    /// Our own guard: the failed-login budget of this device and source address is spent (it is
+    /// shared by every connection to the device, whoever's keys failed).
     #[error(
-        "{device}: {failures} failed login(s) in the last {window:?}; holding back so the device's lockout threshold ({threshold}) is never reached"
+        "{device}: not sending this credential: the failed-login budget of this device and source address is spent ({failures} failed login(s) in the last {window:?}, lockout threshold {threshold}); it frees up in {retry_after:?}"
     )]
     AuthBudgetExhausted {
         device: String,
@@ -248,7 +249,7 @@ impl DeviceError {
                 "the source IP reached admin-lockout-threshold failed logins; the device refuses everything from it for admin-lockout-duration (doubling on repeats)"
             }
             Self::AuthBudgetExhausted { .. } => {
-                "recent failed logins from this controller are one short of the device's lockout threshold"
+                "recent failed logins from this controller, with any connection's keys, leave no room below the device's lockout threshold (one slot stays for keys the device has accepted)"
             }
             Self::NotFound { .. } => {
                 "wrong VDOM or ADOM, the object is absent, or this firmware lacks the endpoint"
@@ -316,7 +317,7 @@ impl DeviceError {
                 "fortisync sends nothing to this device until the window has passed, then one probe; fix the credential first; a reboot or another source IP also clears the lockout"
             }
             Self::AuthBudgetExhausted { .. } => {
-                "wait for the window to pass, and check the Secret: recent keys were refused"
+                "the failed-login budget is spent: fix the Secrets of the connections to this device that report Unauthorized; the budget frees up when the oldest failure is older than admin-lockout-duration (the message says when), and fortisync then tries this credential once"
             }
             Self::NotFound { .. } => {
                 "check spec.vdom / spec.adom of the connection and the device's firmware version"

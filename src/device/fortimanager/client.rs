@@ -230,7 +230,7 @@ impl FortiManagerClient {
         relogged: bool,
     ) -> Result<RpcResult, DeviceError> {
         let ctx = self.ctx(method, url);
-        let pass = self.guard.admit(&self.fingerprint).await?;
+        let pass = self.guard.admit(&self.device, &self.fingerprint).await?;
         let session_auth = matches!(self.credentials, Credentials::Password { .. });
         let session = if session_auth {
             let mut guard = self.session.lock().await;

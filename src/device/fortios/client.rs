@@ -196,7 +196,7 @@ impl FortiOsClient {
     ) -> Result<Reply, DeviceError> {
         let ctx = self.ctx(method, path);
         let write = method != Method::GET;
-        let pass = self.guard.admit(&self.fingerprint).await?;
+        let pass = self.guard.admit(&self.device, &self.fingerprint).await?;
         let session = matches!(self.credentials, Credentials::Password { .. });
         let csrf = if session {
             let mut guard = self.csrf.lock().await;
