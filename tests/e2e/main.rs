@@ -12,4 +12,5 @@ mod connection_status;
 mod control_plane;
 mod lockout;
 mod replicas;
+mod restart;
 mod support;

@@ -26,6 +26,8 @@ pub struct ControlPlane {
     /// Directory holding kube-apiserver, etcd, kubectl (and helm).
     pub bin: PathBuf,
     ca_der: Vec<u8>,
+    api_args: Vec<String>,
+    crds: OnceLock<()>,
 }
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
@@ -40,10 +42,21 @@ pub fn control_plane() -> &'static ControlPlane {
 }
 
 impl ControlPlane {
+    /// A control plane of the test's own, for tests that restart it (the shared one serves
+    /// every other test at once). Panics when it cannot start.
+    pub fn private(name: &str) -> Self {
+        Self::start_in(name)
+            .unwrap_or_else(|e| panic!("e2e: a private control plane could not start: {e}"))
+    }
+
     fn start() -> Result<Self, String> {
+        Self::start_in("shared")
+    }
+
+    fn start_in(name: &str) -> Result<Self, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let bin = control_plane_bin()?;
-        let dir = std::env::temp_dir().join(format!("fortisync-e2e-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("fortisync-e2e-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
 
         let pki = Pki::generate(&dir)?;
@@ -68,7 +81,14 @@ impl ControlPlane {
             "--unsafe-no-fsync=true".to_string(),
             "--log-level=warn".to_string(),
         ];
-        spawn_watched(&bin.join("etcd"), &etcd_args, &dir.join("etcd.log"), None)?;
+        // The etcd watchdog removes the run directory once everything has stopped (etcd
+        // outlives kube-apiserver restarts).
+        spawn_watched(
+            &bin.join("etcd"),
+            &etcd_args,
+            &dir.join("etcd.log"),
+            Some(&dir),
+        )?;
 
         let api_args = vec![
             format!("--etcd-servers={etcd_url}"),
@@ -97,7 +117,7 @@ impl ControlPlane {
             &bin.join("kube-apiserver"),
             &api_args,
             &dir.join("kube-apiserver.log"),
-            Some(&dir),
+            None,
         )?;
 
         let cp = ControlPlane {
@@ -105,10 +125,54 @@ impl ControlPlane {
             dir,
             bin,
             ca_der: pki.ca_der,
+            api_args,
+            crds: OnceLock::new(),
         };
         cp.write_kubeconfig()?;
         cp.wait_ready(Duration::from_secs(90))?;
         Ok(cp)
+    }
+
+    /// Stops kube-apiserver (SIGTERM as a rolling restart does, SIGKILL after 5 s), keeps it down for `down`,
+    /// starts it again with the same flags and waits until it answers; etcd keeps the data.
+    pub fn restart_apiserver(&self, down: Duration) {
+        let log = self.dir.join("kube-apiserver.log");
+        let pid_file = log.with_extension("log.pid");
+        let pid = std::fs::read_to_string(&pid_file).expect("kube-apiserver pid");
+        let pid = pid.trim();
+        let alive = || {
+            Command::new("kill")
+                .args(["-0", pid])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let _ = Command::new("kill").arg(pid).status();
+        let started = Instant::now();
+        while alive() {
+            // Open watches can hold a graceful shutdown for a minute: a crash is as good.
+            if started.elapsed() > Duration::from_secs(5) {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "kube-apiserver did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Its watchdog notices within half a second and leaves the exit status; this stop was
+        // on purpose, so the status is removed once written.
+        let exit = log.with_extension("log.exit");
+        let noticed = Instant::now();
+        while !exit.exists() && noticed.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::fs::remove_file(&exit);
+        std::thread::sleep(down);
+        spawn_watched(&self.bin.join("kube-apiserver"), &self.api_args, &log, None)
+            .expect("restart kube-apiserver");
+        self.wait_ready(Duration::from_secs(90))
+            .expect("kube-apiserver ready after the restart");
     }
 
     /// A kube client authenticated as the cluster admin.
@@ -247,7 +311,7 @@ fn spawn_watched(
     // When the child dies on its own, its exit status is left beside the log for the harness;
     // when the test process is gone, the child is stopped and the run directory removed.
     let script = format!(
-        "\"$0\" \"$@\" >'{log}' 2>&1 & child=$!\n\
+        "\"$0\" \"$@\" >>'{log}' 2>&1 & child=$!\necho $child >'{log}.pid'\n\
          while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done\n\
          if kill -0 {parent} 2>/dev/null; then wait $child; echo $? >'{log}.exit'; exit; fi\n\
          kill $child 2>/dev/null\n\
@@ -339,13 +403,11 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-static CRDS: OnceLock<()> = OnceLock::new();
-
 impl ControlPlane {
     /// Installs fortisync's CRDs (as generated from the types) once per run and waits until
     /// they are established.
     pub fn install_crds(&self) {
-        CRDS.get_or_init(|| {
+        self.crds.get_or_init(|| {
             let yaml = fortisync::api::crds_yaml().expect("serialise CRDs");
             let file = self.dir.join("fortisync-crds.yaml");
             std::fs::write(&file, yaml).expect("write CRDs");
