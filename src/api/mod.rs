@@ -7,6 +7,7 @@
 pub mod addressgroup;
 pub mod common;
 pub mod conditions;
+pub mod formats;
 pub mod fortigate;
 pub mod fortimanager;
 
@@ -23,9 +24,13 @@ pub const GROUP: &str = "fortisync.dev";
 /// Annotation that pauses reconciliation of a resource while present with value `"true"`.
 pub const PAUSED_ANNOTATION: &str = "fortisync.dev/paused";
 
-/// Every CRD fortisync serves, in a stable order.
+/// Every CRD fortisync serves, in a stable order, without the formats the API server warns
+/// about (see [`formats`]).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![FortiGate::crd(), FortiManager::crd(), AddressGroup::crd()]
+    [FortiGate::crd(), FortiManager::crd(), AddressGroup::crd()]
+        .into_iter()
+        .map(formats::without_unknown_formats)
+        .collect()
 }
 
 /// The CRDs as one multi-document YAML stream, as `fortisync crds` prints and `crds/` stores.
