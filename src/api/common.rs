@@ -105,54 +105,6 @@ pub struct ErrorReport {
 /// CEL rule: a Go duration between 10 s and 24 h, such as `30s`, `5m` or `1h30m`.
 pub const RESYNC_INTERVAL_RULE: &str = "self.matches('^([0-9]+(ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('24h')";
 
-/// Parses a Go-style duration (`90s`, `5m`, `1h30m`, `250ms`) as the CEL rule accepts it.
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let value: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, len) = if rest.starts_with("ms") {
-            (std::time::Duration::from_millis(1), 2)
-        } else if rest.starts_with('s') {
-            (std::time::Duration::from_secs(1), 1)
-        } else if rest.starts_with('m') {
-            (std::time::Duration::from_secs(60), 1)
-        } else if rest.starts_with('h') {
-            (std::time::Duration::from_secs(3600), 1)
-        } else {
-            return None;
-        };
-        total += unit.checked_mul(u32::try_from(value).ok()?)?;
-        rest = &rest[len..];
-    }
-    Some(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "5", "m", "5d", "-5m", "5 m"] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
-    }
-}
-
 /// How to reach one device: shared by `FortiGate` and `FortiManager`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -194,6 +146,25 @@ fn default_resync() -> String {
     "5m".to_string()
 }
 
+impl ConnectionSpec {
+    /// The resync interval as a duration, parsed as Go (and the API server's `duration()`)
+    /// parse it; None when it does not parse or is negative (admission refuses both).
+    pub fn resync_period(&self) -> Option<std::time::Duration> {
+        parse_go_duration(&self.resync_interval)
+    }
+}
+
+/// A Go duration (`90s`, `5m`, `1h30m`) via `kube::core::Duration`; None when it does not
+/// parse or is negative.
+pub fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
+    // kube's parser reads "" as zero; Go (and so the API server) refuses it.
+    if text.is_empty() {
+        return None;
+    }
+    let parsed: kube::core::Duration = text.parse().ok()?;
+    (!parsed.is_negative()).then(|| parsed.into())
+}
+
 /// Observed state of a device connection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -219,4 +190,43 @@ pub struct ConnectionStatus {
     /// `Ready` condition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn connection(extra: serde_json::Value) -> ConnectionSpec {
+        let mut spec = serde_json::json!({
+            "url": "https://fw.example.com",
+            "credentialsSecretRef": {"name": "fw", "tokenKey": "token"},
+        });
+        spec.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        serde_json::from_value(spec).expect("connection spec")
+    }
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_go_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_go_duration("300s"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "5", "m", "5d", "-5m", "5 m"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_resync_period_is_the_parsed_interval() {
+        let spec = connection(serde_json::json!({"resyncInterval": "1h30m"}));
+        assert_eq!(spec.resync_period(), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            connection(serde_json::json!({})).resync_period(),
+            Some(Duration::from_secs(300))
+        );
+    }
 }

@@ -23,7 +23,7 @@ use crate::api::addressgroup::{
     AddressGroup, AddressGroupSpec, AddressGroupStatus, DeviceSyncStatus, ManagementPolicy,
     MemberCounts,
 };
-use crate::api::common::{ErrorReport, parse_duration};
+use crate::api::common::ErrorReport;
 use crate::api::conditions::{READY, SYNCED, condition, is_true};
 
 /// Finalizer that guarantees our device objects are cleaned up per `deletionPolicy`.
@@ -97,8 +97,10 @@ async fn target(
     let (target, resolved) = ctx.group_target(&namespace, &group.spec.target_ref).await?;
     tracing::Span::current().record("device", target.device());
     tracing::Span::current().record("device", target.device());
-    let resync =
-        parse_duration(&resolved.connection.resync_interval).unwrap_or(Duration::from_secs(300));
+    let resync = resolved
+        .connection
+        .resync_period()
+        .unwrap_or(Duration::from_secs(300));
     Ok((target, resync))
 }
 

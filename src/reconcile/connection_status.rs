@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::context::Context;
 use super::error::ReconcileError;
 use crate::api::addressgroup::{TargetKind, TargetRef};
-use crate::api::common::{ConnectionSpec, ConnectionStatus, ErrorReport, parse_duration};
+use crate::api::common::{ConnectionSpec, ConnectionStatus, ErrorReport};
 use crate::api::conditions::{READY, condition};
 use crate::api::{FortiGate, FortiManager};
 use crate::device::{DeviceError, Endpoint};
@@ -113,8 +113,10 @@ async fn reconcile_in_span<K: ConnectionResource>(
     let started = std::time::Instant::now();
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
-    let resync =
-        parse_duration(&object.connection().resync_interval).unwrap_or(Duration::from_secs(300));
+    let resync = object
+        .connection()
+        .resync_period()
+        .unwrap_or(Duration::from_secs(300));
     let target = TargetRef {
         kind: K::KIND,
         name: name.clone(),
