@@ -5,6 +5,7 @@
 //! is refused by the API server at `kubectl apply`, naming the field.
 
 pub mod addressgroup;
+pub mod cel;
 pub mod common;
 pub mod conditions;
 pub mod formats;
