@@ -5,16 +5,18 @@
 //! and these functions (tests/admission_offline.rs) and the two cannot drift.
 //!
 //! Why not evaluate the CRDs' CEL rules client-side instead? kube 5.0 has a `cel` feature
-//! (`kube::core::validate_cel`, `#[x_kube(cel)]`, backed by the `kube-cel` crate on the `cel`
-//! interpreter). Read in kube-cel 0.5.3's source (kube 5.0 pins 0.8; its source was not
-//! available here): it registers `ip`, `isIP`, `family`, `cidr`, `isCIDR`, `containsIP`,
-//! `masked`, `prefixLength`, `isURL`/`url` and the string extensions, but (1) it does not run
-//! the schema half of admission (`maxLength`, `minimum`, enums, `date-time`, list-map
-//! duplicates), which many of our rules rely on, (2) it has no `string(ip)` overload, and
-//! (3) it applies no cost limits, so a rule it accepts may still be refused by the API server's
-//! cost estimate (our range-order rule needed reshaping for exactly that). The offline path
-//! would still need this module for (1), so it is the single offline implementation; the
-//! shared table keeps it honest against the real API server. Not verified by running kube-cel.
+//! (`kube::core::validate_cel`, `#[x_kube(cel)]`) backed by kube-cel 0.8 on the `cel` 0.13
+//! interpreter. Run on 2026-12-02 against our generated CRDs (a scratch crate, not part of
+//! fortisync), kube-cel 0.8 agreed with kube-apiserver v1.36.3 on every CEL rule we use: the
+//! IP/CIDR functions (`isIP`, `ip().family()`, `isCIDR`, `cidr().masked()`, `containsIP`,
+//! `cidr().ip()` equality), the bound-variable range-order rule, `isURL`/`url()`, `duration()`,
+//! `matches`, `lowerAscii`, `substring`/`indexOf` and the object rule with `fieldPath`. But it
+//! evaluates only `x-kubernetes-validations`: `maximum`, `minLength`/`maxLength`, enums,
+//! `date-time` and list-map duplicates were all admitted by it and refused by the API server,
+//! and it applies no cost estimate (a rule it runs may still be refused when the CRD is
+//! installed; the range rule needed reshaping for that). The offline path would need this
+//! module for the schema half anyway, so it is the one offline implementation, kept honest by
+//! the shared table.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
