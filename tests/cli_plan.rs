@@ -230,7 +230,9 @@ async fn a_bad_member_is_refused_naming_the_field_and_nothing_is_written() {
     let out = run(&e, &["apply"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("spec.members[0].address: \"192.0.2.300\" is not an IP address"),
+        text(&out).contains(
+            "spec.members[0].address: Invalid value: \"192.0.2.300\": must be an IP address"
+        ),
         "{}",
         text(&out)
     );

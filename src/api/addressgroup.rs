@@ -5,12 +5,33 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::cel;
 use super::common::ErrorReport;
 
-/// CEL rule for a member address: an IP, a CIDR without host bits, or a same-family range `a-b`.
-pub const MEMBER_ADDRESS_RULE: &str = "isIP(self) || (isCIDR(self) && cidr(self) == cidr(self).masked()) || \
-(self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]) && \
-ip(self.split('-')[0]).family() == ip(self.split('-')[1]).family())";
+/// Longest member address: a range of two IPv6 addresses written in full hex (39 + 1 + 39);
+/// only the dotted forms of IPv4-compatible IPv6 ranges are longer, and are refused. Kept tight
+/// because the API server's cost estimate of the range rules grows with it.
+pub const MEMBER_ADDRESS_MAX_LEN: usize = 79;
+
+/// Refusal: the member is not an address, a network or a range.
+pub const MEMBER_FORM_MESSAGE: &str = "must be an IP address (192.0.2.10), a CIDR (10.0.0.0/24) or a range of two addresses (192.0.2.1-192.0.2.9), without spaces";
+/// Refusal: a CIDR member with host bits set (FortiOS would store a different network).
+pub const MEMBER_HOST_BITS_MESSAGE: &str = "a CIDR must not have host bits set: write the network address, such as 10.0.0.0/24 for 10.0.0.1/24";
+/// Refusal: a range with one IPv4 and one IPv6 end.
+pub const MEMBER_RANGE_FAMILY_MESSAGE: &str =
+    "a range needs two addresses of one IP family (IPv4-IPv4 or IPv6-IPv6)";
+/// Refusal: a range whose end is below its start (FortiOS refuses it at write time).
+pub const MEMBER_RANGE_ORDER_MESSAGE: &str =
+    "a range must not end before it starts: write the lower address first";
+
+/// Names FortiOS reserves for its own address objects; a group of that name cannot be created
+/// and must never be written to (`all` is the match-anything address). Compared ignoring case.
+pub const BUILTIN_OBJECT_NAMES: [&str; 2] = ["all", "none"];
+/// CEL rule: `groupName` is none of [`BUILTIN_OBJECT_NAMES`].
+pub const GROUP_NAME_NOT_BUILTIN_RULE: &str = "!(self.lowerAscii() in ['all', 'none'])";
+/// Refusal: `groupName` names a built-in object.
+pub const GROUP_NAME_BUILTIN_MESSAGE: &str =
+    "spec.groupName must not be a FortiOS built-in object name (all, none; in any case)";
 
 /// Longest `addressPrefix`: object names are at most 79 characters on FortiOS 6.2+ and
 /// FortiManager; 32 leaves 47 for the address, enough for any IPv4 form (a range is at most 31)
@@ -41,6 +62,7 @@ pub struct AddressGroupSpec {
     /// Name of the address group on the device.
     #[x_kube(validation = Rule::new("self.size() >= 1 && self.size() <= 79").message("spec.groupName must be 1-79 characters (the FortiOS name limit)"))]
     #[x_kube(validation = Rule::new("!self.matches('[<>()#\"\\'/]')").message("spec.groupName must not contain < > ( ) # \" ' or / (refused by FortiOS)"))]
+    #[x_kube(validation = Rule::new(GROUP_NAME_NOT_BUILTIN_RULE).message(GROUP_NAME_BUILTIN_MESSAGE))]
     #[schemars(length(max = 79))]
     pub group_name: String,
     /// Members; each becomes one address object named `<addressPrefix><address>`.
@@ -95,9 +117,13 @@ pub enum TargetKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
-    /// IPv4/IPv6 host (`192.0.2.10`), network (`10.0.0.0/24`, no host bits) or range (`192.0.2.1-192.0.2.9`).
-    #[x_kube(validation = Rule::new(MEMBER_ADDRESS_RULE).message("must be an IP address, a CIDR without host bits, or a range a-b of one IP family"))]
-    #[schemars(length(max = 100))]
+    /// IPv4/IPv6 host (`192.0.2.10`), network (`10.0.0.0/24`, no host bits) or range
+    /// (`192.0.2.1-192.0.2.9`, one family, lower end first).
+    #[x_kube(validation = Rule::new(cel::member_form_rule()).message(MEMBER_FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(cel::MEMBER_NO_HOST_BITS_RULE).message(MEMBER_HOST_BITS_MESSAGE))]
+    #[x_kube(validation = Rule::new(cel::member_range_family_rule()).message(MEMBER_RANGE_FAMILY_MESSAGE))]
+    #[x_kube(validation = Rule::new(cel::member_range_order_rule()).message(MEMBER_RANGE_ORDER_MESSAGE))]
+    #[schemars(length(max = MEMBER_ADDRESS_MAX_LEN))]
     pub address: String,
     /// When the member stops being desired (RFC 3339); it is removed on time.
     #[serde(default, skip_serializing_if = "Option::is_none")]

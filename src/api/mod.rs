@@ -5,10 +5,13 @@
 //! is refused by the API server at `kubectl apply`, naming the field.
 
 pub mod addressgroup;
+pub mod cel;
 pub mod common;
 pub mod conditions;
+pub mod formats;
 pub mod fortigate;
 pub mod fortimanager;
+pub mod validate;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -23,9 +26,13 @@ pub const GROUP: &str = "fortisync.dev";
 /// Annotation that pauses reconciliation of a resource while present with value `"true"`.
 pub const PAUSED_ANNOTATION: &str = "fortisync.dev/paused";
 
-/// Every CRD fortisync serves, in a stable order.
+/// Every CRD fortisync serves, in a stable order, without the formats the API server warns
+/// about (see [`formats`]).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![FortiGate::crd(), FortiManager::crd(), AddressGroup::crd()]
+    [FortiGate::crd(), FortiManager::crd(), AddressGroup::crd()]
+        .into_iter()
+        .map(formats::without_unknown_formats)
+        .collect()
 }
 
 /// The CRDs as one multi-document YAML stream, as `fortisync crds` prints and `crds/` stores.

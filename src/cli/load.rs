@@ -12,6 +12,7 @@ use kube::ResourceExt;
 use serde::Deserialize;
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
+use crate::api::validate::{validate_fortigate, validate_fortimanager};
 use crate::api::{AddressGroup, FortiGate, FortiManager};
 use crate::reconcile::connection::{Connection, ResolveError, ResolvedConnection, assemble};
 
@@ -112,11 +113,13 @@ impl Manifests {
             match (head.api_version.as_str(), head.kind.as_str()) {
                 ("fortisync.dev/v1alpha1", "FortiGate") => {
                     let mut o: FortiGate = typed(value, &invalid)?;
+                    admitted(validate_fortigate(&o.spec), &invalid)?;
                     self.place(&mut o.metadata, "FortiGate", namespace, &at)?;
                     self.fortigates.push(o);
                 }
                 ("fortisync.dev/v1alpha1", "FortiManager") => {
                     let mut o: FortiManager = typed(value, &invalid)?;
+                    admitted(validate_fortimanager(&o.spec), &invalid)?;
                     self.place(&mut o.metadata, "FortiManager", namespace, &at)?;
                     self.fortimanagers.push(o);
                 }
@@ -274,6 +277,15 @@ fn typed<T: serde::de::DeserializeOwned>(
 ) -> Result<T, LoadError> {
     // serde_path_to_error is not a dependency; serde_yaml's message names the field.
     serde_yaml::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
+/// Refuses a connection the API server would refuse at admission; before anything reads the
+/// Secrets it names (its names become paths under `--secrets-dir`).
+fn admitted(problems: Vec<String>, invalid: &dyn Fn(String) -> LoadError) -> Result<(), LoadError> {
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(invalid(problems.join("; "))),
+    }
 }
 
 fn files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {

@@ -90,9 +90,7 @@ impl Runner {
             observe_only,
         };
         let outcome: Result<Convergence, ReconcileError> = async {
-            if let Some(problem) =
-                crate::reconcile::addressgroup::validate::validate(&group.spec).first()
-            {
+            if let Some(problem) = crate::api::validate::validate(&group.spec).first() {
                 return Err(ReconcileError::Spec(problem.clone()));
             }
             let resolved =

@@ -1,38 +1,73 @@
 //! Bad specs are refused by the real API server at `kubectl apply`, with a message that names
-//! the field and the reason — before the controller ever sees them.
+//! the field and the reason — before the controller ever sees them. The table is shared with
+//! tests/admission_offline.rs, which runs it through `fortisync plan`'s checks.
+
+#[path = "../support/bad_specs.rs"]
+mod bad_specs;
+
+use bad_specs::{Kind, bad_specs, good, good_edges, names_field};
+use serde_json::Value;
 
 use crate::support::control_plane;
+use crate::support::control_plane::ControlPlane;
 
-const GOOD_FORTIGATE: &str = r#"
-apiVersion: fortisync.dev/v1alpha1
-kind: FortiGate
-metadata: {name: fw}
-spec:
-  url: https://fw.example.com:8443
-  credentialsSecretRef: {name: fw-token, tokenKey: token}
-"#;
+/// `kubectl <verb> --dry-run=server -f <manifest>` in `namespace`: the full admission of a
+/// create (schema, CEL, list-map keys) without keeping anything. Returns (success, stderr).
+fn dry_run(cp: &ControlPlane, verb: &str, namespace: &str, manifest: &Value) -> (bool, String) {
+    let file = cp
+        .dir
+        .join(format!("admission-{}.json", rand::random::<u32>()));
+    std::fs::write(&file, manifest.to_string()).expect("write manifest");
+    let path = file.to_str().expect("utf-8 path");
+    let out = cp.kubectl(&[verb, "--dry-run=server", "-n", namespace, "-f", path]);
+    let _ = std::fs::remove_file(&file);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
-const GOOD_GROUP: &str = r#"
-apiVersion: fortisync.dev/v1alpha1
-kind: AddressGroup
-metadata: {name: grp}
-spec:
-  targetRef: {kind: FortiGate, name: fw}
-  groupName: allowed-admins
-  members:
-  - {address: 192.0.2.10}
-  - {address: 10.0.0.0/24}
-  - {address: 2001:db8::/64}
-  - {address: 192.0.2.1-192.0.2.9, comment: lab range, expiresAt: "2030-01-01T00:00:00Z"}
-"#;
+/// The served CRDs under another API group, so they can be created (dry run) next to the
+/// installed ones and the server judges them as new.
+fn crds_renamed(group: &str) -> Vec<Value> {
+    fortisync::api::crds()
+        .into_iter()
+        .map(|crd| {
+            let mut v = serde_json::to_value(crd).expect("CRD as JSON");
+            let plural = v["spec"]["names"]["plural"]
+                .as_str()
+                .expect("plural")
+                .to_string();
+            v["spec"]["group"] = Value::from(group);
+            v["metadata"]["name"] = Value::from(format!("{plural}.{group}"));
+            v
+        })
+        .collect()
+}
 
-/// Replaces `from` with `to` in a known-good manifest (failing loudly if `from` is absent).
-fn edit(base: &str, from: &str, to: &str) -> String {
+#[test]
+fn the_crds_apply_without_warnings() {
+    let cp = control_plane();
+    let ns = cp.namespace("admission-crds");
+    for crd in crds_renamed("warnings.fortisync.dev") {
+        let (ok, stderr) = dry_run(cp, "create", &ns, &crd);
+        assert!(ok, "{}: refused: {stderr}", crd["metadata"]["name"]);
+        assert_eq!(
+            stderr, "",
+            "{}: the API server warned",
+            crd["metadata"]["name"]
+        );
+    }
+    // The check can see a warning: the same CRD with one uint32 format back is warned about.
+    let mut crd = crds_renamed("control.fortisync.dev").remove(0);
+    let threshold = "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/lockout/properties/threshold";
+    crd.pointer_mut(threshold).expect("lockout.threshold")["format"] = Value::from("uint32");
+    let (ok, stderr) = dry_run(cp, "create", &ns, &crd);
+    assert!(ok, "{stderr}");
     assert!(
-        base.contains(from),
-        "test bug: {from:?} not in the base manifest"
+        stderr.contains("Warning: unrecognized format \"uint32\""),
+        "no warning for uint32: {stderr:?}"
     );
-    base.replacen(from, to, 1)
 }
 
 #[test]
@@ -40,9 +75,9 @@ fn good_specs_are_accepted() {
     let cp = control_plane();
     cp.install_crds();
     let ns = cp.namespace("admission-good");
-    for manifest in [GOOD_FORTIGATE, GOOD_GROUP] {
-        let (ok, stderr) = cp.apply(&ns, manifest);
-        assert!(ok, "a valid manifest was refused: {stderr}");
+    for kind in [Kind::FortiGate, Kind::FortiManager, Kind::AddressGroup] {
+        let (ok, stderr) = cp.apply(&ns, &good(kind).to_string());
+        assert!(ok, "the good {kind:?} was refused: {stderr}");
     }
     let prefix = cp.kubectl_ok(&[
         "-n",
@@ -57,6 +92,30 @@ fn good_specs_are_accepted() {
         prefix, "fs_",
         "the default prefix is filled in by the schema"
     );
+    let max = cp.kubectl_ok(&[
+        "-n",
+        &ns,
+        "get",
+        "fortigate",
+        "fw",
+        "-o",
+        "jsonpath={.spec.maxConcurrentRequests}",
+    ]);
+    assert_eq!(
+        max, "",
+        "no default is stored: the controller lowers it below the threshold"
+    );
+}
+
+#[test]
+fn edge_values_are_accepted() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("admission-edges");
+    for edge in good_edges() {
+        let (ok, stderr) = dry_run(cp, "create", &ns, &edge.manifest());
+        assert!(ok, "{}: refused: {stderr}", edge.what);
+    }
 }
 
 #[test]
@@ -64,168 +123,22 @@ fn bad_specs_are_rejected_naming_the_field() {
     let cp = control_plane();
     cp.install_crds();
     let ns = cp.namespace("admission-bad");
-    let cases: Vec<(&str, String, &str)> = vec![
-        (
-            "url without https",
-            edit(
-                GOOD_FORTIGATE,
-                "https://fw.example.com:8443",
-                "http://fw.example.com",
-            ),
-            "spec.url must be an https:// URL",
-        ),
-        (
-            "url not a URL",
-            edit(
-                GOOD_FORTIGATE,
-                "https://fw.example.com:8443",
-                "fw.example.com",
-            ),
-            "spec.url must be an https:// URL",
-        ),
-        (
-            "token and password both",
-            edit(
-                GOOD_FORTIGATE,
-                "tokenKey: token}",
-                "tokenKey: token, usernameKey: u, passwordKey: p}",
-            ),
-            "set either tokenKey, or usernameKey and passwordKey",
-        ),
-        (
-            "username without password",
-            edit(GOOD_FORTIGATE, "tokenKey: token}", "usernameKey: u}"),
-            "usernameKey and passwordKey go together",
-        ),
-        (
-            "source address not an IP",
-            edit(
-                GOOD_FORTIGATE,
-                "  url:",
-                "  sourceAddress: 10.0.0.300\n  url:",
-            ),
-            "spec.sourceAddress must be an IPv4 or IPv6 address",
-        ),
-        (
-            "resync interval too short",
-            edit(GOOD_FORTIGATE, "  url:", "  resyncInterval: 1s\n  url:"),
-            "spec.resyncInterval must be a duration between 10s and 24h",
-        ),
-        (
-            "resync interval not a duration",
-            edit(GOOD_FORTIGATE, "  url:", "  resyncInterval: often\n  url:"),
-            "spec.resyncInterval must be a duration",
-        ),
-        (
-            "lockout threshold above 10",
-            edit(
-                GOOD_FORTIGATE,
-                "  url:",
-                "  lockout: {threshold: 11}\n  url:",
-            ),
-            "spec.lockout.threshold",
-        ),
-        (
-            "too many concurrent requests",
-            edit(
-                GOOD_FORTIGATE,
-                "  url:",
-                "  maxConcurrentRequests: 100\n  url:",
-            ),
-            "spec.maxConcurrentRequests",
-        ),
-        (
-            "bad vdom",
-            edit(GOOD_FORTIGATE, "  url:", "  vdom: \"root vdom\"\n  url:"),
-            "spec.vdom must be 1-31 characters",
-        ),
-        (
-            "bad IPv4 member",
-            edit(GOOD_GROUP, "192.0.2.10}", "192.0.2.300}"),
-            "spec.members[0].address",
-        ),
-        (
-            "CIDR with host bits",
-            edit(GOOD_GROUP, "10.0.0.0/24", "10.0.0.1/24"),
-            "must be an IP address, a CIDR without host bits",
-        ),
-        (
-            "mixed-family range",
-            edit(GOOD_GROUP, "192.0.2.1-192.0.2.9", "192.0.2.1-2001:db8::1"),
-            "spec.members[3].address",
-        ),
-        (
-            "hostname member",
-            edit(GOOD_GROUP, "192.0.2.10}", "fw.example.com}"),
-            "spec.members[0].address",
-        ),
-        (
-            "duplicate member",
-            edit(
-                GOOD_GROUP,
-                "  - {address: 10.0.0.0/24}",
-                "  - {address: 192.0.2.10}",
-            ),
-            "Duplicate value",
-        ),
-        (
-            "unknown target kind",
-            edit(GOOD_GROUP, "kind: FortiGate,", "kind: FortiAnalyzer,"),
-            "spec.targetRef.kind",
-        ),
-        (
-            "group name too long",
-            edit(GOOD_GROUP, "allowed-admins", &"g".repeat(80)),
-            "spec.groupName",
-        ),
-        (
-            "group name with XSS characters",
-            edit(GOOD_GROUP, "allowed-admins", "\"admins<script>\""),
-            "must not contain < > ( ) #",
-        ),
-        (
-            "prefix too long",
-            edit(
-                GOOD_GROUP,
-                "  groupName:",
-                &format!("  addressPrefix: {}\n  groupName:", "p".repeat(33)),
-            ),
-            "spec.addressPrefix",
-        ),
-        (
-            "prefix with a slash",
-            edit(
-                GOOD_GROUP,
-                "  groupName:",
-                "  addressPrefix: fs/\n  groupName:",
-            ),
-            "spec.addressPrefix must start with a letter",
-        ),
-        (
-            "bad expiry",
-            edit(GOOD_GROUP, "2030-01-01T00:00:00Z", "next tuesday"),
-            "spec.members[3].expiresAt",
-        ),
-        (
-            "unknown membership",
-            edit(
-                GOOD_GROUP,
-                "  groupName:",
-                "  membership: Some\n  groupName:",
-            ),
-            "spec.membership",
-        ),
-    ];
-    assert!(cases.len() >= 15);
-    for (what, manifest, expected) in cases {
-        let (ok, stderr) = cp.apply(&ns, &manifest);
+    let rows = bad_specs();
+    assert!(rows.len() >= 25);
+    for row in rows {
+        let manifest = row.manifest();
+        let (ok, stderr) = dry_run(cp, "create", &ns, &manifest);
         assert!(
             !ok,
-            "{what}: the API server accepted a bad spec:\n{manifest}"
+            "{}: the API server accepted a bad spec:\n{manifest:#}",
+            row.what
         );
         assert!(
-            stderr.contains(expected),
-            "{what}: expected {expected:?} in the rejection, got:\n{stderr}"
+            names_field(&stderr, row.field, row.expect),
+            "{}: expected \"{}: …{}…\" in the rejection, got:\n{stderr}",
+            row.what,
+            row.field,
+            row.expect
         );
     }
 }

@@ -14,7 +14,7 @@ use kube::Api;
 use kube::api::PostParams;
 use prometheus_client::registry::Registry;
 
-use crate::support::ControlPlane;
+use crate::support::control_plane::ControlPlane;
 use crate::support::fixture::{KEY, condition, fortigate, fortigate_sim, group, member, wait_for};
 
 async fn ready(api: &Api<AddressGroup>, name: &str) -> Option<()> {

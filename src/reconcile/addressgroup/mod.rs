@@ -6,7 +6,7 @@
 //! - `converge`: one group against its target, shared by the controller and `fortisync plan`;
 //! - `fortigate` / `adom` / `install`: observe and apply on a VDOM, an ADOM, and the
 //!   FortiGates behind an ADOM; `observed`: device JSON → what the planner sees;
-//! - `status`: what a pass reports; `validate`: the admission rules, offline.
+//! - `status`: what a pass reports. The admission rules, offline, are `api::validate`.
 
 pub mod adom;
 pub mod converge;
@@ -15,7 +15,6 @@ pub mod install;
 pub mod observed;
 pub mod plan;
 pub mod status;
-pub mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +27,7 @@ use self::converge::{converge, remove};
 use self::plan::Op;
 use self::status::{converged_status, expired_objects, out_of_band_writes, summarize};
 use crate::api::addressgroup::{AddressGroup, AddressGroupStatus, ManagementPolicy, TargetRef};
-use crate::api::common::{ErrorReport, parse_duration};
+use crate::api::common::ErrorReport;
 use crate::api::conditions::{SYNCED, is_true};
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
@@ -89,8 +88,10 @@ async fn target(ctx: &Context, group: &AddressGroup) -> Result<(Target, Duration
     let namespace = group.namespace().unwrap_or_default();
     let (target, resolved) = ctx.target(&namespace, &group.spec.target_ref).await?;
     tracing::Span::current().record("device", target.device());
-    let resync =
-        parse_duration(&resolved.connection.resync_interval).unwrap_or(Duration::from_secs(300));
+    let resync = resolved
+        .connection
+        .resync_period()
+        .unwrap_or(Duration::from_secs(300));
     Ok((target, resync))
 }
 

@@ -282,7 +282,7 @@ pub fn endpoint_config(resolved: &ResolvedConnection) -> Result<EndpointConfig, 
             source_address,
             timeout: Duration::from_secs(15),
         },
-        max_concurrent: spec.max_concurrent_requests.clamp(1, 32) as usize,
+        max_concurrent: spec.max_concurrent().clamp(1, 32) as usize,
         lockout: LockoutPolicy {
             threshold: spec.lockout.threshold,
             duration: Duration::from_secs(spec.lockout.duration_seconds.into()),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
-use crate::api::common::{ConnectionSpec, ConnectionStatus, ErrorReport, parse_duration};
+use crate::api::common::{ConnectionSpec, ConnectionStatus, ErrorReport};
 use crate::api::conditions::{READY, condition};
 use crate::api::{FortiGate, FortiManager};
 use crate::device::{DeviceError, Endpoint};
@@ -117,8 +117,10 @@ async fn probe_and_report<K: ConnectionResource>(
     );
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
-    let resync =
-        parse_duration(&object.connection().resync_interval).unwrap_or(Duration::from_secs(300));
+    let resync = object
+        .connection()
+        .resync_period()
+        .unwrap_or(Duration::from_secs(300));
     let target = TargetRef {
         kind: K::KIND,
         name: name.clone(),

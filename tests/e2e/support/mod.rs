@@ -3,4 +3,4 @@
 pub mod control_plane;
 pub mod fixture;
 
-pub use control_plane::{ControlPlane, control_plane};
+pub use control_plane::control_plane;

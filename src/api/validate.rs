@@ -1,0 +1,498 @@
+//! The admission rules of fortisync's kinds for the paths with no API server in front of them
+//! (`fortisync plan/apply/demo`): the checks the CRDs' schemas and CEL rules make, each
+//! problem written `<field>: <reason>` with the API server's wording, so one table of bad specs
+//! (tests/support/bad_specs.rs) is run through both the real API server (tests/e2e/admission.rs)
+//! and these functions (tests/admission_offline.rs) and the two cannot drift.
+//!
+//! Why not evaluate the CRDs' CEL rules client-side instead? kube 5.0 has a `cel` feature
+//! (`kube::core::validate_cel`, `#[x_kube(cel)]`) backed by kube-cel 0.8 on the `cel` 0.13
+//! interpreter. Run on 2026-12-02 against our generated CRDs (a scratch crate, not part of
+//! fortisync), kube-cel 0.8 agreed with kube-apiserver v1.36.3 on every CEL rule we use: the
+//! IP/CIDR functions (`isIP`, `ip().family()`, `isCIDR`, `cidr().masked()`, `containsIP`,
+//! `cidr().ip()` equality), the bound-variable range-order rule, `isURL`/`url()`, `duration()`,
+//! `matches`, `lowerAscii`, `substring`/`indexOf` and the object rule with `fieldPath`. But it
+//! evaluates only `x-kubernetes-validations`: `maximum`, `minLength`/`maxLength`, enums,
+//! `date-time` and list-map duplicates were all admitted by it and refused by the API server,
+//! and it applies no cost estimate (a rule it runs may still be refused when the CRD is
+//! installed; the range rule needed reshaping for that). The offline path would need this
+//! module for the schema half anyway, so it is the one offline implementation, kept honest by
+//! the shared table.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use crate::api::addressgroup::{
+    AddressGroupSpec, BUILTIN_OBJECT_NAMES, GROUP_NAME_BUILTIN_MESSAGE, MAX_PREFIX_LEN,
+    MEMBER_ADDRESS_MAX_LEN, MEMBER_FORM_MESSAGE, MEMBER_HOST_BITS_MESSAGE,
+    MEMBER_RANGE_FAMILY_MESSAGE, MEMBER_RANGE_ORDER_MESSAGE,
+};
+use crate::api::common::{
+    ConnectionSpec, CredentialsSecretRef, MAX_CONCURRENT_MESSAGE, SECRET_KEY_MESSAGE,
+    SECRET_NAME_MESSAGE, SecretKeyRef, parse_go_duration,
+};
+use crate::api::fortigate::FortiGateSpec;
+use crate::api::fortimanager::FortiManagerSpec;
+use crate::model::MemberAddress;
+
+/// Every problem with an AddressGroup `spec`, each naming its field; empty when admitted.
+pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
+    let mut out = Problems::default();
+    let name = &spec.group_name;
+    if out.max_len("spec.groupName", name, 79) {
+        if name.is_empty() {
+            out.refuse(
+                "spec.groupName",
+                name,
+                "spec.groupName must be 1-79 characters (the FortiOS name limit)",
+            );
+        }
+        if name.contains(['<', '>', '(', ')', '#', '"', '\'', '/']) {
+            out.refuse(
+                "spec.groupName",
+                name,
+                "spec.groupName must not contain < > ( ) # \" ' or / (refused by FortiOS)",
+            );
+        }
+        if BUILTIN_OBJECT_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
+            out.refuse("spec.groupName", name, GROUP_NAME_BUILTIN_MESSAGE);
+        }
+    }
+    let prefix = &spec.address_prefix;
+    if out.max_len("spec.addressPrefix", prefix, MAX_PREFIX_LEN) {
+        let prefix_ok = prefix
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !prefix_ok {
+            out.refuse(
+                "spec.addressPrefix",
+                prefix,
+                &format!("spec.addressPrefix must start with a letter and be at most {MAX_PREFIX_LEN} characters of letters, digits, '_', '.', '-'"),
+            );
+        }
+    }
+    out.length("spec.targetRef.name", &spec.target_ref.name, 1, 253);
+    if spec.members.len() > 2000 {
+        out.push(
+            "spec.members",
+            &format!(
+                "Too many: {}: must have at most 2000 items",
+                spec.members.len()
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, m) in spec.members.iter().enumerate() {
+        let field = format!("spec.members[{i}].address");
+        if out.max_len(&field, &m.address, MEMBER_ADDRESS_MAX_LEN) {
+            let problems = member_address_problems(&m.address);
+            for problem in &problems {
+                out.refuse(&field, &m.address, problem);
+            }
+            // The reconciler parses with `MemberAddress`; anything it cannot read must not
+            // pass here (none is known: these checks are the stricter ones).
+            if let (true, Err(e)) = (problems.is_empty(), MemberAddress::parse(&m.address)) {
+                out.refuse(&field, &m.address, &e);
+            }
+        }
+        if !seen.insert(m.address.as_str()) {
+            out.push(
+                &format!("spec.members[{i}]"),
+                &format!("Duplicate value: {{\"address\":\"{}\"}}", m.address),
+            );
+        }
+        if let Some(comment) = &m.comment {
+            out.max_len(&format!("spec.members[{i}].comment"), comment, 128);
+        }
+    }
+    out.0
+}
+
+/// Every problem with a FortiGate `spec`.
+pub fn validate_fortigate(spec: &FortiGateSpec) -> Vec<String> {
+    let mut out = Problems(validate_connection(&spec.connection));
+    if out.max_len("spec.vdom", &spec.vdom, 31) && !is_scope_name(&spec.vdom, 31) {
+        out.refuse(
+            "spec.vdom",
+            &spec.vdom,
+            "spec.vdom must be 1-31 characters of letters, digits, '_', '.', '-'",
+        );
+    }
+    out.0
+}
+
+/// Every problem with a FortiManager `spec`.
+pub fn validate_fortimanager(spec: &FortiManagerSpec) -> Vec<String> {
+    let mut out = Problems(validate_connection(&spec.connection));
+    if out.max_len("spec.adom", &spec.adom, 64) && !is_scope_name(&spec.adom, 64) {
+        out.refuse(
+            "spec.adom",
+            &spec.adom,
+            "spec.adom must be 1-64 characters of letters, digits, '_', '.', '-'",
+        );
+    }
+    out.range(
+        "spec.workspace.lockRetries",
+        spec.workspace.lock_retries,
+        0,
+        50,
+    );
+    if spec.device_targets.len() > 256 {
+        out.push(
+            "spec.deviceTargets",
+            &format!(
+                "Too many: {}: must have at most 256 items",
+                spec.device_targets.len()
+            ),
+        );
+    }
+    for (i, target) in spec.device_targets.iter().enumerate() {
+        out.length(
+            &format!("spec.deviceTargets[{i}].name"),
+            &target.name,
+            1,
+            64,
+        );
+    }
+    out.0
+}
+
+/// Every problem with the connection half of a FortiGate or FortiManager spec.
+pub fn validate_connection(spec: &ConnectionSpec) -> Vec<String> {
+    let mut out = Problems::default();
+    if out.max_len("spec.url", &spec.url, 2048) && !is_https_url(&spec.url) {
+        out.refuse(
+            "spec.url",
+            &spec.url,
+            "spec.url must be an https:// URL such as https://fw.example.com:8443",
+        );
+    }
+    credentials(&mut out, &spec.credentials_secret_ref);
+    if let Some(ca) = &spec.tls.ca_bundle_secret_ref {
+        secret_key_ref(&mut out, "spec.tls.caBundleSecretRef", ca);
+    }
+    if let Some(source) = &spec.source_address
+        && out.max_len("spec.sourceAddress", source, 64)
+        && !is_ip(source)
+    {
+        out.refuse(
+            "spec.sourceAddress",
+            source,
+            "spec.sourceAddress must be an IPv4 or IPv6 address",
+        );
+    }
+    let threshold_ok = out.range("spec.lockout.threshold", spec.lockout.threshold, 1, 10);
+    out.range(
+        "spec.lockout.durationSeconds",
+        spec.lockout.duration_seconds,
+        1,
+        86400,
+    );
+    if let Some(max) = spec.max_concurrent_requests {
+        // The API server runs CEL only on a schema-valid object, so the cross-field rule is
+        // reported only when both fields are in range.
+        if out.range("spec.maxConcurrentRequests", max, 1, 32)
+            && threshold_ok
+            && max >= spec.lockout.threshold
+            && max != 1
+        {
+            out.push("spec.maxConcurrentRequests", MAX_CONCURRENT_MESSAGE);
+        }
+    }
+    let resync = &spec.resync_interval;
+    if out.max_len("spec.resyncInterval", resync, 32) && !is_resync_interval(resync) {
+        out.refuse(
+            "spec.resyncInterval",
+            resync,
+            "spec.resyncInterval must be a duration between 10s and 24h, such as 5m",
+        );
+    }
+    out.0
+}
+
+/// The problems of one member address, in the order of the CRD's rules: form, host bits,
+/// range family, range order. Mirrors the CEL rules (`crate::api::cel`), which follow the
+/// Kubernetes IP library: no spaces, no IPv4-mapped IPv6, no zones, no leading zeros.
+pub fn member_address_problems(text: &str) -> Vec<&'static str> {
+    let range = text
+        .split_once('-')
+        .filter(|(a, b)| is_ip(a) && is_ip(b))
+        .and_then(|(a, b)| Some((a.parse::<IpAddr>().ok()?, b.parse::<IpAddr>().ok()?)));
+    let cidr = is_cidr(text)
+        .then(|| text.parse::<ipnet::IpNet>().ok())
+        .flatten();
+    let mut out = Vec::new();
+    if !(is_ip(text) || cidr.is_some() || range.is_some()) {
+        out.push(MEMBER_FORM_MESSAGE);
+    }
+    if cidr.is_some_and(|net| net.trunc() != net) {
+        out.push(MEMBER_HOST_BITS_MESSAGE);
+    }
+    if let Some((a, b)) = range {
+        if a.is_ipv4() != b.is_ipv4() {
+            out.push(MEMBER_RANGE_FAMILY_MESSAGE);
+        } else if a > b {
+            out.push(MEMBER_RANGE_ORDER_MESSAGE);
+        }
+    }
+    out
+}
+
+fn credentials(out: &mut Problems, r: &CredentialsSecretRef) {
+    let field = "spec.credentialsSecretRef";
+    secret_name(out, &format!("{field}.name"), &r.name);
+    for (key, value) in [
+        ("tokenKey", &r.token_key),
+        ("usernameKey", &r.username_key),
+        ("passwordKey", &r.password_key),
+    ] {
+        if let Some(value) = value {
+            secret_key(out, &format!("{field}.{key}"), value);
+        }
+    }
+    let login = r.username_key.is_some() || r.password_key.is_some();
+    if r.token_key.is_some() == login {
+        out.push(
+            field,
+            "credentialsSecretRef: set either tokenKey, or usernameKey and passwordKey",
+        );
+    }
+    if r.username_key.is_some() != r.password_key.is_some() {
+        out.push(
+            field,
+            "credentialsSecretRef: usernameKey and passwordKey go together",
+        );
+    }
+}
+
+fn secret_key_ref(out: &mut Problems, field: &str, r: &SecretKeyRef) {
+    secret_name(out, &format!("{field}.name"), &r.name);
+    secret_key(out, &format!("{field}.key"), &r.key);
+}
+
+fn secret_name(out: &mut Problems, field: &str, name: &str) {
+    if out.length(field, name, 1, 253) && !is_dns1123_subdomain(name) {
+        out.refuse(field, name, SECRET_NAME_MESSAGE);
+    }
+}
+
+fn secret_key(out: &mut Problems, field: &str, key: &str) {
+    let shape = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if out.length(field, key, 1, 253) && !(shape && key != "." && !key.starts_with("..")) {
+        out.refuse(field, key, SECRET_KEY_MESSAGE);
+    }
+}
+
+/// Problems found so far, and the schema checks written as the API server words them.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, field: &str, reason: &str) {
+        self.0.push(format!("{field}: {reason}"));
+    }
+
+    /// A rule on a text field, written as the API server writes it: with the value.
+    fn refuse(&mut self, field: &str, value: &str, reason: &str) {
+        self.0
+            .push(format!("{field}: Invalid value: {value:?}: {reason}"));
+    }
+
+    /// `maxLength`; true when within it (the API server then goes on to the CEL rules).
+    fn max_len(&mut self, field: &str, text: &str, max: usize) -> bool {
+        let ok = text.chars().count() <= max;
+        if !ok {
+            self.push(
+                field,
+                &format!("Too long: may not be more than {max} bytes"),
+            );
+        }
+        ok
+    }
+
+    /// `minLength` and `maxLength`; true when within both.
+    fn length(&mut self, field: &str, text: &str, min: usize, max: usize) -> bool {
+        if text.chars().count() < min {
+            self.push(
+                field,
+                &format!("{field} in body should be at least {min} chars long"),
+            );
+            return false;
+        }
+        self.max_len(field, text, max)
+    }
+
+    /// `minimum` and `maximum`; true when within both.
+    fn range(&mut self, field: &str, value: u32, min: u32, max: u32) -> bool {
+        if value < min {
+            self.push(
+                field,
+                &format!("{field} in body should be greater than or equal to {min}"),
+            );
+            false
+        } else if value > max {
+            self.push(
+                field,
+                &format!("{field} in body should be less than or equal to {max}"),
+            );
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// CEL `isIP`: an IPv4 or IPv6 address as Kubernetes parses it (Rust's parser, like Go's
+/// `netip`, refuses zones and leading zeros in IPv4; Kubernetes also refuses IPv4-mapped IPv6).
+fn is_ip(text: &str) -> bool {
+    match text.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => true,
+        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().is_none(),
+        Err(_) => false,
+    }
+}
+
+/// CEL `isCIDR`: `address/length` with an address `isIP` accepts.
+fn is_cidr(text: &str) -> bool {
+    text.split_once('/')
+        .is_some_and(|(addr, _)| is_ip(addr) && text.parse::<ipnet::IpNet>().is_ok())
+}
+
+/// The CRD's URL rule: parses, scheme `https`, a host.
+fn is_https_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()))
+}
+
+/// `^[A-Za-z0-9_.-]{1,max}$`, the VDOM and ADOM rule.
+fn is_scope_name(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.chars().count())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The Secret name rule: dot-separated labels of `[a-z0-9-]`, each starting and ending with a
+/// letter or digit.
+fn is_dns1123_subdomain(text: &str) -> bool {
+    text.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    })
+}
+
+/// The resync rule: `^([0-9]+(ms|s|m|h))+$` and between 10 s and 24 h. Limiting the characters
+/// to digits and `m`, `s`, `h` and the ends to digit…unit leaves exactly the texts that regex
+/// accepts and kube's Go-duration parser reads as a sum of `ms`/`s`/`m`/`h` terms.
+fn is_resync_interval(text: &str) -> bool {
+    let shape = text.starts_with(|c: char| c.is_ascii_digit())
+        && text.ends_with(['m', 's', 'h'])
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'm' | 's' | 'h'));
+    shape
+        && parse_go_duration(text).is_some_and(|d| {
+            (std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(86400))
+                .contains(&d)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(group: &str, prefix: &str, members: &[&str]) -> AddressGroupSpec {
+        serde_json::from_value(serde_json::json!({
+            "targetRef": {"kind": "FortiGate", "name": "fw"},
+            "groupName": group,
+            "addressPrefix": prefix,
+            "members": members.iter().map(|m| serde_json::json!({"address": m})).collect::<Vec<_>>(),
+        }))
+        .expect("spec")
+    }
+
+    #[test]
+    fn a_good_spec_has_no_problems() {
+        let good = [
+            "192.0.2.1",
+            "10.0.0.0/8",
+            "2001:db8::/64",
+            "192.0.2.1-192.0.2.1",
+            "10.0.0.9-10.0.0.10",
+            "2001:db8::ffff-2001:db8::1:0",
+        ];
+        assert_eq!(
+            validate(&spec("allowed", "fs_", &good)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn each_problem_names_its_field() {
+        let cases = [
+            (spec("a/b", "fs_", &[]), "spec.groupName: "),
+            (
+                spec(&"x".repeat(80), "fs_", &[]),
+                "spec.groupName: Too long",
+            ),
+            (spec("None", "fs_", &[]), "spec.groupName: "),
+            (spec("g", "1fs", &[]), "spec.addressPrefix: "),
+            (spec("g", &"p".repeat(33), &[]), "spec.addressPrefix: "),
+            (
+                spec("g", "fs_", &["192.0.2.300"]),
+                "spec.members[0].address: ",
+            ),
+            (
+                spec("g", "fs_", &["10.0.0.1/8"]),
+                "spec.members[0].address: ",
+            ),
+            (
+                spec("g", "fs_", &["192.0.2.1", "192.0.2.1"]),
+                "spec.members[1]: Duplicate",
+            ),
+        ];
+        for (s, field) in cases {
+            let problems = validate(&s);
+            assert!(
+                problems.iter().any(|p| p.starts_with(field)),
+                "{field}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn member_addresses_get_the_reason_of_the_rule_they_break() {
+        let cases = [
+            ("192.0.2.300", MEMBER_FORM_MESSAGE),
+            (" 192.0.2.1", MEMBER_FORM_MESSAGE),
+            ("::ffff:192.0.2.1", MEMBER_FORM_MESSAGE),
+            ("10.0.0.1/24", MEMBER_HOST_BITS_MESSAGE),
+            ("192.0.2.1-2001:db8::1", MEMBER_RANGE_FAMILY_MESSAGE),
+            ("192.0.2.9-192.0.2.1", MEMBER_RANGE_ORDER_MESSAGE),
+            ("2001:db8::1:0-2001:db8::ffff", MEMBER_RANGE_ORDER_MESSAGE),
+        ];
+        for (address, reason) in cases {
+            assert_eq!(member_address_problems(address), vec![reason], "{address}");
+        }
+    }
+
+    #[test]
+    fn resync_intervals_follow_the_crd_rule() {
+        for good in ["10s", "5m", "1h30m", "24h", "90000ms"] {
+            assert!(is_resync_interval(good), "{good}");
+        }
+        for bad in ["", "9s", "25h", "1.5h", "5m0", "m5", "5d", "-5m", "5mh"] {
+            assert!(!is_resync_interval(bad), "{bad}");
+        }
+    }
+}
