@@ -37,7 +37,7 @@ profiles:
   readonly: {{fwgrp: read, sysgrp: none}}
 "#
     );
-    serde_yaml::from_str(&yaml).expect("scenario")
+    fortisync::yaml::from_str(&yaml).expect("scenario")
 }
 
 async fn sim(fg: FortiGateScenario) -> Simulator {
@@ -1445,7 +1445,7 @@ async fn admin_port_exposes_control_as_json() {
 
 #[tokio::test]
 async fn fortimanager_proxy_reaches_the_simulated_fortigate() {
-    let fmg: fortisync::sim::fortimanager::FortiManagerScenario = serde_yaml::from_str(
+    let fmg: fortisync::sim::fortimanager::FortiManagerScenario = fortisync::yaml::from_str(
         r#"
 name: fmg
 tls: false
