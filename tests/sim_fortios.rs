@@ -1598,3 +1598,78 @@ async fn a_hung_device_never_answers_and_current_admins_lists_sessions() {
         (200, json!("admin"))
     );
 }
+
+/// A request with the API key, as every third-party client below sends it.
+async fn call(
+    sim: &Simulator,
+    c: &reqwest::Client,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    body_of(send(c, method, &url(sim, path), Some(KEY), body).await).await
+}
+
+fn two_vdoms(version: &str) -> FortiGateScenario {
+    let mut fg = fortigate(version);
+    fg.vdoms = vec!["root".into(), "dmz".into()];
+    fg
+}
+
+#[tokio::test]
+async fn system_vdom_is_the_vdom_table_clients_read_to_check_a_login() {
+    let mut fg = two_vdoms("7.4.3");
+    fg.api_users.push(
+        fortisync::yaml::from_str(
+            "{name: dmz-only, key: dmz-key, vdoms: [dmz], trusthosts: [127.0.0.0/24]}",
+        )
+        .expect("user"),
+    );
+    let sim = sim(fg).await;
+    let c = client(sim.fortigate("fw").ca_pem(), ip(30));
+    // fortigate-api, PowerFGT and Ansible's fact module read the VDOM list right after login.
+    let (s, b) = call(&sim, &c, Method::GET, "/api/v2/cmdb/system/vdom", None).await;
+    assert_eq!(
+        (s, b["path"].clone(), b["name"].clone()),
+        (200, json!("system"), json!("vdom"))
+    );
+    assert_eq!(
+        b["results"],
+        json!([{"name": "root", "q_origin_key": "root"}, {"name": "dmz", "q_origin_key": "dmz"}])
+    );
+    let (s, b) = call(&sim, &c, Method::GET, "/api/v2/cmdb/system/vdom/dmz", None).await;
+    assert_eq!(
+        (s, b["results"][0]["name"].clone(), b["mkey"].clone()),
+        (200, json!("dmz"), json!("dmz"))
+    );
+    let (s, b) = call(&sim, &c, Method::GET, "/api/v2/cmdb/system/vdom/nope", None).await;
+    assert_eq!(
+        (s, b["http_status"].clone(), b.get("error")),
+        (404, json!(404), None)
+    );
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/vdom",
+        Some(json!({"name": "new"})),
+    )
+    .await;
+    assert_eq!(s, 405, "VDOMs are not created through the simulator");
+    let (s, b) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/system/vdom"),
+            Some("dmz-key"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, b["results"].clone()),
+        (200, json!([{"name": "dmz", "q_origin_key": "dmz"}])),
+        "a VDOM-limited user sees its VDOMs only"
+    );
+}

@@ -3,6 +3,7 @@
 mod auth;
 pub mod cmdb;
 mod cmdb_api;
+mod cmdb_system;
 pub mod envelope;
 pub mod lockout;
 mod login;
