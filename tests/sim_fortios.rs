@@ -1673,3 +1673,73 @@ async fn system_vdom_is_the_vdom_table_clients_read_to_check_a_login() {
         "a VDOM-limited user sees its VDOMs only"
     );
 }
+
+#[tokio::test]
+async fn global_1_answers_an_array_of_envelopes_like_vdom_star() {
+    let sim = sim(two_vdoms("7.4.3")).await;
+    let c = client(sim.fortigate("fw").ca_pem(), ip(31));
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address?vdom=dmz",
+        Some(json!({"name": "d", "subnet": "192.0.2.1/32"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // fortiosapi and Ansible send `?global=1` for vdom "global" and read element 0 of the answer.
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/firewall/address/?global=1",
+        None,
+    )
+    .await;
+    let envelopes = b.as_array().expect("an array of envelopes");
+    assert_eq!(s, 200);
+    assert_eq!(
+        envelopes
+            .iter()
+            .map(|e| e["vdom"].clone())
+            .collect::<Vec<_>>(),
+        [json!("root"), json!("dmz")]
+    );
+    assert_eq!(envelopes[1]["results"][0]["name"], "d");
+    assert_eq!(envelopes[0]["results"], json!([]));
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/system/global?global=1",
+        None,
+    )
+    .await;
+    assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(b[0]["results"]["admin-lockout-threshold"], 3);
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address?global=1",
+        Some(json!({"name": "g", "subnet": "192.0.2.2/32"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b[0]["status"].clone(), b[0]["mkey"].clone()),
+        (200, json!("success"), json!("g"))
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address?global=1",
+        Some(json!({"name": "g", "subnet": "192.0.2.2/32"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b[0]["error"].clone()),
+        (500, json!(-5)),
+        "an error is an array of one envelope too"
+    );
+}

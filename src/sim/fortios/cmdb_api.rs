@@ -1,12 +1,12 @@
-//! `/api/v2/cmdb/...`: tables per VDOM (with member child URLs and transactions), and the
-//! routing to the global objects of `config system` (facts §2, §3, §6).
+//! `/api/v2/cmdb/...`: tables per VDOM (with member child URLs and transactions), `?global=1`,
+//! and the routing to the global objects of `config system` (facts §2, §3, §5, §6).
 
 use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::cmdb::{CmdbError, Table, VdomTables};
 use super::cmdb_system::not_allowed;
-use super::envelope::{Reply, Request, envelope};
+use super::envelope::{Body, Reply, Request, envelope};
 use super::query::Query;
 use super::rest::{Area, forbidden, permitted};
 use super::state::{FortiGateState, Transaction};
@@ -44,6 +44,41 @@ pub fn handle(
     if !permitted(who, area, write) {
         return forbidden(state, req, &full);
     }
+    if !global_scope(req) {
+        return route(state, req, who, seg, vdom, body);
+    }
+    // `?global=1` (Ansible, fortiosapi) answers a JSON array of envelopes, like `vdom=*`: a
+    // table read fans out over every VDOM; anything else is one envelope in an array. Both
+    // clients take element 0 of every answer to a global request, writes included, which is
+    // where writes answering an array comes from (inferred from the clients, facts §2.1, §5).
+    if !write && Table::from_path(path, name).is_some() {
+        return route(state, req, who, seg, "*", body);
+    }
+    let reply = route(state, req, who, seg, vdom, body);
+    match reply.body {
+        Body::Json(Value::Object(env)) => Reply {
+            body: Body::Json(Value::Array(vec![Value::Object(env)])),
+            ..reply
+        },
+        _ => reply,
+    }
+}
+
+/// Whether the request asks for the global scope (`global=1`).
+fn global_scope(req: &Request) -> bool {
+    matches!(req.param("global"), Some("1" | "true"))
+}
+
+/// Runs a CMDB request on its table or global object; `seg` is at least `[path, name]`.
+fn route(
+    state: &mut FortiGateState,
+    req: &Request,
+    who: &Principal,
+    seg: &[&str],
+    vdom: &str,
+    body: Option<Value>,
+) -> Reply {
+    let (path, name) = (seg[0], seg[1]);
     match (path, name) {
         ("system", "global") => super::cmdb_system::global(state, req, who, body),
         ("system", "status") => super::monitor::status(state, req, vdom),
