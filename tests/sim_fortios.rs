@@ -1743,3 +1743,136 @@ async fn global_1_answers_an_array_of_envelopes_like_vdom_star() {
         "an error is an array of one envelope too"
     );
 }
+
+#[tokio::test]
+async fn api_user_is_a_cmdb_table_created_on_the_collection_and_deleted_by_mkey() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(32));
+    // Terraform's fortios_system_apiuser: create on the collection, delete by mkey.
+    let user = json!({"name": "ci", "accprofile": "readonly", "vdom": [{"name": "root"}], "trusthost": [{"id": 1, "type": "ipv4-trusthost", "ipv4-trusthost": "127.0.0.0 255.255.255.0"}]});
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/api-user",
+        Some(user.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["mkey"].clone(), b["revision_changed"].clone()),
+        (200, json!("ci"), json!(true))
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["results"][0]["accprofile"].clone()),
+        (200, json!("readonly"))
+    );
+    assert_eq!(
+        b["results"][0]["trusthost"][0]["ipv4-trusthost"],
+        "127.0.0.0 255.255.255.0"
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/api-user",
+        Some(user),
+    )
+    .await;
+    assert_eq!((s, b["error"].clone()), (500, json!(-5)), "a duplicate");
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/api-user",
+        Some(json!({"name": "x", "accprofile": "no-such-profile"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (500, json!(-651)),
+        "an unknown profile"
+    );
+    let (s, _) = body_of(
+        send(
+            &c,
+            Method::POST,
+            &url(&sim, "/api/v2/cmdb/system/api-user"),
+            Some("reader-key"),
+            Some(json!({"name": "y"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 403, "only a super_admin manages administrators");
+    // The created user is a real one once it has a key.
+    assert!(fg.set_api_key("ci", Some("ci-key")));
+    let (s, _) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some("ci-key"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::DELETE,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!((s, b["mkey"].clone()), (200, json!("ci")));
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some("ci-key"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 401, "its key went with it");
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::DELETE,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::DELETE,
+        "/api/v2/cmdb/system/api-user",
+        None,
+    )
+    .await;
+    assert_eq!(s, 405, "never a purge of the collection");
+}

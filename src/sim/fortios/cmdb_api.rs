@@ -84,7 +84,7 @@ fn route(
         ("system", "status") => super::monitor::status(state, req, vdom),
         ("system", "admin") => super::cmdb_system::admin(state, req, who, &seg[2..], body),
         ("system", "vdom") => super::cmdb_system::vdom(state, req, who, &seg[2..]),
-        ("system", "api-user") => super::cmdb_system::api_user(state, req, who, &seg[2..], body),
+        ("system", "api-user") => super::cmdb_api_user::handle(state, req, who, &seg[2..], body),
         _ => match Table::from_path(path, name) {
             Some(table) => table_request(state, req, who, table, &seg[2..], vdom, body),
             None => error_reply(

@@ -3,6 +3,7 @@
 mod auth;
 pub mod cmdb;
 mod cmdb_api;
+mod cmdb_api_user;
 mod cmdb_system;
 pub mod envelope;
 pub mod lockout;
