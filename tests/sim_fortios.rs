@@ -1876,3 +1876,99 @@ async fn api_user_is_a_cmdb_table_created_on_the_collection_and_deleted_by_mkey(
     .await;
     assert_eq!(s, 405, "never a purge of the collection");
 }
+
+#[tokio::test]
+async fn put_updates_an_existing_member_and_is_405_for_a_missing_one() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(33));
+    for (name, subnet) in [
+        ("a", "192.0.2.1/32"),
+        ("b", "192.0.2.2/32"),
+        ("c", "192.0.2.3/32"),
+    ] {
+        call(
+            &sim,
+            &c,
+            Method::POST,
+            "/api/v2/cmdb/firewall/address",
+            Some(json!({"name": name, "subnet": subnet})),
+        )
+        .await;
+    }
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/addrgrp",
+        Some(json!({"name": "g", "member": [{"name": "a"}, {"name": "b"}]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Ansible's member operation: GET the child, PUT it when it exists, POST when the PUT is 405.
+    let member = "/api/v2/cmdb/firewall/addrgrp/g/member/a";
+    assert_eq!(call(&sim, &c, Method::GET, member, None).await.0, 200);
+    let (s, b) = call(&sim, &c, Method::PUT, member, Some(json!({"name": "a"}))).await;
+    assert_eq!((s, b["status"].clone()), (200, json!("success")));
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "g"),
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    let (s, _) = call(&sim, &c, Method::PUT, member, Some(json!({"name": "c"}))).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "g"),
+        Some(vec!["c".to_string(), "b".to_string()]),
+        "renamed in place"
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::PUT,
+        "/api/v2/cmdb/firewall/addrgrp/g/member/c",
+        Some(json!({"name": "b"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (500, json!(-5)),
+        "b is a member already"
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::PUT,
+        "/api/v2/cmdb/firewall/addrgrp/g/member/c",
+        Some(json!({"name": "ghost"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (500, json!(-651)),
+        "no such address"
+    );
+    let (s, _) = call(&sim, &c, Method::PUT, member, Some(json!({"name": "a"}))).await;
+    assert_eq!(s, 405, "a is no member any more: PUT creates no child");
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/addrgrp/g/member",
+        Some(json!({"name": "a"})),
+    )
+    .await;
+    assert_eq!(s, 200, "the POST Ansible falls back to");
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "g"),
+        Some(vec!["c".to_string(), "b".to_string(), "a".to_string()])
+    );
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::PUT,
+        "/api/v2/cmdb/firewall/addrgrp/nope/member/a",
+        Some(json!({"name": "a"})),
+    )
+    .await;
+    assert_eq!(s, 404, "the group itself is missing");
+}

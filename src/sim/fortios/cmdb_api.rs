@@ -353,8 +353,15 @@ fn write(
         ("DELETE", [group, "member", member]) => tables
             .remove_member(table, group, member, limits)
             .map(|()| None),
-        // Never purge a whole table on DELETE of the collection (PR7); PUT on a missing child is
-        // 405, which Ansible answers with a POST.
+        // An existing child is updated; a missing one is 405, which Ansible answers with a
+        // POST (facts §2.2).
+        ("PUT", [group, "member", member]) => {
+            let body = body.ok_or_else(CmdbError::bad_request)?;
+            tables
+                .update_member(table, group, member, &body, limits)
+                .map(|()| None)
+        }
+        // Never purge a whole table on DELETE of the collection (PR7).
         _ => Err(not_allowed()),
     }
 }
