@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use fortisync::sim::fortios::{
-    FaultRule, FortiGateScenario, FosVersion, GlobalSettings, Permission, Profile, Table,
-    VdomObjects,
+    FaultBody, FaultRule, FortiGateScenario, FosVersion, GlobalSettings, Permission, Profile,
+    Table, VdomObjects,
 };
 use fortisync::sim::{Scenario, Simulator};
 use reqwest::Method;
@@ -1971,4 +1971,207 @@ async fn put_updates_an_existing_member_and_is_405_for_a_missing_one() {
     )
     .await;
     assert_eq!(s, 404, "the group itself is missing");
+}
+
+#[tokio::test]
+async fn a_fault_answers_a_fortios_json_envelope_with_the_chosen_status_and_error() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(34));
+    fg.add_fault(FaultRule {
+        path: "/api/v2/cmdb/firewall/address".into(),
+        method: Some("POST".into()),
+        status: Some(500),
+        body: FaultBody::Json,
+        error: Some(-4),
+        cli_error: Some("maximum number of entries has been reached".into()),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let resp = send(
+        &c,
+        Method::POST,
+        &url(&sim, "/api/v2/cmdb/firewall/address?vdom=root"),
+        Some(KEY),
+        Some(json!({"name": "f", "subnet": "192.0.2.5/32"})),
+    )
+    .await;
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let (s, b) = body_of(resp).await;
+    assert_eq!(s, 500);
+    assert_eq!(
+        (
+            b["http_method"].clone(),
+            b["status"].clone(),
+            b["http_status"].clone(),
+            b["error"].clone(),
+            b["path"].clone(),
+            b["name"].clone(),
+            b["vdom"].clone()
+        ),
+        (
+            json!("POST"),
+            json!("error"),
+            json!(500),
+            json!(-4),
+            json!("firewall"),
+            json!("address"),
+            json!("root")
+        )
+    );
+    assert_eq!(b["cli_error"], "maximum number of entries has been reached");
+    assert!(
+        fg.object("root", Table::Address, "f").is_none(),
+        "the request did not run"
+    );
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address",
+        Some(json!({"name": "f", "subnet": "192.0.2.5/32"})),
+    )
+    .await;
+    assert_eq!(s, 200, "times: 1");
+}
+
+#[tokio::test]
+async fn a_fault_adds_headers_and_can_answer_an_empty_body() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(35));
+    fg.add_fault(FaultRule {
+        path: "/api/v2/monitor".into(),
+        status: Some(503),
+        body: FaultBody::Empty,
+        headers: [("Retry-After".to_string(), "7".to_string())].into(),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let resp = send(
+        &c,
+        Method::GET,
+        &url(&sim, "/api/v2/monitor/system/status"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    assert!(resp.headers().get("content-type").is_none());
+    assert_eq!(resp.text().await.expect("body"), "");
+    // Headers without a status go on the device's own answer.
+    fg.add_fault(FaultRule {
+        path: "/api/v2/monitor".into(),
+        headers: [("Retry-After".to_string(), "1".to_string())].into(),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let resp = send(
+        &c,
+        Method::GET,
+        &url(&sim, "/api/v2/monitor/system/status"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers()["retry-after"].clone()
+        ),
+        (200, "1".parse().expect("value"))
+    );
+}
+
+#[tokio::test]
+async fn fault_rules_queue_in_order_through_the_versioned_admin_api() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let admin = reqwest::Client::new();
+    let faults = format!("{}/v1/fortigates/fw/faults", sim.admin_url());
+    let version: Value = admin
+        .get(format!("{}/v1/version", sim.admin_url()))
+        .send()
+        .await
+        .expect("version")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(version["admin_api"], "v1");
+    for rule in [
+        json!({"path": "/api/v2/cmdb", "status": 429, "headers": {"Retry-After": "30"}, "times": 1}),
+        json!({"path": "/api/v2/cmdb", "status": 500, "body": "json", "error": -5, "times": 2}),
+    ] {
+        let added = admin.post(&faults).json(&rule).send().await.expect("add");
+        assert_eq!(added.status().as_u16(), 201);
+    }
+    let queued: Value = admin
+        .get(&faults)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(queued.as_array().map(Vec::len), Some(2));
+    let c = client(sim.fortigate("fw").ca_pem(), ip(36));
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let resp = send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some(KEY),
+            None,
+        )
+        .await;
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        let (s, b) = body_of(resp).await;
+        seen.push((s, retry, b["error"].clone()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (429, Some("30".to_string()), Value::Null),
+            (500, None, json!(-5)),
+            (500, None, json!(-5)),
+            (200, None, Value::Null),
+        ],
+        "one rule per request, first queued first, each used up"
+    );
+    let queued: Value = admin
+        .get(&faults)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(queued, json!([]));
+    let typo = admin
+        .post(&faults)
+        .json(&json!({"path": "/api", "statsu": 503}))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(typo.status().as_u16(), 422);
+    let why: Value = typo.json().await.expect("json");
+    assert!(
+        why["error"].as_str().unwrap_or_default().contains("statsu"),
+        "{why}"
+    );
+    let nonsense = admin
+        .post(&faults)
+        .json(&json!({"path": "/api", "error": -5}))
+        .send()
+        .await
+        .expect("add");
+    let why: Value = nonsense.json().await.expect("json");
+    assert_eq!(
+        why["error"],
+        "error: only means something with a forced status"
+    );
 }
