@@ -10,3 +10,4 @@ pub mod reconcile;
 pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod yaml;

@@ -18,7 +18,7 @@ fn ip(last: u8) -> IpAddr {
 }
 
 fn scenario(name: &str, duration_secs: u64) -> FortiGateScenario {
-    serde_yaml::from_str(&format!(
+    fortisync::yaml::from_str(&format!(
         r#"
 name: {name}
 version: "7.4.3"
@@ -531,7 +531,7 @@ async fn each_troubleshooting_row_this_layer_sees_has_its_reason() {
 #[tokio::test]
 async fn password_sessions_send_csrf_and_log_in_again_after_expiry() {
     let mut fg = scenario("fw", 60);
-    fg.admins = vec![serde_yaml::from_str("{name: admin, password: s3cret}").expect("admin")];
+    fg.admins = vec![fortisync::yaml::from_str("{name: admin, password: s3cret}").expect("admin")];
     let sim = start(vec![fg]).await;
     let c = FortiOsClient::new(
         "fw",

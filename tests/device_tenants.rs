@@ -19,7 +19,7 @@ fn ip(last: u8) -> IpAddr {
 }
 
 async fn start(threshold: u32) -> Simulator {
-    let fg: FortiGateScenario = serde_yaml::from_str(&format!(
+    let fg: FortiGateScenario = fortisync::yaml::from_str(&format!(
         r#"
 name: fw
 version: "7.4.3"

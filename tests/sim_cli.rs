@@ -37,7 +37,7 @@ async fn sim_command_serves_the_scenario_and_writes_its_urls() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The file is renamed into place complete, so existing means readable.
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(&urls).expect("urls")).expect("json");
     let device = &doc["devices"]["fw"];

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use fortisync::sim::fortimanager::{
     AdminUser, AdomSpec, DeviceGroupSpec, DeviceSpec, FaultRule, FortiManagerHandle,
-    FortiManagerScenario, ManagedDevices, RpcPermit, Table, UserType, WorkspaceMode, admin_router,
-    start,
+    FortiManagerScenario, HttpFaultBody, ManagedDevices, RpcPermit, Table, UserType, WorkspaceMode,
+    admin_router, start,
 };
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -949,10 +949,36 @@ async fn admin_router_exposes_control_as_json() {
         .unwrap();
     assert_eq!(resp.status(), 204);
     let resp = app
+        .clone()
         .oneshot(req("GET", "/counters", Value::Null))
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    let resp = app
+        .clone()
+        .oneshot(req(
+            "POST",
+            "/faults",
+            json!({"url": "/sys", "http_statuss": 503}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        422,
+        "a misspelt field is refused, not ignored"
+    );
+    let resp = app
+        .clone()
+        .oneshot(req(
+            "POST",
+            "/faults",
+            json!({"url": "/sys", "code": -1, "times": 1}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(fmg.handle.faults()[0].code, Some(-1));
 }
 
 #[tokio::test]
@@ -1303,4 +1329,139 @@ async fn injected_latency_delays_the_answer() {
         (5_000..=6_000).contains(&(waited.as_millis() as u64)),
         "waited {waited:?}"
     );
+}
+
+#[tokio::test]
+async fn fault_rules_queue_in_order_instead_of_stacking_on_one_request() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    for (code, message) in [(-1, "first"), (-6, "second")] {
+        fmg.handle.add_fault(FaultRule {
+            url: ADDR.into(),
+            code: Some(code),
+            message: Some(message.into()),
+            times: Some(1),
+            ..Default::default()
+        });
+    }
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(status(&fmg.rpc(&s, "get", json!({"url": ADDR})).await));
+    }
+    assert_eq!(
+        seen,
+        [
+            (-1, "first".into()),
+            (-6, "second".into()),
+            (0, "OK".into())
+        ]
+    );
+    // A rule that answers the whole request leaves the request's other params alone: the
+    // code rule behind it waits for the next request.
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        http_status: Some(503),
+        times: Some(1),
+        ..Default::default()
+    });
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        code: Some(-3),
+        times: Some(1),
+        ..Default::default()
+    });
+    let (http, _) = fmg
+        .raw(
+            json!({"id": 1, "method": "get", "params": [{"url": ADDR}, {"url": ADDR}], "session": s}),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(http, 503);
+    assert_eq!(fmg.handle.faults().len(), 1, "the -3 rule is still queued");
+    assert_eq!(
+        status(&fmg.rpc(&s, "get", json!({"url": ADDR})).await).0,
+        -3
+    );
+    assert!(fmg.handle.faults().is_empty());
+}
+
+#[tokio::test]
+async fn an_injected_http_status_can_carry_a_jsonrpc_or_an_html_body_and_headers() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    let body = json!({"id": 4, "method": "get", "params": [{"url": ADDR}], "session": s});
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        http_status: Some(503),
+        body: HttpFaultBody::Jsonrpc,
+        code: Some(-11),
+        message: Some("No permission for the resource".into()),
+        headers: [("Retry-After".to_string(), "5".to_string())].into(),
+        times: Some(1),
+        ..Default::default()
+    });
+    let resp = fmg
+        .http
+        .post(fmg.handle.jsonrpc_url())
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers()["retry-after"].clone()
+        ),
+        (503, "5".parse().expect("value"))
+    );
+    let reply: Value = resp.json().await.expect("a JSON-RPC body");
+    assert_eq!(reply["id"], 4);
+    assert_eq!(
+        status(&reply),
+        (-11, "No permission for the resource".into())
+    );
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        http_status: Some(502),
+        body: HttpFaultBody::Html,
+        times: Some(1),
+        ..Default::default()
+    });
+    let resp = fmg
+        .http
+        .post(fmg.handle.jsonrpc_url())
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status().as_u16(), 502);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert!(
+        resp.text()
+            .await
+            .expect("body")
+            .contains("<title>502 Bad Gateway</title>")
+    );
+    // Without a body kind the status comes bare, as before.
+    fmg.handle.add_fault(FaultRule {
+        url: ADDR.into(),
+        http_status: Some(500),
+        times: Some(1),
+        ..Default::default()
+    });
+    let resp = fmg
+        .http
+        .post(fmg.handle.jsonrpc_url())
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status().as_u16(), 500);
+    assert_eq!(resp.text().await.expect("body"), "");
 }

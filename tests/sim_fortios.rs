@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use fortisync::sim::fortios::{
-    FaultRule, FortiGateScenario, FosVersion, GlobalSettings, Permission, Profile, Table,
-    VdomObjects,
+    FaultBody, FaultRule, FortiGateScenario, FosVersion, GlobalSettings, Permission, Profile,
+    Table, VdomObjects,
 };
 use fortisync::sim::{Scenario, Simulator};
 use reqwest::Method;
@@ -37,7 +37,7 @@ profiles:
   readonly: {{fwgrp: read, sysgrp: none}}
 "#
     );
-    serde_yaml::from_str(&yaml).expect("scenario")
+    fortisync::yaml::from_str(&yaml).expect("scenario")
 }
 
 async fn sim(fg: FortiGateScenario) -> Simulator {
@@ -1445,7 +1445,7 @@ async fn admin_port_exposes_control_as_json() {
 
 #[tokio::test]
 async fn fortimanager_proxy_reaches_the_simulated_fortigate() {
-    let fmg: fortisync::sim::fortimanager::FortiManagerScenario = serde_yaml::from_str(
+    let fmg: fortisync::sim::fortimanager::FortiManagerScenario = fortisync::yaml::from_str(
         r#"
 name: fmg
 tls: false
@@ -1596,5 +1596,582 @@ async fn a_hung_device_never_answers_and_current_admins_lists_sessions() {
     assert_eq!(
         (s, b["results"][0]["username"].clone()),
         (200, json!("admin"))
+    );
+}
+
+/// A request with the API key, as every third-party client below sends it.
+async fn call(
+    sim: &Simulator,
+    c: &reqwest::Client,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    body_of(send(c, method, &url(sim, path), Some(KEY), body).await).await
+}
+
+fn two_vdoms(version: &str) -> FortiGateScenario {
+    let mut fg = fortigate(version);
+    fg.vdoms = vec!["root".into(), "dmz".into()];
+    fg
+}
+
+#[tokio::test]
+async fn system_vdom_is_the_vdom_table_clients_read_to_check_a_login() {
+    let mut fg = two_vdoms("7.4.3");
+    fg.api_users.push(
+        fortisync::yaml::from_str(
+            "{name: dmz-only, key: dmz-key, vdoms: [dmz], trusthosts: [127.0.0.0/24]}",
+        )
+        .expect("user"),
+    );
+    let sim = sim(fg).await;
+    let c = client(sim.fortigate("fw").ca_pem(), ip(30));
+    // fortigate-api, PowerFGT and Ansible's fact module read the VDOM list right after login.
+    let (s, b) = call(&sim, &c, Method::GET, "/api/v2/cmdb/system/vdom", None).await;
+    assert_eq!(
+        (s, b["path"].clone(), b["name"].clone()),
+        (200, json!("system"), json!("vdom"))
+    );
+    assert_eq!(
+        b["results"],
+        json!([{"name": "root", "q_origin_key": "root"}, {"name": "dmz", "q_origin_key": "dmz"}])
+    );
+    let (s, b) = call(&sim, &c, Method::GET, "/api/v2/cmdb/system/vdom/dmz", None).await;
+    assert_eq!(
+        (s, b["results"][0]["name"].clone(), b["mkey"].clone()),
+        (200, json!("dmz"), json!("dmz"))
+    );
+    let (s, b) = call(&sim, &c, Method::GET, "/api/v2/cmdb/system/vdom/nope", None).await;
+    assert_eq!(
+        (s, b["http_status"].clone(), b.get("error")),
+        (404, json!(404), None)
+    );
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/vdom",
+        Some(json!({"name": "new"})),
+    )
+    .await;
+    assert_eq!(s, 405, "VDOMs are not created through the simulator");
+    let (s, b) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/system/vdom"),
+            Some("dmz-key"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, b["results"].clone()),
+        (200, json!([{"name": "dmz", "q_origin_key": "dmz"}])),
+        "a VDOM-limited user sees its VDOMs only"
+    );
+}
+
+#[tokio::test]
+async fn global_1_answers_an_array_of_envelopes_like_vdom_star() {
+    let sim = sim(two_vdoms("7.4.3")).await;
+    let c = client(sim.fortigate("fw").ca_pem(), ip(31));
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address?vdom=dmz",
+        Some(json!({"name": "d", "subnet": "192.0.2.1/32"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // fortiosapi and Ansible send `?global=1` for vdom "global" and read element 0 of the answer.
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/firewall/address/?global=1",
+        None,
+    )
+    .await;
+    let envelopes = b.as_array().expect("an array of envelopes");
+    assert_eq!(s, 200);
+    assert_eq!(
+        envelopes
+            .iter()
+            .map(|e| e["vdom"].clone())
+            .collect::<Vec<_>>(),
+        [json!("root"), json!("dmz")]
+    );
+    assert_eq!(envelopes[1]["results"][0]["name"], "d");
+    assert_eq!(envelopes[0]["results"], json!([]));
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/system/global?global=1",
+        None,
+    )
+    .await;
+    assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(b[0]["results"]["admin-lockout-threshold"], 3);
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address?global=1",
+        Some(json!({"name": "g", "subnet": "192.0.2.2/32"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b[0]["status"].clone(), b[0]["mkey"].clone()),
+        (200, json!("success"), json!("g"))
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address?global=1",
+        Some(json!({"name": "g", "subnet": "192.0.2.2/32"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b[0]["error"].clone()),
+        (500, json!(-5)),
+        "an error is an array of one envelope too"
+    );
+}
+
+#[tokio::test]
+async fn api_user_is_a_cmdb_table_created_on_the_collection_and_deleted_by_mkey() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(32));
+    // Terraform's fortios_system_apiuser: create on the collection, delete by mkey.
+    let user = json!({"name": "ci", "accprofile": "readonly", "vdom": [{"name": "root"}], "trusthost": [{"id": 1, "type": "ipv4-trusthost", "ipv4-trusthost": "127.0.0.0 255.255.255.0"}]});
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/api-user",
+        Some(user.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, b["mkey"].clone(), b["revision_changed"].clone()),
+        (200, json!("ci"), json!(true))
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["results"][0]["accprofile"].clone()),
+        (200, json!("readonly"))
+    );
+    assert_eq!(
+        b["results"][0]["trusthost"][0]["ipv4-trusthost"],
+        "127.0.0.0 255.255.255.0"
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/api-user",
+        Some(user),
+    )
+    .await;
+    assert_eq!((s, b["error"].clone()), (500, json!(-5)), "a duplicate");
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/system/api-user",
+        Some(json!({"name": "x", "accprofile": "no-such-profile"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (500, json!(-651)),
+        "an unknown profile"
+    );
+    let (s, _) = body_of(
+        send(
+            &c,
+            Method::POST,
+            &url(&sim, "/api/v2/cmdb/system/api-user"),
+            Some("reader-key"),
+            Some(json!({"name": "y"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 403, "only a super_admin manages administrators");
+    // The created user is a real one once it has a key.
+    assert!(fg.set_api_key("ci", Some("ci-key")));
+    let (s, _) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some("ci-key"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::DELETE,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!((s, b["mkey"].clone()), (200, json!("ci")));
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::GET,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = body_of(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some("ci-key"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 401, "its key went with it");
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::DELETE,
+        "/api/v2/cmdb/system/api-user/ci",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::DELETE,
+        "/api/v2/cmdb/system/api-user",
+        None,
+    )
+    .await;
+    assert_eq!(s, 405, "never a purge of the collection");
+}
+
+#[tokio::test]
+async fn put_updates_an_existing_member_and_is_405_for_a_missing_one() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(33));
+    for (name, subnet) in [
+        ("a", "192.0.2.1/32"),
+        ("b", "192.0.2.2/32"),
+        ("c", "192.0.2.3/32"),
+    ] {
+        call(
+            &sim,
+            &c,
+            Method::POST,
+            "/api/v2/cmdb/firewall/address",
+            Some(json!({"name": name, "subnet": subnet})),
+        )
+        .await;
+    }
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/addrgrp",
+        Some(json!({"name": "g", "member": [{"name": "a"}, {"name": "b"}]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Ansible's member operation: GET the child, PUT it when it exists, POST when the PUT is 405.
+    let member = "/api/v2/cmdb/firewall/addrgrp/g/member/a";
+    assert_eq!(call(&sim, &c, Method::GET, member, None).await.0, 200);
+    let (s, b) = call(&sim, &c, Method::PUT, member, Some(json!({"name": "a"}))).await;
+    assert_eq!((s, b["status"].clone()), (200, json!("success")));
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "g"),
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    let (s, _) = call(&sim, &c, Method::PUT, member, Some(json!({"name": "c"}))).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "g"),
+        Some(vec!["c".to_string(), "b".to_string()]),
+        "renamed in place"
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::PUT,
+        "/api/v2/cmdb/firewall/addrgrp/g/member/c",
+        Some(json!({"name": "b"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (500, json!(-5)),
+        "b is a member already"
+    );
+    let (s, b) = call(
+        &sim,
+        &c,
+        Method::PUT,
+        "/api/v2/cmdb/firewall/addrgrp/g/member/c",
+        Some(json!({"name": "ghost"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].clone()),
+        (500, json!(-651)),
+        "no such address"
+    );
+    let (s, _) = call(&sim, &c, Method::PUT, member, Some(json!({"name": "a"}))).await;
+    assert_eq!(s, 405, "a is no member any more: PUT creates no child");
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/addrgrp/g/member",
+        Some(json!({"name": "a"})),
+    )
+    .await;
+    assert_eq!(s, 200, "the POST Ansible falls back to");
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "g"),
+        Some(vec!["c".to_string(), "b".to_string(), "a".to_string()])
+    );
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::PUT,
+        "/api/v2/cmdb/firewall/addrgrp/nope/member/a",
+        Some(json!({"name": "a"})),
+    )
+    .await;
+    assert_eq!(s, 404, "the group itself is missing");
+}
+
+#[tokio::test]
+async fn a_fault_answers_a_fortios_json_envelope_with_the_chosen_status_and_error() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(34));
+    fg.add_fault(FaultRule {
+        path: "/api/v2/cmdb/firewall/address".into(),
+        method: Some("POST".into()),
+        status: Some(500),
+        body: FaultBody::Json,
+        error: Some(-4),
+        cli_error: Some("maximum number of entries has been reached".into()),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let resp = send(
+        &c,
+        Method::POST,
+        &url(&sim, "/api/v2/cmdb/firewall/address?vdom=root"),
+        Some(KEY),
+        Some(json!({"name": "f", "subnet": "192.0.2.5/32"})),
+    )
+    .await;
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let (s, b) = body_of(resp).await;
+    assert_eq!(s, 500);
+    assert_eq!(
+        (
+            b["http_method"].clone(),
+            b["status"].clone(),
+            b["http_status"].clone(),
+            b["error"].clone(),
+            b["path"].clone(),
+            b["name"].clone(),
+            b["vdom"].clone()
+        ),
+        (
+            json!("POST"),
+            json!("error"),
+            json!(500),
+            json!(-4),
+            json!("firewall"),
+            json!("address"),
+            json!("root")
+        )
+    );
+    assert_eq!(b["cli_error"], "maximum number of entries has been reached");
+    assert!(
+        fg.object("root", Table::Address, "f").is_none(),
+        "the request did not run"
+    );
+    let (s, _) = call(
+        &sim,
+        &c,
+        Method::POST,
+        "/api/v2/cmdb/firewall/address",
+        Some(json!({"name": "f", "subnet": "192.0.2.5/32"})),
+    )
+    .await;
+    assert_eq!(s, 200, "times: 1");
+}
+
+#[tokio::test]
+async fn a_fault_adds_headers_and_can_answer_an_empty_body() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(35));
+    fg.add_fault(FaultRule {
+        path: "/api/v2/monitor".into(),
+        status: Some(503),
+        body: FaultBody::Empty,
+        headers: [("Retry-After".to_string(), "7".to_string())].into(),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let resp = send(
+        &c,
+        Method::GET,
+        &url(&sim, "/api/v2/monitor/system/status"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    assert!(resp.headers().get("content-type").is_none());
+    assert_eq!(resp.text().await.expect("body"), "");
+    // Headers without a status go on the device's own answer.
+    fg.add_fault(FaultRule {
+        path: "/api/v2/monitor".into(),
+        headers: [("Retry-After".to_string(), "1".to_string())].into(),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let resp = send(
+        &c,
+        Method::GET,
+        &url(&sim, "/api/v2/monitor/system/status"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers()["retry-after"].clone()
+        ),
+        (200, "1".parse().expect("value"))
+    );
+}
+
+#[tokio::test]
+async fn fault_rules_queue_in_order_through_the_versioned_admin_api() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let admin = reqwest::Client::new();
+    let faults = format!("{}/v1/fortigates/fw/faults", sim.admin_url());
+    let version: Value = admin
+        .get(format!("{}/v1/version", sim.admin_url()))
+        .send()
+        .await
+        .expect("version")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(version["admin_api"], "v1");
+    for rule in [
+        json!({"path": "/api/v2/cmdb", "status": 429, "headers": {"Retry-After": "30"}, "times": 1}),
+        json!({"path": "/api/v2/cmdb", "status": 500, "body": "json", "error": -5, "times": 2}),
+    ] {
+        let added = admin.post(&faults).json(&rule).send().await.expect("add");
+        assert_eq!(added.status().as_u16(), 201);
+    }
+    let queued: Value = admin
+        .get(&faults)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(queued.as_array().map(Vec::len), Some(2));
+    let c = client(sim.fortigate("fw").ca_pem(), ip(36));
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let resp = send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some(KEY),
+            None,
+        )
+        .await;
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        let (s, b) = body_of(resp).await;
+        seen.push((s, retry, b["error"].clone()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (429, Some("30".to_string()), Value::Null),
+            (500, None, json!(-5)),
+            (500, None, json!(-5)),
+            (200, None, Value::Null),
+        ],
+        "one rule per request, first queued first, each used up"
+    );
+    let queued: Value = admin
+        .get(&faults)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(queued, json!([]));
+    let typo = admin
+        .post(&faults)
+        .json(&json!({"path": "/api", "statsu": 503}))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(typo.status().as_u16(), 422);
+    let why: Value = typo.json().await.expect("json");
+    assert!(
+        why["error"].as_str().unwrap_or_default().contains("statsu"),
+        "{why}"
+    );
+    let nonsense = admin
+        .post(&faults)
+        .json(&json!({"path": "/api", "error": -5}))
+        .send()
+        .await
+        .expect("add");
+    let why: Value = nonsense.json().await.expect("json");
+    assert_eq!(
+        why["error"],
+        "error: only means something with a forced status"
     );
 }

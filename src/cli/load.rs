@@ -96,19 +96,19 @@ impl Manifests {
 
     /// Adds the documents of one multi-document text.
     pub fn add(&mut self, text: &str, origin: &str, namespace: &str) -> Result<(), LoadError> {
-        for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        // Documents are numbered as read, empty ones left out (as kubectl skips them).
+        for (i, doc) in crate::yaml::documents(text).into_iter().enumerate() {
             let index = i + 1;
             let invalid = |detail: String| LoadError::Invalid {
                 origin: origin.to_string(),
                 index,
                 detail,
             };
-            let value = serde_yaml::Value::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
+            let value = doc.map_err(|e| invalid(e.to_string()))?;
             if value.is_null() {
                 continue;
             }
-            let head: Head =
-                serde_yaml::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+            let head = Head::deserialize(&value).map_err(|e| invalid(e.to_string()))?;
             let at = format!("{origin} (document {index})");
             match (head.api_version.as_str(), head.kind.as_str()) {
                 ("fortisync.dev/v1alpha1", "FortiGate") => {
@@ -272,11 +272,11 @@ pub fn env_name(secret: &str, key: &str) -> String {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(
-    value: serde_yaml::Value,
+    value: serde_json::Value,
     invalid: &dyn Fn(String) -> LoadError,
 ) -> Result<T, LoadError> {
-    // serde_path_to_error is not a dependency; serde_yaml's message names the field.
-    serde_yaml::from_value(value).map_err(|e| invalid(e.to_string()))
+    // serde_path_to_error is not a dependency; serde's message names the field.
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
 /// Refuses a connection the API server would refuse at admission; before anything reads the

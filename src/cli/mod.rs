@@ -1,6 +1,7 @@
 //! The `fortisync` command line: one subcommand per job, one module per subcommand.
 
 mod crds;
+#[cfg(feature = "sim")]
 mod demo;
 pub mod doctor;
 pub mod load;
@@ -37,8 +38,15 @@ pub enum Command {
     /// Run the FortiGate / FortiManager simulator.
     #[cfg(feature = "sim")]
     Sim(sim::SimArgs),
+    /// Run the FortiGate / FortiManager simulator (not in this build).
+    #[cfg(not(feature = "sim"))]
+    Sim(without_sim::Args),
     /// Converge the example manifests against the built-in simulator and show it happening.
+    #[cfg(feature = "sim")]
     Demo(demo::DemoArgs),
+    /// Converge the example manifests against the built-in simulator (not in this build).
+    #[cfg(not(feature = "sim"))]
+    Demo(without_sim::Args),
     /// Print the CustomResourceDefinitions generated from the Rust types.
     Crds(crds::CrdsArgs),
 }
@@ -64,8 +72,36 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(args).await,
             #[cfg(feature = "sim")]
             Command::Sim(args) => sim::run(args).await,
+            #[cfg(not(feature = "sim"))]
+            Command::Sim(_) => without_sim::refuse("sim"),
+            #[cfg(feature = "sim")]
             Command::Demo(args) => demo::run(args).await,
+            #[cfg(not(feature = "sim"))]
+            Command::Demo(_) => without_sim::refuse("demo"),
             Command::Crds(args) => crds::run(args),
         }
     })
+}
+
+/// `sim` and `demo` in a build without the simulator: they still parse (with any arguments), so
+/// the user learns why they cannot run instead of reading "unrecognized subcommand".
+#[cfg(not(feature = "sim"))]
+mod without_sim {
+    use std::process::ExitCode;
+
+    /// Whatever arguments were given; none is looked at.
+    #[derive(Debug, clap::Args)]
+    pub struct Args {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        _ignored: Vec<String>,
+    }
+
+    /// Explains that the subcommand needs the `sim` feature.
+    pub fn refuse(command: &str) -> ExitCode {
+        eprintln!(
+            "fortisync {command}: this fortisync was built without the simulator \
+             (cargo feature `sim`, on by default); rebuild without `--no-default-features`"
+        );
+        ExitCode::FAILURE
+    }
 }

@@ -1,6 +1,6 @@
 //! `fortisync sim`: run the FortiGate / FortiManager simulator until Ctrl-C.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::sim::{Scenario, Simulator};
@@ -97,8 +97,10 @@ pub async fn run(args: SimArgs) -> ExitCode {
     }
     if let Some(path) = &args.write_urls {
         let doc = serde_json::json!({"admin": sim.admin_url(), "devices": urls});
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
-        {
+        if let Err(e) = write_atomically(
+            path,
+            &serde_json::to_string_pretty(&doc).unwrap_or_default(),
+        ) {
             eprintln!("fortisync sim: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
@@ -107,6 +109,25 @@ pub async fn run(args: SimArgs) -> ExitCode {
     let _ = tokio::signal::ctrl_c().await;
     sim.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Writes `contents` to a temporary file beside `path` and renames it over `path`, so a script
+/// polling for the file never reads it half written: it is absent, then complete.
+fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    // Same directory, so the rename never crosses a filesystem; hidden and per-process, so it
+    // neither matches a glob for the final name nor collides with another `fortisync sim`.
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    std::fs::write(&temp, contents)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
 }
 
 #[cfg(test)]
@@ -120,5 +141,22 @@ mod tests {
         let scenario = Scenario::from_yaml(example).expect("examples/sim-scenario.yaml parses");
         assert_eq!(scenario.fortigates.len(), 2);
         assert_eq!(scenario.fortimanagers.len(), 1);
+    }
+
+    #[test]
+    fn the_url_file_is_replaced_whole_and_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("fortisync-urls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("urls.json");
+        std::fs::write(&path, "old").expect("old file");
+        write_atomically(&path, "{\"admin\": \"http://127.0.0.1:1\"}").expect("written");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(text, "{\"admin\": \"http://127.0.0.1:1\"}");
+        assert_eq!(left, ["urls.json"]);
     }
 }

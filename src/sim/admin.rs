@@ -1,5 +1,9 @@
 //! The simulator's admin (test-control) port: the same control the Rust handles offer, as
 //! JSON over HTTP, for users' own CI. Never served on a device port.
+//!
+//! It is a stable, versioned interface (docs/simulator.md): every route is served under
+//! `/v1/…` and, as before versions existed, at the root. Within v1, fields are only added and
+//! their defaults keep the old behaviour; anything else would be a `/v2/…` next to `/v1/…`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,7 +27,8 @@ pub fn router(
     fortimanagers: BTreeMap<String, FortiManagerControl>,
 ) -> Router {
     let fleet: Fleet = Arc::new(fortigates);
-    let mut router = Router::new()
+    let mut v1 = Router::new()
+        .route("/version", get(version))
         .route("/fortigates", get(list))
         .route(
             "/fortigates/{name}/requests",
@@ -32,7 +37,7 @@ pub fn router(
         .route("/fortigates/{name}/counters", get(counters))
         .route(
             "/fortigates/{name}/faults",
-            post(add_fault).delete(clear_faults),
+            get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/fortigates/{name}/global", put(set_global))
         .route("/fortigates/{name}/api-users/{user}/key", put(set_key))
@@ -51,12 +56,19 @@ pub fn router(
         )
         .with_state(fleet);
     for (name, control) in fortimanagers {
-        router = router.nest(
+        v1 = v1.nest(
             &format!("/fortimanagers/{name}"),
             fortimanager::admin_router(&control),
         );
     }
-    router
+    Router::new().nest("/v1", v1.clone()).merge(v1)
+}
+
+/// The admin API version this simulator speaks.
+pub const ADMIN_API_VERSION: &str = "v1";
+
+async fn version() -> Json<Value> {
+    Json(json!({"admin_api": ADMIN_API_VERSION, "fortisync": env!("CARGO_PKG_VERSION")}))
 }
 
 /// Something the request names that the simulator does not have.
@@ -128,18 +140,28 @@ async fn counters(State(fleet): State<Fleet>, Path(name): Path<String>) -> Respo
         .into_response()
 }
 
+async fn list_faults(State(fleet): State<Fleet>, Path(name): Path<String>) -> Response {
+    match device(&fleet, &name) {
+        Ok(fg) => Json(fg.faults()).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
 async fn add_fault(
     State(fleet): State<Fleet>,
     Path(name): Path<String>,
-    Json(rule): Json<FaultRule>,
+    Json(rule): Json<Value>,
 ) -> Response {
-    match device(&fleet, &name) {
-        Ok(fg) => {
-            fg.add_fault(rule);
-            StatusCode::CREATED.into_response()
-        }
-        Err(r) => r.into_response(),
-    }
+    let fg = match device(&fleet, &name) {
+        Ok(fg) => fg,
+        Err(r) => return r.into_response(),
+    };
+    let rule = match fault_rule::<FaultRule>(rule, FaultRule::check) {
+        Ok(rule) => rule,
+        Err(why) => return unprocessable(why),
+    };
+    fg.add_fault(rule);
+    StatusCode::CREATED.into_response()
 }
 
 async fn clear_faults(State(fleet): State<Fleet>, Path(name): Path<String>) -> Response {
@@ -150,6 +172,25 @@ async fn clear_faults(State(fleet): State<Fleet>, Path(name): Path<String>) -> R
         }
         Err(r) => r.into_response(),
     }
+}
+
+/// A fault rule from JSON, or why not (an unknown field included), naming the field.
+pub fn fault_rule<R: serde::de::DeserializeOwned>(
+    body: Value,
+    check: impl FnOnce(&R) -> Result<(), String>,
+) -> Result<R, String> {
+    let rule: R = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    check(&rule)?;
+    Ok(rule)
+}
+
+/// 422 with the reason a body was refused.
+pub fn unprocessable(why: String) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"error": why})),
+    )
+        .into_response()
 }
 
 async fn set_global(

@@ -49,7 +49,7 @@ impl Default for AdminListen {
 impl Scenario {
     /// Parses YAML (JSON is YAML too).
     pub fn from_yaml(text: &str) -> anyhow::Result<Self> {
-        Ok(serde_yaml::from_str(text)?)
+        Ok(crate::yaml::from_str(text)?)
     }
 }
 

@@ -12,9 +12,10 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::fault::FaultRule;
 use super::rpc::Shared;
 use super::scenario::{AdminUser, RpcPermit, WorkspaceMode};
-use super::state::{CounterKey, FaultRule, RequestRecord};
+use super::state::{CounterKey, RequestRecord};
 use super::status::Status;
 use super::url::Table;
 
@@ -187,9 +188,14 @@ impl FortiManagerControl {
             .collect()
     }
 
-    /// Adds a fault rule.
+    /// Queues a fault rule behind the others (see [`FaultRule`] for the order they fire in).
     pub fn add_fault(&self, rule: FaultRule) {
         self.shared.state().faults.push(rule);
+    }
+
+    /// The fault rules still queued, first to fire first.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.shared.state().faults.rules().to_vec()
     }
 
     /// Removes every fault rule.
@@ -209,7 +215,10 @@ pub fn admin_router(control: &FortiManagerControl) -> Router {
         .route("/requests", get(requests).delete(clear_requests))
         .route("/counters", get(counters))
         .route("/sessions", get(sessions))
-        .route("/faults", post(add_fault).delete(clear_faults))
+        .route(
+            "/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
         .route("/admins/{userid}", put(put_admin).delete(remove_admin))
         .route("/adoms/{adom}/lock", post(hold_lock).delete(release_lock))
         .route("/adoms/{adom}/workspace-mode", put(set_mode))
@@ -262,9 +271,17 @@ async fn sessions(State(c): Ctl) -> Json<Value> {
     Json(json!({"live": c.live_sessions()}))
 }
 
-async fn add_fault(State(c): Ctl, Json(rule): Json<FaultRule>) -> StatusCode {
+async fn list_faults(State(c): Ctl) -> Json<Vec<FaultRule>> {
+    Json(c.faults())
+}
+
+async fn add_fault(State(c): Ctl, Json(rule): Json<Value>) -> Response {
+    let rule = match crate::sim::admin::fault_rule::<FaultRule>(rule, FaultRule::check) {
+        Ok(rule) => rule,
+        Err(why) => return crate::sim::admin::unprocessable(why),
+    };
     c.add_fault(rule);
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn clear_faults(State(c): Ctl) -> StatusCode {

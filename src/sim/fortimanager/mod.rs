@@ -20,6 +20,7 @@
 
 mod control;
 mod dispatch;
+mod fault;
 mod forms;
 mod inventory;
 mod objects;
@@ -38,12 +39,13 @@ mod workspace;
 use futures::future::BoxFuture;
 
 pub use control::{FortiManagerControl, admin_router};
+pub use fault::{FaultRule, HttpFaultBody};
 pub use scenario::{
     AdminUser, AdomSpec, DeviceGroupSpec, DeviceSpec, EXAMPLE_SCENARIO, FortiManagerScenario,
     RpcPermit, UserType, WorkspaceMode,
 };
 pub use server::{FortiManagerHandle, start};
-pub use state::{CounterKey, FaultRule, RequestRecord};
+pub use state::{CounterKey, RequestRecord};
 pub use status::Status;
 pub use url::Table;
 

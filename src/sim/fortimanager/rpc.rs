@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::ManagedDevices;
 use super::dispatch::{Answer, Caller, dispatch};
+use super::fault::{FaultRule, HttpFaultBody, error_page};
 use super::proxy::{self, ProxyCall};
 use super::scenario::{RpcPermit, UserType};
 use super::state::{FmgState, RequestRecord};
@@ -43,15 +44,28 @@ pub struct Incoming {
     pub peer: IpAddr,
 }
 
-/// The HTTP answer: status and JSON body (none for an injected bare status).
+/// The HTTP answer: status, body and extra headers.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     /// HTTP status.
     pub status: u16,
-    /// JSON body.
-    pub body: Option<Value>,
+    /// Body.
+    pub body: OutBody,
+    /// Headers an injected fault adds.
+    pub headers: Vec<(String, String)>,
     /// Drop the connection instead of answering.
     pub reset: bool,
+}
+
+/// The body of an HTTP answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutBody {
+    /// A JSON-RPC answer.
+    Json(Value),
+    /// An HTML page (an injected fault).
+    Html(String),
+    /// Nothing (an injected bare status).
+    Empty,
 }
 
 enum Auth {
@@ -92,7 +106,8 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
             json!({"id": null, "result": [{"status": Status::invalid_parameter().to_json()}]});
         return Outgoing {
             status: 200,
-            body: Some(body),
+            body: OutBody::Json(body),
+            headers: Vec::new(),
             reset: false,
         };
     };
@@ -117,8 +132,9 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
         }
     }
     let mut latency = 0;
-    let mut http_status = None;
-    let mut reset = false;
+    // The rule that answers the whole HTTP request, and the headers of every rule that fired.
+    let mut request_fault: Option<FaultRule> = None;
+    let mut headers = Vec::new();
     let mut login_token = None;
     let (auth_sid, slots) = {
         let mut state = shared.state();
@@ -129,17 +145,29 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
             let url_text = url.as_str().unwrap_or_default();
             let norm_url = format!("/{}", segments(url_text).join("/"));
             let mut forced = None;
-            for fault in state.take_faults(&norm_url) {
+            // One rule per param, none once a rule answers the request: rules queue, they
+            // never stack on one request.
+            let fault = match request_fault {
+                None => state.take_fault(&norm_url),
+                Some(_) => None,
+            };
+            if let Some(fault) = fault {
                 latency = latency.max(fault.latency_ms);
-                http_status = http_status.or(fault.http_status);
-                reset |= fault.reset;
+                headers.extend(fault.headers.clone());
                 if let Some(code) = fault.code {
                     forced = Some(Status::new(
                         code,
-                        fault.message.unwrap_or_else(|| "injected fault".into()),
+                        fault
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| "injected fault".into()),
                     ));
                 }
+                if fault.answers_request() {
+                    request_fault = Some(fault);
+                }
             }
+            let http_status = request_fault.as_ref().and_then(|f| f.http_status);
             let mut user = auth.caller().map(|c| c.user.userid.clone());
             // A forced code or HTTP status refuses the param before it runs; a reset runs
             // it and then loses the answer (the nastier case for a retrying client).
@@ -222,14 +250,6 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
             state.record(rec);
         }
     }
-    if reset || http_status.is_some() {
-        let status = http_status.unwrap_or(200);
-        return Outgoing {
-            status,
-            body: None,
-            reset,
-        };
-    }
     let mut reply = json!({"id": id, "result": results});
     // Login answers the token; later calls answer the numeric session id (§1.3).
     if let Some(token) = login_token {
@@ -237,10 +257,25 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
     } else if let Some(sid) = auth_sid {
         reply["session"] = json!(sid);
     }
+    let Some(fault) = request_fault else {
+        return Outgoing {
+            status: 200,
+            body: OutBody::Json(reply),
+            headers,
+            reset: false,
+        };
+    };
+    let status = fault.http_status.unwrap_or(200);
+    let body = match (fault.http_status, fault.body) {
+        (None, _) | (_, HttpFaultBody::Empty) => OutBody::Empty,
+        (Some(_), HttpFaultBody::Jsonrpc) => OutBody::Json(reply),
+        (Some(status), HttpFaultBody::Html) => OutBody::Html(error_page(status)),
+    };
     Outgoing {
-        status: 200,
-        body: Some(reply),
-        reset: false,
+        status,
+        body,
+        headers,
+        reset: fault.reset,
     }
 }
 

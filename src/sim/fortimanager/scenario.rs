@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn example_scenario_parses_and_loads() {
-        let s: FortiManagerScenario = serde_yaml::from_str(EXAMPLE_SCENARIO).unwrap();
+        let s: FortiManagerScenario = crate::yaml::from_str(EXAMPLE_SCENARIO).unwrap();
         assert_eq!(s.adoms[0].workspace_mode, WorkspaceMode::Normal);
         assert_eq!(s.admins[0].trusthosts[0][0], Ipv4Addr::LOCALHOST);
         assert_eq!(s.admins[1].adoms, vec!["root".to_string()]);
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn scenario_parses_from_yaml_with_defaults() {
-        let s: FortiManagerScenario = serde_yaml::from_str(
+        let s: FortiManagerScenario = crate::yaml::from_str(
             "version: 7.2.5\nadmins:\n  - userid: api\n    rpc_permit: read-write\n",
         )
         .unwrap();

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::ManagedDevices;
 use super::control::FortiManagerControl;
-use super::rpc::{self, Incoming, Shared};
+use super::rpc::{self, Incoming, OutBody, Shared};
 use super::scenario::FortiManagerScenario;
 use super::state::FmgState;
 use crate::sim::listener::{Peer, ResetConnection, listen};
@@ -134,8 +134,18 @@ async fn jsonrpc(
         resp.extensions_mut().insert(ResetConnection);
         return resp;
     }
-    match out.body {
-        Some(body) => (status, axum::Json(body)).into_response(),
-        None => status.into_response(),
+    let mut resp = match out.body {
+        OutBody::Json(body) => (status, axum::Json(body)).into_response(),
+        OutBody::Html(page) => (status, axum::response::Html(page)).into_response(),
+        OutBody::Empty => status.into_response(),
+    };
+    for (name, value) in out.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name),
+            header::HeaderValue::try_from(value),
+        ) {
+            resp.headers_mut().append(name, value);
+        }
     }
+    resp
 }

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use super::fault::{FaultQueue, FaultRule};
 use super::objects::{AdomObjects, Rules};
 use super::scenario::{
     AdminUser, DeviceGroupSpec, DeviceSpec, FortiManagerScenario, WorkspaceMode,
@@ -54,34 +55,6 @@ impl Adom {
             .find(|g| g.name == group)
             .map(|g| g.members.clone())
     }
-}
-
-/// A fault to inject on JSON-RPC params whose url starts with `url` (`""` matches all).
-/// A forced `code` or `http_status` refuses the param without running it; `reset` runs it
-/// and then drops the connection, so the client never learns the outcome. Params refused by an
-/// injected HTTP status are logged with code -1.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct FaultRule {
-    /// Url prefix, normalised with a leading slash (e.g. `/pm/config/adom/root/obj`).
-    pub url: String,
-    /// Delay before answering, in milliseconds (a huge value plays a hung FortiManager).
-    pub latency_ms: u64,
-    /// Extra delay drawn uniformly from `0..=jitter_ms` with the seeded RNG.
-    pub jitter_ms: u64,
-    /// Force this `status.code` on matching params.
-    pub code: Option<i64>,
-    /// Message sent with a forced code.
-    pub message: Option<String>,
-    /// Answer the whole HTTP request with this status and an empty body.
-    pub http_status: Option<u16>,
-    /// Apply this many times, then drop the rule (forever when absent).
-    pub times: Option<u32>,
-    /// Chance (0..=1) that a matching param is hit, drawn from the scenario's seeded RNG;
-    /// a miss does not use up `times`. Always when absent.
-    pub probability: Option<f64>,
-    /// Close the connection without an answer (a reset as the client sees it).
-    pub reset: bool,
 }
 
 /// One answered JSON-RPC param.
@@ -131,8 +104,8 @@ pub struct FmgState {
     pub counters: BTreeMap<CounterKey, u64>,
     /// Count of answered params per client source address.
     pub peer_counters: BTreeMap<IpAddr, u64>,
-    /// Injected faults.
-    pub faults: Vec<FaultRule>,
+    /// Injected faults, in the order they fire.
+    pub faults: FaultQueue,
     /// Decides probabilistic faults; seeded from the scenario for repeatable runs.
     pub rng: StdRng,
 }
@@ -188,7 +161,7 @@ impl FmgState {
             log: VecDeque::new(),
             counters: BTreeMap::new(),
             peer_counters: BTreeMap::new(),
-            faults: Vec::new(),
+            faults: FaultQueue::default(),
             rng: match s.seed {
                 Some(seed) => StdRng::seed_from_u64(seed),
                 None => StdRng::from_os_rng(),
@@ -211,25 +184,9 @@ impl FmgState {
         self.log.push_back(rec);
     }
 
-    /// The faults matching `url`, consuming one use of each counted rule.
-    pub fn take_faults(&mut self, url: &str) -> Vec<FaultRule> {
-        let mut hits = Vec::new();
-        for rule in &mut self.faults {
-            let chance = rule.probability.unwrap_or(1.0).clamp(0.0, 1.0);
-            if url.starts_with(&rule.url) && rule.times != Some(0) && self.rng.random_bool(chance) {
-                if let Some(n) = &mut rule.times {
-                    *n -= 1;
-                }
-                let mut hit = rule.clone();
-                if hit.jitter_ms > 0 {
-                    let extra = self.rng.random_range(0..=hit.jitter_ms);
-                    hit.latency_ms = hit.latency_ms.saturating_add(extra);
-                }
-                hits.push(hit);
-            }
-        }
-        self.faults.retain(|r| r.times != Some(0));
-        hits
+    /// The fault that hits a param on `url` (first matching rule, drawn with the seeded RNG).
+    pub fn take_fault(&mut self, url: &str) -> Option<FaultRule> {
+        self.faults.take(url, &mut self.rng)
     }
 
     /// True when FortiManager accepts API keys at all (7.2.2+).
@@ -319,8 +276,8 @@ mod tests {
             times: Some(1),
             ..Default::default()
         });
-        assert_eq!(s.take_faults("/sys/status").len(), 1);
-        assert!(s.take_faults("/sys/status").is_empty());
+        assert!(s.take_fault("/sys/status").is_some());
+        assert!(s.take_fault("/sys/status").is_none());
     }
 
     #[test]
@@ -337,7 +294,7 @@ mod tests {
                 ..Default::default()
             });
             (0..200)
-                .map(|_| s.take_faults("/x").len())
+                .map(|_| usize::from(s.take_fault("/x").is_some()))
                 .collect::<Vec<_>>()
         };
         let first = draw();

@@ -264,6 +264,39 @@ impl VdomTables {
         })
     }
 
+    /// Updates one existing member entry (`PUT .../addrgrp/<g>/member/<m>`): a body naming
+    /// another address renames the entry in place; one naming the same (or none) changes
+    /// nothing. A member that is not there yet is 405: PUT does not create children (facts
+    /// §2.2), and clients answer it with a POST.
+    pub fn update_member(
+        &mut self,
+        table: Table,
+        group: &str,
+        member: &str,
+        body: &Value,
+        limits: Limits,
+    ) -> Result<(), CmdbError> {
+        let new = body.get("name").and_then(Value::as_str).unwrap_or(member);
+        self.edit_members(table, group, limits, |members| {
+            let index = members
+                .iter()
+                .position(|m| m["name"] == member)
+                .ok_or(CmdbError {
+                    http_status: 405,
+                    code: None,
+                    cli_error: None,
+                })?;
+            if new != member && members.iter().any(|m| m["name"] == new) {
+                return Err(CmdbError::cli(
+                    -5,
+                    format!("object already exists (mkey='{new}')"),
+                ));
+            }
+            members[index] = json!({"name": new, "q_origin_key": new});
+            Ok(())
+        })
+    }
+
     /// Edits a group's member list and stores it only if the result passes the group checks.
     fn edit_members(
         &mut self,

@@ -1,14 +1,14 @@
-//! `/api/v2/cmdb/...`: tables per VDOM (with member child URLs and transactions) and the
-//! global objects `system/global`, `system/admin`, `system/api-user` (facts §2, §3, §6).
+//! `/api/v2/cmdb/...`: tables per VDOM (with member child URLs and transactions), `?global=1`,
+//! and the routing to the global objects of `config system` (facts §2, §3, §5, §6).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::cmdb::{CmdbError, Table, VdomTables};
-use super::envelope::{Reply, Request, envelope};
+use super::cmdb_system::not_allowed;
+use super::envelope::{Body, Reply, Request, envelope};
 use super::query::Query;
 use super::rest::{Area, forbidden, permitted};
-use super::scenario::parse_trusthost;
 use super::state::{FortiGateState, Transaction};
 
 /// Handles a CMDB request; `seg` starts after `cmdb`.
@@ -44,11 +44,47 @@ pub fn handle(
     if !permitted(who, area, write) {
         return forbidden(state, req, &full);
     }
+    if !global_scope(req) {
+        return route(state, req, who, seg, vdom, body);
+    }
+    // `?global=1` (Ansible, fortiosapi) answers a JSON array of envelopes, like `vdom=*`: a
+    // table read fans out over every VDOM; anything else is one envelope in an array. Both
+    // clients take element 0 of every answer to a global request, writes included, which is
+    // where writes answering an array comes from (inferred from the clients, facts §2.1, §5).
+    if !write && Table::from_path(path, name).is_some() {
+        return route(state, req, who, seg, "*", body);
+    }
+    let reply = route(state, req, who, seg, vdom, body);
+    match reply.body {
+        Body::Json(Value::Object(env)) => Reply {
+            body: Body::Json(Value::Array(vec![Value::Object(env)])),
+            ..reply
+        },
+        _ => reply,
+    }
+}
+
+/// Whether the request asks for the global scope (`global=1`).
+fn global_scope(req: &Request) -> bool {
+    matches!(req.param("global"), Some("1" | "true"))
+}
+
+/// Runs a CMDB request on its table or global object; `seg` is at least `[path, name]`.
+fn route(
+    state: &mut FortiGateState,
+    req: &Request,
+    who: &Principal,
+    seg: &[&str],
+    vdom: &str,
+    body: Option<Value>,
+) -> Reply {
+    let (path, name) = (seg[0], seg[1]);
     match (path, name) {
-        ("system", "global") => global(state, req, who, body),
+        ("system", "global") => super::cmdb_system::global(state, req, who, body),
         ("system", "status") => super::monitor::status(state, req, vdom),
-        ("system", "admin") => admin(state, req, who, &seg[2..], body),
-        ("system", "api-user") => api_user(state, req, who, &seg[2..], body),
+        ("system", "admin") => super::cmdb_system::admin(state, req, who, &seg[2..], body),
+        ("system", "vdom") => super::cmdb_system::vdom(state, req, who, &seg[2..]),
+        ("system", "api-user") => super::cmdb_api_user::handle(state, req, who, &seg[2..], body),
         _ => match Table::from_path(path, name) {
             Some(table) => table_request(state, req, who, table, &seg[2..], vdom, body),
             None => error_reply(
@@ -64,17 +100,19 @@ pub fn handle(
 
 /// Where an answer is about: VDOM and table.
 #[derive(Clone, Copy)]
-struct At<'a> {
+pub struct At<'a> {
     vdom: &'a str,
     path: &'a str,
     name: &'a str,
 }
 
-fn at<'a>(vdom: &'a str, path: &'a str, name: &'a str) -> At<'a> {
+/// The VDOM and table an answer is about.
+pub fn at<'a>(vdom: &'a str, path: &'a str, name: &'a str) -> At<'a> {
     At { vdom, path, name }
 }
 
-fn error_reply(
+/// An error envelope: the status, `error` and `cli_error` of `e`, `mkey` when the URL held one.
+pub fn error_reply(
     state: &FortiGateState,
     req: &Request,
     At { vdom, path, name }: At<'_>,
@@ -97,7 +135,8 @@ fn error_reply(
     Reply::json(e.http_status, Value::Object(env))
 }
 
-fn ok_reply(
+/// A success envelope; `changed` writes carry `revision_changed` and `old_revision`.
+pub fn ok_reply(
     state: &FortiGateState,
     req: &Request,
     At { vdom, path, name }: At<'_>,
@@ -314,13 +353,16 @@ fn write(
         ("DELETE", [group, "member", member]) => tables
             .remove_member(table, group, member, limits)
             .map(|()| None),
-        // Never purge a whole table on DELETE of the collection (PR7); PUT on a missing child is
-        // 405, which Ansible answers with a POST.
-        _ => Err(CmdbError {
-            http_status: 405,
-            code: None,
-            cli_error: None,
-        }),
+        // An existing child is updated; a missing one is 405, which Ansible answers with a
+        // POST (facts §2.2).
+        ("PUT", [group, "member", member]) => {
+            let body = body.ok_or_else(CmdbError::bad_request)?;
+            tables
+                .update_member(table, group, member, &body, limits)
+                .map(|()| None)
+        }
+        // Never purge a whole table on DELETE of the collection (PR7).
+        _ => Err(not_allowed()),
     }
 }
 
@@ -405,349 +447,6 @@ fn transaction(
         _ => Reply::json(
             400,
             Value::Object(envelope(state, &req.method, vdom, "", "", 400)),
-        ),
-    }
-}
-
-fn global(
-    state: &mut FortiGateState,
-    req: &Request,
-    who: &Principal,
-    body: Option<Value>,
-) -> Reply {
-    let vdom = state.management_vdom().to_string();
-    match req.method.as_str() {
-        "GET" => {
-            let g = &state.global;
-            let mut results = json!({
-                "hostname": state.hostname,
-                "admin-lockout-threshold": g.admin_lockout_threshold,
-                "admin-lockout-duration": g.admin_lockout_duration,
-                "admintimeout": g.admintimeout,
-                "admin-sport": state.port,
-                "admin-login-max": 100,
-                "batch-cmdb": "enable",
-            });
-            if state.version >= "7.4.5".parse().unwrap_or_default() {
-                results["rest-api-key-url-query"] = json!(if g.rest_api_key_url_query {
-                    "enable"
-                } else {
-                    "disable"
-                });
-            }
-            ok_reply(
-                state,
-                req,
-                at(&vdom, "system", "global"),
-                None,
-                Some(results),
-                false,
-            )
-        }
-        "PUT" if who.super_admin => {
-            let body = body.unwrap_or(Value::Null);
-            match updated_global(&state.global, &body) {
-                Ok(global) => {
-                    state.global = global;
-                    let settings = state.lockout_settings();
-                    state
-                        .lockout
-                        .cap_pending(settings, tokio::time::Instant::now());
-                    state.revision += 1;
-                    ok_reply(state, req, at(&vdom, "system", "global"), None, None, true)
-                }
-                Err((field, v)) => error_reply(
-                    state,
-                    req,
-                    at(&vdom, "system", "global"),
-                    None,
-                    &CmdbError {
-                        http_status: 500,
-                        code: Some(-651),
-                        cli_error: Some(format!("value parse error before '{v}' for {field}")),
-                    },
-                ),
-            }
-        }
-        "PUT" => forbidden(state, req, &["api", "v2", "cmdb", "system", "global"]),
-        _ => error_reply(
-            state,
-            req,
-            at(&vdom, "system", "global"),
-            None,
-            &CmdbError {
-                http_status: 405,
-                code: None,
-                cli_error: None,
-            },
-        ),
-    }
-}
-
-/// A GET of a global table: every object, or the one named by `rest`.
-fn list_or_one(
-    state: &FortiGateState,
-    req: &Request,
-    at: At<'_>,
-    rest: &[&str],
-    objects: Vec<(String, Value)>,
-) -> Reply {
-    match rest {
-        [] => ok_reply(
-            state,
-            req,
-            at,
-            None,
-            Some(Value::Array(objects.into_iter().map(|(_, o)| o).collect())),
-            false,
-        ),
-        [name] => match objects.into_iter().find(|(n, _)| n == name) {
-            Some((_, one)) => ok_reply(state, req, at, Some(name), Some(json!([one])), false),
-            None => error_reply(state, req, at, Some(name), &CmdbError::not_found()),
-        },
-        _ => error_reply(state, req, at, None, &CmdbError::bad_request()),
-    }
-}
-
-/// The settings after a PUT, or the first field whose value is out of range.
-fn updated_global(
-    old: &super::scenario::GlobalSettings,
-    body: &Value,
-) -> Result<super::scenario::GlobalSettings, (&'static str, Value)> {
-    let mut g = old.clone();
-    let ranged = |field: &'static str,
-                  range: std::ops::RangeInclusive<u64>|
-     -> Result<Option<u64>, (&'static str, Value)> {
-        match body.get(field) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| range.contains(n))
-                .map(Some)
-                .ok_or((field, v.clone())),
-        }
-    };
-    if let Some(t) = ranged("admin-lockout-threshold", 1..=10)? {
-        g.admin_lockout_threshold = t as u32;
-    }
-    if let Some(d) = ranged("admin-lockout-duration", 1..=2_147_483_647)? {
-        g.admin_lockout_duration = d;
-    }
-    if let Some(m) = ranged("admintimeout", 1..=480)? {
-        g.admintimeout = m;
-    }
-    if let Some(v) = body.get("rest-api-key-url-query") {
-        g.rest_api_key_url_query = v.as_str() == Some("enable");
-    }
-    Ok(g)
-}
-
-fn admin(
-    state: &mut FortiGateState,
-    req: &Request,
-    who: &Principal,
-    rest: &[&str],
-    body: Option<Value>,
-) -> Reply {
-    let vdom = state.management_vdom().to_string();
-    let render = |a: &super::scenario::Admin| -> Value {
-        let mut obj = Map::new();
-        obj.insert("name".into(), json!(a.name));
-        obj.insert("q_origin_key".into(), json!(a.name));
-        obj.insert("accprofile".into(), json!(a.accprofile));
-        for i in 0..10 {
-            let value = a
-                .trusthosts
-                .get(i)
-                .map_or("0.0.0.0 0.0.0.0".to_string(), |n| match n {
-                    ipnet::IpNet::V4(v4) => format!("{} {}", v4.addr(), v4.netmask()),
-                    ipnet::IpNet::V6(_) => "0.0.0.0 0.0.0.0".to_string(),
-                });
-            obj.insert(format!("trusthost{}", i + 1), json!(value));
-        }
-        Value::Object(obj)
-    };
-    match (req.method.as_str(), rest) {
-        ("GET", _) => {
-            let rendered: Vec<(String, Value)> = state
-                .admins
-                .iter()
-                .map(|(n, o)| (n.clone(), render(o)))
-                .collect();
-            list_or_one(state, req, at(&vdom, "system", "admin"), rest, rendered)
-        }
-        ("PUT", [name]) if who.super_admin => {
-            let Some(admin) = state.admins.get(*name).cloned() else {
-                return error_reply(
-                    state,
-                    req,
-                    at(&vdom, "system", "admin"),
-                    Some(name),
-                    &CmdbError::not_found(),
-                );
-            };
-            let body = body.unwrap_or(Value::Null);
-            let mut slots: Vec<Option<ipnet::IpNet>> =
-                (0..10).map(|i| admin.trusthosts.get(i).copied()).collect();
-            for (i, slot) in slots.iter_mut().enumerate() {
-                if let Some(v) = body.get(format!("trusthost{}", i + 1)) {
-                    let text = v.as_str().unwrap_or_default();
-                    match parse_trusthost(text) {
-                        Ok(net) if net.prefix_len() == 0 => *slot = None,
-                        Ok(net) => *slot = Some(net),
-                        Err(_) => {
-                            return error_reply(
-                                state,
-                                req,
-                                at(&vdom, "system", "admin"),
-                                Some(name),
-                                &CmdbError {
-                                    http_status: 500,
-                                    code: Some(-8),
-                                    cli_error: Some(format!("invalid IP address {text}")),
-                                },
-                            );
-                        }
-                    }
-                }
-            }
-            if let Some(a) = state.admins.get_mut(*name) {
-                a.trusthosts = slots.into_iter().flatten().collect();
-            }
-            state.revision += 1;
-            ok_reply(
-                state,
-                req,
-                at(&vdom, "system", "admin"),
-                Some(name),
-                None,
-                true,
-            )
-        }
-        ("PUT", _) => forbidden(state, req, &["api", "v2", "cmdb", "system", "admin"]),
-        _ => error_reply(
-            state,
-            req,
-            at(&vdom, "system", "admin"),
-            rest.first().copied(),
-            &CmdbError {
-                http_status: 405,
-                code: None,
-                cli_error: None,
-            },
-        ),
-    }
-}
-
-fn api_user(
-    state: &mut FortiGateState,
-    req: &Request,
-    who: &Principal,
-    rest: &[&str],
-    body: Option<Value>,
-) -> Reply {
-    let vdom = state.management_vdom().to_string();
-    let render = |u: &super::scenario::ApiUser| -> Value {
-        let trusthost: Vec<Value> = u
-            .trusthosts
-            .iter()
-            .enumerate()
-            .map(|(i, n)| match n {
-                ipnet::IpNet::V4(v4) => json!({"id": i + 1, "q_origin_key": i + 1, "type": "ipv4-trusthost", "ipv4-trusthost": format!("{} {}", v4.addr(), v4.netmask()), "ipv6-trusthost": "::/0"}),
-                ipnet::IpNet::V6(v6) => json!({"id": i + 1, "q_origin_key": i + 1, "type": "ipv6-trusthost", "ipv4-trusthost": "0.0.0.0 0.0.0.0", "ipv6-trusthost": v6.to_string()}),
-            })
-            .collect();
-        json!({"name": u.name, "q_origin_key": u.name, "accprofile": u.accprofile, "api-key": "ENC XXXX", "vdom": u.vdoms.iter().map(|v| json!({"name": v})).collect::<Vec<_>>(), "trusthost": trusthost})
-    };
-    match (req.method.as_str(), rest) {
-        ("GET", _) => {
-            let rendered: Vec<(String, Value)> = state
-                .api_users
-                .iter()
-                .map(|(n, o)| (n.clone(), render(o)))
-                .collect();
-            list_or_one(state, req, at(&vdom, "system", "api-user"), rest, rendered)
-        }
-        ("PUT", [name]) if who.super_admin => {
-            if !state.api_users.contains_key(*name) {
-                return error_reply(
-                    state,
-                    req,
-                    at(&vdom, "system", "api-user"),
-                    Some(name),
-                    &CmdbError::not_found(),
-                );
-            }
-            let mut nets = Vec::new();
-            if let Some(items) = body
-                .as_ref()
-                .and_then(|b| b.get("trusthost"))
-                .and_then(Value::as_array)
-            {
-                for item in items {
-                    let text = item["ipv4-trusthost"]
-                        .as_str()
-                        .or(item["ipv6-trusthost"].as_str())
-                        .unwrap_or_default();
-                    match parse_trusthost(text) {
-                        // "Allow all (0.0.0.0/0) is not allowed" for REST API admins.
-                        Ok(net) if net.prefix_len() == 0 => {
-                            return error_reply(
-                                state,
-                                req,
-                                at(&vdom, "system", "api-user"),
-                                Some(name),
-                                &CmdbError {
-                                    http_status: 500,
-                                    code: Some(-651),
-                                    cli_error: Some(
-                                        "trusthost: allow-all is not allowed for REST API admins"
-                                            .into(),
-                                    ),
-                                },
-                            );
-                        }
-                        Ok(net) => nets.push(net),
-                        Err(_) => {
-                            return error_reply(
-                                state,
-                                req,
-                                at(&vdom, "system", "api-user"),
-                                Some(name),
-                                &CmdbError {
-                                    http_status: 500,
-                                    code: Some(-8),
-                                    cli_error: Some(format!("invalid IP address {text}")),
-                                },
-                            );
-                        }
-                    }
-                }
-                if let Some(u) = state.api_users.get_mut(*name) {
-                    u.trusthosts = nets;
-                }
-            }
-            state.revision += 1;
-            ok_reply(
-                state,
-                req,
-                at(&vdom, "system", "api-user"),
-                Some(name),
-                None,
-                true,
-            )
-        }
-        ("PUT", _) => forbidden(state, req, &["api", "v2", "cmdb", "system", "api-user"]),
-        _ => error_reply(
-            state,
-            req,
-            at(&vdom, "system", "api-user"),
-            rest.first().copied(),
-            &CmdbError {
-                http_status: 405,
-                code: None,
-                cli_error: None,
-            },
         ),
     }
 }

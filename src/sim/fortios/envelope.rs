@@ -61,6 +61,8 @@ pub enum Body {
     Html(String),
     /// `text/plain` (legacy `/logincheck` answers).
     Text(String),
+    /// No body at all (an injected fault).
+    Empty,
 }
 
 impl Reply {

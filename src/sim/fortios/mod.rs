@@ -3,7 +3,10 @@
 mod auth;
 pub mod cmdb;
 mod cmdb_api;
+mod cmdb_api_user;
+mod cmdb_system;
 pub mod envelope;
+pub mod fault;
 pub mod lockout;
 mod login;
 mod monitor;
@@ -15,9 +18,10 @@ pub mod state;
 pub mod version;
 
 pub use cmdb::{CmdbError, Table};
+pub use fault::{FaultBody, FaultRule};
 pub use scenario::{
     Admin, ApiUser, FortiGateScenario, GlobalSettings, Permission, Profile, VdomObjects,
 };
 pub use server::{FortiGateHandle, start};
-pub use state::{FaultRule, RequestRecord};
+pub use state::RequestRecord;
 pub use version::FosVersion;

@@ -17,9 +17,10 @@ use tokio::task::JoinHandle;
 
 use super::cmdb::{CmdbError, Table};
 use super::envelope::{Body, Reply, Request};
+use super::fault::FaultRule;
 use super::rest;
 use super::scenario::{FortiGateScenario, GlobalSettings, Profile};
-use super::state::{FaultRule, FortiGateState, RequestRecord};
+use super::state::{FortiGateState, RequestRecord};
 use super::version::FosVersion;
 use crate::sim::listener::{Peer, ResetConnection, listen};
 
@@ -76,11 +77,19 @@ fn lock(state: &Shared) -> MutexGuard<'_, FortiGateState> {
 fn to_response(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (content_type, body) = match reply.body {
-        Body::Json(v) => ("application/json", v.to_string()),
-        Body::Html(h) => ("text/html; charset=iso-8859-1", h),
-        Body::Text(t) => ("text/html", t),
+        Body::Json(v) => (Some("application/json"), v.to_string()),
+        Body::Html(h) => (Some("text/html; charset=iso-8859-1"), h),
+        Body::Text(t) => (Some("text/html"), t),
+        // An empty body says nothing about its type.
+        Body::Empty => (None, String::new()),
     };
-    let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    let mut response = (status, body).into_response();
+    match content_type {
+        Some(ct) => response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct)),
+        None => response.headers_mut().remove(header::CONTENT_TYPE),
+    };
     for (name, value) in reply.headers {
         if let (Ok(name), Ok(value)) = (
             header::HeaderName::try_from(name),
@@ -134,15 +143,19 @@ async fn device_request(
             record_fault(&state, &request, 0);
             std::future::pending::<()>().await;
         }
-        if let Some(status) = fault.status {
-            record_fault(&state, &request, status);
-            return to_response(Reply::html(status));
+        let forced = fault.forced_reply(&lock(&state), &request);
+        if let Some(reply) = forced {
+            record_fault(&state, &request, reply.status);
+            return to_response(reply);
         }
     }
-    let reply = {
+    let mut reply = {
         let mut guard = lock(&state);
         rest::handle(&mut guard, &request, tokio::time::Instant::now())
     };
+    if let Some(fault) = &fault {
+        reply = fault.with_headers(reply);
+    }
     let mut response = to_response(reply);
     if fault.is_some_and(|f| f.reset) {
         response.extensions_mut().insert(ResetConnection);
@@ -404,9 +417,14 @@ impl FortiGateHandle {
             .locked(peer, tokio::time::Instant::now())
     }
 
-    /// Adds a fault rule.
+    /// Queues a fault rule behind the others (see [`FaultRule`] for the order they fire in).
     pub fn add_fault(&self, rule: FaultRule) {
         self.state().faults.push(rule);
+    }
+
+    /// The fault rules still queued, first to fire first.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.state().faults.rules().to_vec()
     }
 
     /// Removes every fault rule.
@@ -498,6 +516,7 @@ fn dispatch(
     let value = match reply.body {
         Body::Json(v) => v,
         Body::Html(h) | Body::Text(h) => Value::String(h),
+        Body::Empty => Value::Null,
     };
     (reply.status, value)
 }

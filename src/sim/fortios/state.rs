@@ -10,36 +10,13 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::cmdb::{Limits, Table, VdomTables};
+use super::fault::{FaultQueue, FaultRule};
 use super::lockout::{LockoutBook, LockoutSettings};
 use super::scenario::{Admin, ApiUser, FortiGateScenario, GlobalSettings, Profile};
 use super::version::FosVersion;
 
 /// How many requests the log keeps, so long benchmarks stay bounded.
 pub const LOG_CAPACITY: usize = 100_000;
-
-/// A fault to inject on requests whose path starts with `path` (`""` matches all).
-/// A forced `status` answers without running the request; `reset` runs it and then drops the
-/// connection, so the client cannot know the outcome; `hang` never answers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct FaultRule {
-    /// Path prefix, e.g. `/api/v2/cmdb/firewall/address`.
-    pub path: String,
-    /// Only this HTTP method (any when absent).
-    pub method: Option<String>,
-    /// Delay before answering, in milliseconds.
-    pub latency_ms: u64,
-    /// Answer with this status (HTML body) without running the request.
-    pub status: Option<u16>,
-    /// Run the request, then drop the connection without answering.
-    pub reset: bool,
-    /// Never answer (the client times out).
-    pub hang: bool,
-    /// Apply this many times, then drop the rule (forever when absent).
-    pub times: Option<u32>,
-    /// Chance (0..=1) that a matching request is hit, from the scenario's seeded RNG.
-    pub probability: Option<f64>,
-}
 
 /// One answered request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -121,8 +98,8 @@ pub struct FortiGateState {
     pub transactions: HashMap<u64, Transaction>,
     /// Request log (bounded).
     pub log: VecDeque<RequestRecord>,
-    /// Injected faults.
-    pub faults: Vec<FaultRule>,
+    /// Injected faults, in the order they fire.
+    pub faults: FaultQueue,
     /// Seeded randomness (fault probabilities, ids).
     pub rng: StdRng,
     /// Next session / transaction id.
@@ -167,7 +144,7 @@ impl FortiGateState {
             revision: 1,
             transactions: HashMap::new(),
             log: VecDeque::new(),
-            faults: Vec::new(),
+            faults: FaultQueue::default(),
             rng: StdRng::seed_from_u64(seed),
             next_id: 1,
         };
@@ -256,27 +233,10 @@ impl FortiGateState {
             .collect()
     }
 
-    /// Picks the fault that applies to this request, using up `times` and the RNG.
+    /// The fault that hits this request (first matching rule, drawn with the seeded RNG).
     pub fn take_fault(&mut self, method: &str, path: &str) -> Option<FaultRule> {
         use rand::Rng;
-        let index = self.faults.iter().position(|f| {
-            path.starts_with(&f.path)
-                && f.method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
-        })?;
-        if let Some(p) = self.faults[index].probability
-            && self.rng.random::<f64>() >= p
-        {
-            return None;
-        }
-        let rule = self.faults[index].clone();
-        if let Some(times) = &mut self.faults[index].times {
-            *times = times.saturating_sub(1);
-            if *times == 0 {
-                self.faults.remove(index);
-            }
-        }
-        Some(rule)
+        let rng = &mut self.rng;
+        self.faults.take(method, path, || rng.random::<f64>())
     }
 }
