@@ -11,5 +11,6 @@ mod chart;
 mod connection_status;
 mod control_plane;
 mod lockout;
+mod namespaces;
 mod replicas;
 mod support;
