@@ -50,9 +50,10 @@ watched namespace's Role.
 - apiGroups: [fortisync.dev]
   resources: [fortigates/status, fortimanagers/status, addressgroups/status, externalconnectors/status, trustedhosts/status]
   verbs: [get, patch]
-# list/watch: the Secret watch that learns a referenced Secret changed; get: reading, by name,
-# the Secrets a connection references. RBAC cannot grant "metadata only" or "referenced only":
-# list here reads every Secret's data in scope, which is why watchNamespaces narrows it.
+# list/watch: a metadata-only watch (PartialObjectMetadata; no data) that learns a referenced
+# Secret changed; get: reading, by name, the Secrets a connection references. RBAC cannot grant
+# "metadata only" or "referenced only": these verbs could read every Secret in scope, which is
+# why watchNamespaces narrows them to the watched namespaces (docs/chart.md).
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch]
