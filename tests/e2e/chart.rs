@@ -1,17 +1,21 @@
 //! The Helm chart lints, installs on the real apiserver, and its RBAC is least privilege, proven
 //! with the real authorizer through impersonation (`kubectl auth can-i --as`, `kubectl get
 //! --as`): cluster-wide by default, only in the watched namespaces when `watchNamespaces` is set.
+//! The NetworkPolicy is in `network_policy`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::control_plane;
 
-fn chart_dir() -> PathBuf {
+mod network_policy;
+
+pub fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/fortisync")
 }
 
-fn helm(args: &[&str]) -> Output {
+/// The harness's `helm` against the test control plane.
+pub fn helm(args: &[&str]) -> Output {
     let cp = control_plane();
     Command::new(cp.bin.join("helm"))
         .args(args)
@@ -313,116 +317,5 @@ fn chart_with_watch_namespaces_grants_only_those_namespaces() {
             .contains("cannot list resource \"secrets\" in API group \"\" at the cluster scope"),
         "{}",
         String::from_utf8_lossy(&everywhere.stderr)
-    );
-}
-
-/// `(ports, peers)` of each rule of a rendered NetworkPolicy's `direction` (ingress/egress),
-/// as the apiserver stored it.
-fn policy_rules(ns: &str, name: &str, direction: &str) -> Vec<(String, String)> {
-    let json = control_plane().kubectl_ok(&["get", "networkpolicy", name, "-n", ns, "-o", "json"]);
-    let policy: serde_json::Value = serde_json::from_str(&json).expect("NetworkPolicy JSON");
-    let peers_key = if direction == "ingress" { "from" } else { "to" };
-    policy["spec"][direction]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .map(|rule| {
-            let ports: Vec<String> = rule["ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| format!("{}/{}", p["protocol"].as_str().unwrap_or(""), p["port"]))
-                .collect();
-            let peers = serde_json::to_string(&rule[peers_key]).expect("peers");
-            (ports.join(","), peers)
-        })
-        .collect()
-}
-
-#[test]
-fn chart_network_policy_admits_only_the_admin_port_and_egress_to_apiserver_devices_and_dns() {
-    let cp = control_plane();
-    let ns = cp.namespace("chart-np");
-    let default = helm_template("np", &ns, &[], &[]);
-    assert!(!default.contains("kind: NetworkPolicy"), "off by default");
-
-    install(
-        "np",
-        &ns,
-        &[
-            "networkPolicy.enabled=true",
-            "admin.address=0.0.0.0:9090",
-            "networkPolicy.apiServer.cidrs={10.96.0.1/32}",
-            "networkPolicy.devices[0].cidr=192.0.2.0/24",
-            "networkPolicy.devices[1].cidr=198.51.100.7/32",
-            "networkPolicy.devices[1].ports={8443,10443}",
-            "networkPolicy.adminFrom[0].namespaceSelector.matchLabels.team=monitoring",
-        ],
-    );
-    assert_eq!(
-        policy_rules(&ns, "np-fortisync", "ingress"),
-        [(
-            "TCP/9090".to_string(),
-            r#"[{"namespaceSelector":{"matchLabels":{"team":"monitoring"}}}]"#.to_string()
-        )]
-    );
-    assert_eq!(
-        policy_rules(&ns, "np-fortisync", "egress"),
-        [
-            ("TCP/6443", r#"[{"ipBlock":{"cidr":"10.96.0.1/32"}}]"#),
-            ("TCP/443", r#"[{"ipBlock":{"cidr":"192.0.2.0/24"}}]"#),
-            ("TCP/8443,TCP/10443", r#"[{"ipBlock":{"cidr":"198.51.100.7/32"}}]"#),
-            (
-                "UDP/53,TCP/53",
-                r#"[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]"#
-            ),
-        ]
-        .map(|(p, t)| (p.to_string(), t.to_string()))
-    );
-    let deployment = cp.kubectl_ok(&["get", "deployment", "np-fortisync", "-n", &ns, "-o", "json"]);
-    assert!(deployment.contains("\"--admin-address=0.0.0.0:9090\""));
-    assert!(deployment.contains("\"containerPort\": 9090"));
-}
-
-#[test]
-fn chart_network_policy_reads_the_apiserver_endpoints_when_none_are_listed() {
-    let cp = control_plane();
-    let ns = cp.namespace("chart-np-lookup");
-    // Without --dry-run=server, helm cannot look up: the chart says what to set.
-    let out = helm(&[
-        "template",
-        "np",
-        chart_dir().to_str().expect("path"),
-        "--namespace",
-        &ns,
-        "--set",
-        "networkPolicy.enabled=true",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("networkPolicy.apiServer.cidrs: empty"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The harness's apiserver runs with --endpoint-reconciler-type=none, so it publishes no
-    // EndpointSlice for `kubernetes`: write the one a cluster would have (an endpoint may not be
-    // loopback, so a documentation address; the slice is only read here, never routed to).
-    let port = 16443; // not the default 6443: the port comes from the slice too
-    let slice = format!(
-        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: kubernetes\n  labels: {{kubernetes.io/service-name: kubernetes}}\naddressType: IPv4\nendpoints:\n  - addresses: [203.0.113.10]\nports:\n  - {{name: https, port: {port}, protocol: TCP}}\n"
-    );
-    let (ok, err) = cp.apply("default", &slice);
-    assert!(ok, "{err}");
-    let rendered = helm_template(
-        "np",
-        &ns,
-        &["networkPolicy.enabled=true"],
-        &["--dry-run=server"],
-    );
-    assert!(
-        rendered.contains(&format!(
-            "        - ipBlock: {{cidr: \"203.0.113.10/32\"}}\n      ports:\n        - {{protocol: TCP, port: {port}}}\n"
-        )),
-        "{rendered}"
     );
 }
