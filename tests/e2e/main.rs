@@ -11,6 +11,7 @@ mod chart;
 mod connection_status;
 mod control_plane;
 mod lockout;
+mod namespaces;
 mod replicas;
 mod restart;
 mod support;
