@@ -126,11 +126,14 @@ where
     }
 }
 
-/// Reads one API into its writer, until shutdown.
+/// Reads one API into its writer, until shutdown. `keep_annotations: false` drops them from
+/// the cache too (a Secret applied client-side carries its whole content in the
+/// last-applied-configuration annotation, even in a metadata-only watch).
 fn reflect<K>(
     kind: &'static str,
     api: Api<K>,
     writer: reflector::store::Writer<K>,
+    keep_annotations: bool,
 ) -> BoxFuture<'static, ()>
 where
     K: Resource<DynamicType = ()>
@@ -144,7 +147,12 @@ where
     watcher(api, watcher::Config::default().any_semantic())
         .backoff(watch_backoff())
         // managedFields are never read here and are most of a cached object's size.
-        .modify(|o| o.managed_fields_mut().clear())
+        .modify(move |o| {
+            o.managed_fields_mut().clear();
+            if !keep_annotations {
+                o.annotations_mut().clear();
+            }
+        })
         .reflect_shared(writer)
         .for_each(move |event| async move {
             if let Err(e) = event {
@@ -252,13 +260,13 @@ pub async fn run_reporting_readiness(
         ..
     } = inputs;
     for (api, w) in apis(&client, &scope).into_iter().zip(fortigates.writers) {
-        tasks.push(reflect("FortiGate", api, w));
+        tasks.push(reflect("FortiGate", api, w, true));
     }
     for (api, w) in apis(&client, &scope).into_iter().zip(fortimanagers.writers) {
-        tasks.push(reflect("FortiManager", api, w));
+        tasks.push(reflect("FortiManager", api, w, true));
     }
     for (api, w) in apis(&client, &scope).into_iter().zip(secrets.writers) {
-        tasks.push(reflect("Secret", api, w));
+        tasks.push(reflect("Secret", api, w, false));
     }
     tasks.push(
         async move {
