@@ -25,10 +25,15 @@ pub struct Context {
     pub facts: DeviceFacts,
     rechecks: tokio::sync::broadcast::Sender<ConnectionRef>,
     leading: tokio::sync::watch::Receiver<bool>,
+    last_resolved: std::sync::Mutex<std::collections::HashMap<ConnectionRef, ResolvedConnection>>,
 }
 
 /// A connection resource: kind, namespace, name.
 pub type ConnectionRef = (TargetKind, String, String);
+
+fn connection_ref(namespace: &str, target: &TargetRef) -> ConnectionRef {
+    (target.kind, namespace.to_string(), target.name.clone())
+}
 
 impl Context {
     /// A context registering its metrics in `registry`.
@@ -46,6 +51,7 @@ impl Context {
             rechecks: tokio::sync::broadcast::channel(256).0,
             // Without an election (plan/apply, tests) this process is the only writer.
             leading: tokio::sync::watch::channel(true).1,
+            last_resolved: Default::default(),
         }
     }
 
@@ -107,8 +113,48 @@ impl Context {
         target: &TargetRef,
     ) -> Result<(Endpoint, ResolvedConnection), ReconcileError> {
         let resolved = resolve(&self.client, namespace, target).await?;
+        self.last_resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(connection_ref(namespace, target), resolved.clone());
         let config = endpoint_config(&resolved)?;
         Ok((self.endpoints.get(&config)?, resolved))
+    }
+
+    /// Resolves a target for a deletion's cleanup. `kubectl delete -f` on one file deletes the
+    /// Secret and the connection before the resources that use them; their cleanup must still
+    /// reach the device, so a connection or Secret that is gone is replaced by what this
+    /// process last resolved for it (the credentials its endpoint holds anyway).
+    pub async fn target_for_cleanup(
+        &self,
+        namespace: &str,
+        target: &TargetRef,
+    ) -> Result<(Target, ResolvedConnection), ReconcileError> {
+        let resolved = match resolve(&self.client, namespace, target).await {
+            Ok(r) => r,
+            Err(e) if e.is_missing() => {
+                let remembered = self
+                    .last_resolved
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&connection_ref(namespace, target))
+                    .cloned();
+                match remembered {
+                    Some(r) => {
+                        tracing::info!(
+                            reason = e.reason(),
+                            "cleaning up with the connection as last read: {e}"
+                        );
+                        r
+                    }
+                    None => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let endpoint = self.endpoints.get(&endpoint_config(&resolved)?)?;
+        let connected = Target::connect(endpoint, &resolved, &self.facts).await?;
+        Ok((connected, resolved))
     }
 
     /// Resolves and connects a target (its firmware learned once per device).

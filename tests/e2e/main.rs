@@ -10,6 +10,7 @@ mod admission;
 mod chart;
 mod connection_status;
 mod control_plane;
+mod deletion;
 mod lockout;
 mod namespaces;
 mod replicas;

@@ -26,7 +26,9 @@ use kube::runtime::events::EventType;
 use self::converge::{converge, remove};
 use self::plan::Op;
 use self::status::{converged_status, expired_objects, out_of_band_writes, summarize};
-use crate::api::addressgroup::{AddressGroup, AddressGroupStatus, ManagementPolicy, TargetRef};
+use crate::api::addressgroup::{
+    AddressGroup, AddressGroupStatus, DeletionPolicy, ManagementPolicy, TargetRef,
+};
 use crate::api::common::ErrorReport;
 use crate::api::conditions::{SYNCED, is_true};
 use crate::reconcile::context::Context;
@@ -172,14 +174,45 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
 }
 
 async fn cleanup(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
-    let (target, _) = match target(ctx, &group).await {
-        Ok(c) => c,
-        // Without the connection there is nothing fortisync can reach or clean.
-        Err(ReconcileError::Resolve(e)) if e.reason() == "TargetNotFound" => {
+    let namespace = group.namespace().unwrap_or_default();
+    let target = match ctx
+        .target_for_cleanup(&namespace, &group.spec.target_ref)
+        .await
+    {
+        Ok((target, _)) => target,
+        // The connection or its Secret is gone and this process never read them: nothing
+        // can reach the device. Say loudly what stays there and how to remove it, then let the
+        // resource go (holding it would block its namespace's deletion forever).
+        Err(ReconcileError::Resolve(e))
+            if e.is_missing() && group.spec.deletion_policy == DeletionPolicy::Delete =>
+        {
+            let note = left_behind(&group, &e.to_string());
+            tracing::warn!(reason = e.reason(), "{note}");
+            ctx.event(&*group, EventType::Warning, "LeftOnDevice", note)
+                .await;
             return Ok(Action::await_change());
         }
+        Err(ReconcileError::Resolve(e)) if e.is_missing() => return Ok(Action::await_change()),
         Err(e) => return Err(e),
     };
+    tracing::Span::current().record("device", target.device());
     remove(&target, &group, true, &mut log_write).await?;
     Ok(Action::await_change())
+}
+
+/// What a deletion that could not reach the device leaves there, and how to remove it.
+fn left_behind(group: &AddressGroup, why: &str) -> String {
+    let owner = crate::model::Owner {
+        namespace: group.namespace().unwrap_or_default(),
+        name: group.name_any(),
+    };
+    format!(
+        "deletionPolicy is Delete but the device could not be reached ({why}); left on the device: \
+         address group {:?} and the address objects named {:?}* whose comment starts with {:?}. \
+         Recreate the connection, its Secret and this resource, then delete the resource first, or \
+         remove them on the device by hand.",
+        group.spec.group_name,
+        group.spec.address_prefix,
+        owner.marker()
+    )
 }

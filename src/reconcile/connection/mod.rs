@@ -77,6 +77,11 @@ pub enum ResolveError {
 }
 
 impl ResolveError {
+    /// The connection, its Secret or a key in it does not exist (as opposed to the API failing).
+    pub fn is_missing(&self) -> bool {
+        !matches!(self, Self::Kube(_))
+    }
+
     /// Stable reason for conditions, events and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
