@@ -28,6 +28,21 @@ pub struct Context {
     last_resolved: std::sync::Mutex<std::collections::HashMap<ConnectionRef, ResolvedConnection>>,
 }
 
+/// The API server refuses an event note over 1 KiB — bytes, not characters (422).
+const NOTE_LIMIT: usize = 1024;
+
+/// `note` cut on a character boundary to fit the event API's limit.
+fn event_note(note: &str) -> String {
+    if note.len() <= NOTE_LIMIT {
+        return note.to_string();
+    }
+    let mut end = NOTE_LIMIT - '…'.len_utf8();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
+
 /// A connection resource: kind, namespace, name.
 pub type ConnectionRef = (TargetKind, String, String);
 
@@ -97,7 +112,7 @@ impl Context {
         let event = Event {
             type_,
             reason: reason.to_string(),
-            note: Some(note.chars().take(1000).collect()),
+            note: Some(event_note(&note)),
             action: "Reconcile".into(),
             secondary: None,
         };
@@ -166,5 +181,19 @@ impl Context {
         let (endpoint, resolved) = self.endpoint(namespace, target).await?;
         let target = Target::connect(endpoint, &resolved, &self.facts).await?;
         Ok((target, resolved))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_notes_fit_the_api_servers_byte_limit_whatever_the_characters() {
+        let long = "≤ drift → repaired ".repeat(200);
+        let note = event_note(&long);
+        assert!(note.len() <= NOTE_LIMIT, "{} bytes", note.len());
+        assert!(note.ends_with('…'));
+        assert_eq!(event_note("short"), "short");
     }
 }

@@ -135,6 +135,29 @@ impl ReconcileError {
 mod tests {
     use super::*;
 
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status {
+                code,
+                message: "the server rejected our request".into(),
+                ..Default::default()
+            }
+            .boxed(),
+        )
+    }
+
+    #[test]
+    fn a_stale_cache_meeting_a_newer_object_is_retried_without_a_warning() {
+        // kube's finalizer helper guards its JSON patch with a `test` op: a pass that read a
+        // cache from before its own finalizer write gets 422 and must simply look again.
+        assert!(ReconcileError::Finalizer(api_error(422)).recovers_by_itself());
+        assert!(ReconcileError::Finalizer(api_error(409)).recovers_by_itself());
+        assert!(ReconcileError::Kube(api_error(409)).recovers_by_itself());
+        assert!(!ReconcileError::Kube(api_error(422)).recovers_by_itself());
+        assert!(!ReconcileError::Finalizer(api_error(403)).recovers_by_itself());
+        assert!(!ReconcileError::Kube(api_error(403)).recovers_by_itself());
+    }
+
     #[test]
     fn a_held_adom_lock_is_looked_at_again_soon() {
         let locked = ReconcileError::Device(DeviceError::WorkspaceLocked {

@@ -15,4 +15,5 @@ mod lockout;
 mod namespaces;
 mod replicas;
 mod restart;
+mod storm;
 mod support;

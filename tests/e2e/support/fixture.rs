@@ -102,12 +102,47 @@ impl Drop for RunningController {
 
 /// Starts every controller for `ns` with a fresh context (its own endpoints and guards).
 pub fn start_controller(ns: &str) -> RunningController {
+    start_controller_with_context(ns).0
+}
+
+/// Like [`start_controller`], also handing back the context (its metrics count reconciles).
+pub fn start_controller_with_context(ns: &str) -> (RunningController, Arc<Context>) {
     let mut registry = Registry::default();
     let ctx = Arc::new(Context::new(control_plane().client(), &mut registry));
-    RunningController(tokio::spawn(controller::run(
-        ctx,
+    let running = RunningController(tokio::spawn(controller::run(
+        ctx.clone(),
         Scope::namespace(ns.to_string()),
-    )))
+    )));
+    (running, ctx)
+}
+
+/// Reconciles `controller` (e.g. `addressgroup`) has run, by result.
+pub fn reconciles(ctx: &Context, controller: &str) -> u64 {
+    ["success", "error", "requeue"]
+        .iter()
+        .map(|result| {
+            ctx.metrics
+                .reconciles
+                .get_or_create(&fortisync::reconcile::metrics::ResultLabels {
+                    controller: controller.into(),
+                    result: result.to_string(),
+                })
+                .get()
+        })
+        .sum()
+}
+
+/// Writes the API server took for events in `ns`: each Event object once, plus every repeat
+/// its series counts.
+pub async fn event_writes(ns: &str) -> u64 {
+    let api: Api<Event> = Api::namespaced(control_plane().client(), ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .iter()
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count.max(1) as u64))
+        .sum()
 }
 
 /// Polls `check` every 100 ms until it yields a value; panics with `what` after `limit`.
