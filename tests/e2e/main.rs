@@ -15,5 +15,6 @@ mod lockout;
 mod namespaces;
 mod replicas;
 mod restart;
+mod startup;
 mod storm;
 mod support;
