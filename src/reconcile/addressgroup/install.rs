@@ -77,6 +77,9 @@ pub fn fortios_request(family: Family, op: &Op) -> (&'static str, String, Option
         ),
         Op::DeleteAddress { name } => ("delete", one(addresses, name), None),
         Op::DeleteGroup { name } => ("delete", one(groups, name), None),
+        Op::ClaimGroup { name, comment } => {
+            ("put", one(groups, name), Some(json!({"comment": comment})))
+        }
     }
 }
 
@@ -84,6 +87,7 @@ pub fn fortios_request(family: Family, op: &Op) -> (&'static str, String, Option
 fn phase(op: &Op) -> u8 {
     match op {
         Op::CreateAddress { .. } | Op::UpdateAddress { .. } => 0,
+        Op::ClaimGroup { .. } => 0,
         Op::CreateGroup { .. } => 1,
         Op::AddMember { .. } => 2,
         Op::RemoveMember { .. } => 3,
@@ -167,10 +171,19 @@ pub async fn plan_devices(
                 } else {
                     super::plan::plan(&d, &observed, now)
                 };
-                DevicePlan {
-                    device,
-                    plan,
-                    error: None,
+                // A device whose group is not ours (or past its cap) is written nothing and
+                // reported, like one that could not be reached.
+                match plan.refusal() {
+                    Some(refusal) => DevicePlan {
+                        device,
+                        error: Some(refusal.to_string()),
+                        plan: Plan::default(),
+                    },
+                    None => DevicePlan {
+                        device,
+                        plan,
+                        error: None,
+                    },
                 }
             }
             Err(error) => DevicePlan {
