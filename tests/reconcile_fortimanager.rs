@@ -370,3 +370,32 @@ async fn before_7_2_an_emptied_group_keeps_the_none_placeholder() {
         .expect("refilled");
     assert_eq!(adom_members(&sim), vec!["fs_192.0.2.11".to_string()]);
 }
+
+#[tokio::test]
+async fn an_adom_group_another_resource_owns_is_refused_without_a_lock_or_a_write() {
+    let sim = estate(false).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    converge(&t, &group(&["192.0.2.10"])).await.expect("first");
+    let control = sim.fortimanager("fmg").control().clone();
+    control.clear_requests();
+    let mut second = group(&["192.0.2.20"]);
+    second.metadata.name = Some("web".into());
+    let out = converge(&t, &second).await.expect("refused, not failed");
+    assert_eq!(out.writes(), 0);
+    assert_eq!(out.refusal().map(|r| r.reason), Some("GroupOwnedByAnother"));
+    assert!(out.devices.is_empty(), "the devices are not even read");
+    let calls = control.requests();
+    assert!(
+        calls.iter().all(|r| r.method == "get"),
+        "reads only, no lock: {calls:?}"
+    );
+    assert_eq!(adom_members(&sim), vec!["fs_192.0.2.10".to_string()]);
+    assert_eq!(
+        device_members(&sim, "fw-a"),
+        vec!["fs_192.0.2.10".to_string()]
+    );
+}
