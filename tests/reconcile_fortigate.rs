@@ -77,6 +77,7 @@ fn desired(members: &[&str], empty_allowed: bool) -> DesiredGroup {
         empty_group_allowed: empty_allowed,
         take_over: false,
         limit: None,
+        other_family: Vec::new(),
     }
 }
 

@@ -84,6 +84,7 @@ pub fn desired(
         limit: firmware
             .group_member_limit()
             .map(|members| GroupLimit { members, firmware }),
+        other_family: Vec::new(),
     };
     let (mut v4, mut v6) = (base.clone(), base);
     for (i, m) in spec.members.iter().enumerate() {
@@ -100,6 +101,7 @@ pub fn desired(
             v4.members.push(member)
         }
     }
+    v4.other_family = v6.members.iter().map(|m| m.expires_at).collect();
     let mut out = vec![(Family::V4, v4)];
     if !v6.members.is_empty() {
         out.push((Family::V6, v6));

@@ -66,6 +66,9 @@ pub struct DesiredGroup {
     pub take_over: bool,
     /// The firmware's member cap per group, where one is known.
     pub limit: Option<GroupLimit>,
+    /// For the IPv4 group, which exists even for a spec of IPv6 members only: the expiry of
+    /// each IPv6 member, so it is not created once every member of the spec has expired.
+    pub other_family: Vec<Option<Timestamp>>,
 }
 
 /// The group as the device holds it.
@@ -298,14 +301,19 @@ pub fn plan(desired: &DesiredGroup, observed: &ObservedGroup, now: Timestamp) ->
         };
         return refused(refusal, counts);
     }
-    if observed.group.is_none() && live == 0 && !desired.members.is_empty() {
+    let other_live = desired
+        .other_family
+        .iter()
+        .filter(|t| t.is_none_or(|t| t > now))
+        .count();
+    let declared = desired.members.len() + desired.other_family.len();
+    if observed.group.is_none() && live == 0 && other_live == 0 && declared > 0 {
         // Every declared member expired before the group existed: creating it would publish
         // an empty (or placeholder-only) group nobody asked for.
         out.ops.retain(|op| !matches!(op, Op::CreateGroup { .. }));
         out.counts.present = 0;
         out.note = Some(format!(
-            "all {} member(s) have expired; nothing to write",
-            desired.members.len()
+            "all {declared} member(s) have expired; nothing to write"
         ));
     }
     out

@@ -30,6 +30,7 @@ fn desired(members: &[&str]) -> DesiredGroup {
         empty_group_allowed: true,
         take_over: false,
         limit: None,
+        other_family: Vec::new(),
     }
 }
 

@@ -282,6 +282,20 @@ fn members_expired_before_the_group_exists_write_nothing_and_say_so() {
             "+ group allowed [fs_10.0.0.2]"
         ]
     );
+    // IPv6 members only, all expired: no IPv4 group either; one still live: the IPv4 group.
+    let mut v4 = desired(&[]);
+    v4.other_family = vec![Some("2029-12-31T00:00:00Z".parse().expect("t"))];
+    let p = plan(&v4, &ObservedGroup::default(), now());
+    assert!(p.is_empty(), "{p}");
+    assert_eq!(
+        p.note(),
+        Some("all 1 member(s) have expired; nothing to write")
+    );
+    v4.other_family.push(None);
+    assert_eq!(
+        plan(&v4, &ObservedGroup::default(), now()).ops()[0].to_string(),
+        "+ group allowed []"
+    );
     // A resource declaring no members at all still gets its (empty) group.
     let none = plan(&desired(&[]), &ObservedGroup::default(), now());
     assert_eq!(none.ops()[0].to_string(), "+ group allowed []");
