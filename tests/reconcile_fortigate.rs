@@ -1,19 +1,24 @@
 //! The AddressGroup planner applied to a simulated FortiGate through the FortiOS client:
 //! converge from empty, stay converged, keep what an admin added, repair what an admin broke,
-//! and keep a group non-empty on 6.4.
+//! and keep a group non-empty on 6.4; through `converge`, refuse what must not be written
+//! (a group another resource owns, one past the 6.4 cap, one address spelled twice).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fortisync::api::addressgroup::{DeletionPolicy, Membership};
+use fortisync::api::AddressGroup;
+use fortisync::api::addressgroup::{AddressGroupStatus, DeletionPolicy, Membership};
 use fortisync::device::fortios::FortiOsClient;
 use fortisync::device::{Credentials, DeviceMetrics, Guard, LockoutPolicy, TransportConfig};
-use fortisync::model::{MemberAddress, Owner};
+use fortisync::model::{Firmware, MemberAddress, Owner};
+use fortisync::reconcile::addressgroup::converge::{self, Convergence};
 use fortisync::reconcile::addressgroup::fortigate::{self, Family};
 use fortisync::reconcile::addressgroup::plan::{
-    DesiredGroup, DesiredMember, Plan, plan, plan_deletion,
+    DesiredGroup, DesiredMember, Op, Plan, plan, plan_deletion,
 };
+use fortisync::reconcile::addressgroup::status::converged_status;
+use fortisync::reconcile::target::Target;
 use fortisync::sim::fortios::Table;
 use fortisync::sim::{Scenario, Simulator};
 use serde_json::json;
@@ -70,6 +75,9 @@ fn desired(members: &[&str], empty_allowed: bool) -> DesiredGroup {
             .collect(),
         membership: Membership::Additive,
         empty_group_allowed: empty_allowed,
+        take_over: false,
+        limit: None,
+        other_family: Vec::new(),
     }
 }
 
@@ -229,4 +237,359 @@ async fn observe_reads_only_our_objects_and_whoever_holds_a_name_we_need() {
         .expect("observe");
     assert_eq!(observed.addresses.len(), 1);
     assert_eq!(fg.requests().len(), 2, "{:?}", fg.requests());
+}
+
+/// A direct FortiGate target whose firmware is what the device reports, as `Target::connect`
+/// learns it.
+async fn target(c: FortiOsClient) -> Target {
+    let firmware = Firmware::parse(&c.system_status().await.expect("status").version);
+    Target::FortiGate {
+        client: Arc::new(c),
+        firmware,
+    }
+}
+
+/// The AddressGroup `<namespace>/<name>` for group `allowed-admins`; `extra` merges into its spec.
+fn resource(
+    namespace: &str,
+    name: &str,
+    members: &[String],
+    extra: serde_json::Value,
+) -> AddressGroup {
+    let mut spec = json!({
+        "targetRef": {"kind": "FortiGate", "name": "fw"},
+        "groupName": "allowed-admins",
+        "members": members.iter().map(|m| json!({"address": m})).collect::<Vec<_>>(),
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    let mut g: AddressGroup = serde_json::from_value(json!({
+        "apiVersion": "fortisync.dev/v1alpha1",
+        "kind": "AddressGroup",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }))
+    .expect("group");
+    g.metadata.generation = Some(1);
+    g
+}
+
+fn addresses(list: &[&str]) -> Vec<String> {
+    list.iter().map(|a| a.to_string()).collect()
+}
+
+/// One controller pass without Kubernetes: converge, then the status it would write.
+async fn pass(t: &Target, g: &AddressGroup) -> (Convergence, AddressGroupStatus) {
+    let now = jiff::Timestamp::now();
+    let outcome = converge::converge(t, g, now, true, &mut |_: &str, _: &Op| {})
+        .await
+        .expect("converge");
+    let status = converged_status(g, &AddressGroupStatus::default(), &outcome, false, 0, now);
+    (outcome, status)
+}
+
+fn ready(status: &AddressGroupStatus) -> (String, String, String) {
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    (c.status.clone(), c.reason.clone(), c.message.clone())
+}
+
+fn writes(fg: &fortisync::sim::fortios::FortiGateHandle) -> Vec<String> {
+    fg.requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn sorted_members(fg: &fortisync::sim::fortios::FortiGateHandle) -> Vec<String> {
+    let mut m = fg
+        .group_members("root", Table::Addrgrp, "allowed-admins")
+        .unwrap_or_default();
+    m.sort();
+    m
+}
+
+#[tokio::test]
+async fn a_second_resource_on_a_group_another_owns_writes_nothing_and_is_not_ready() {
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    let exclusive = json!({"membership": "Exclusive"});
+    let first = resource(
+        "team-a",
+        "admins",
+        &addresses(&["192.0.2.10"]),
+        exclusive.clone(),
+    );
+    let (_, status) = pass(&t, &first).await;
+    assert_eq!(ready(&status).1, "Converged");
+    assert_eq!(
+        fg.object("root", Table::Addrgrp, "allowed-admins")
+            .expect("group")["comment"],
+        "managed-by fortisync team-a/admins",
+        "the group records its owner when it is created"
+    );
+
+    let same_ns = resource(
+        "team-a",
+        "web",
+        &addresses(&["192.0.2.20"]),
+        exclusive.clone(),
+    );
+    let other_ns = resource("team-b", "web", &addresses(&["192.0.2.30"]), json!({}));
+    // Several resyncs of all three: the owner stays converged, the others never write.
+    for _ in 0..3 {
+        fg.clear_requests();
+        let (outcome, status) = pass(&t, &same_ns).await;
+        assert_eq!(outcome.writes(), 0);
+        assert_eq!(
+            ready(&status),
+            (
+                "False".into(),
+                "GroupOwnedByAnother".into(),
+                "fortisync resource admins (in this namespace) owns this group: address group allowed-admins carries its marker, so this resource writes nothing to it".into()
+            )
+        );
+        let (_, status) = pass(&t, &other_ns).await;
+        let (state, reason, message) = ready(&status);
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("False", "GroupOwnedByAnother")
+        );
+        // Neither the owner's namespace nor its name.
+        assert_eq!(
+            message,
+            "another fortisync resource (in another namespace) owns this group: address group allowed-admins carries its marker, so this resource writes nothing to it"
+        );
+        let last_error = status.last_error.expect("remedy");
+        assert!(
+            last_error.remedy.contains("spec.groupName"),
+            "{}",
+            last_error.remedy
+        );
+        let (outcome, status) = pass(&t, &first).await;
+        assert_eq!(
+            outcome.writes(),
+            0,
+            "the owner is converged: nothing to repair"
+        );
+        assert_eq!(ready(&status).0, "True");
+        assert_eq!(writes(fg), Vec::<String>::new());
+    }
+    assert_eq!(sorted_members(fg), ["fs_192.0.2.10"]);
+}
+
+#[tokio::test]
+async fn an_exclusive_resource_takes_a_hand_made_group_only_when_told_to() {
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "admin-pc", "subnet": "10.9.9.9/32"}),
+    )
+    .expect("gui object");
+    fg.put_object(
+        "root",
+        Table::Addrgrp,
+        json!({"name": "allowed-admins", "member": [{"name": "admin-pc"}], "comment": "vpn admins"}),
+    )
+    .expect("gui group");
+    let t = target(client(&sim)).await;
+    fg.clear_requests();
+    let refused = resource(
+        "team-a",
+        "admins",
+        &addresses(&["192.0.2.10"]),
+        json!({"membership": "Exclusive"}),
+    );
+    let (outcome, status) = pass(&t, &refused).await;
+    assert_eq!(outcome.writes(), 0);
+    assert_eq!(ready(&status).1, "GroupNotOwned");
+    assert!(
+        status
+            .last_error
+            .expect("remedy")
+            .remedy
+            .contains("spec.takeOver: true")
+    );
+    assert_eq!(writes(fg), Vec::<String>::new());
+
+    let taking = resource(
+        "team-a",
+        "admins",
+        &addresses(&["192.0.2.10"]),
+        json!({"membership": "Exclusive", "takeOver": true}),
+    );
+    let (_, status) = pass(&t, &taking).await;
+    assert_eq!(ready(&status).1, "Converged");
+    assert_eq!(
+        fg.object("root", Table::Addrgrp, "allowed-admins")
+            .expect("group")["comment"],
+        "managed-by fortisync team-a/admins | vpn admins"
+    );
+    assert_eq!(sorted_members(fg), ["fs_192.0.2.10"]);
+    assert!(
+        fg.object("root", Table::Address, "admin-pc").is_some(),
+        "objects are never deleted"
+    );
+}
+
+#[tokio::test]
+async fn an_exclusive_owner_never_removes_a_member_another_resource_owns() {
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    let owner = resource(
+        "team-a",
+        "admins",
+        &addresses(&["192.0.2.10"]),
+        json!({"membership": "Exclusive"}),
+    );
+    pass(&t, &owner).await;
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "web_192.0.2.7", "subnet": "192.0.2.7/32", "comment": "managed-by fortisync team-b/web"}),
+    )
+    .expect("another resource's object");
+    fg.add_member("root", Table::Addrgrp, "allowed-admins", "web_192.0.2.7")
+        .expect("member");
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "admin-pc", "subnet": "10.9.9.9/32"}),
+    )
+    .expect("gui object");
+    fg.add_member("root", Table::Addrgrp, "allowed-admins", "admin-pc")
+        .expect("gui member");
+    fg.clear_requests();
+    let (outcome, status) = pass(&t, &owner).await;
+    assert_eq!(
+        outcome.plans[0]
+            .plan
+            .ops()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["- member admin-pc <- group allowed-admins"]
+    );
+    assert_eq!(sorted_members(fg), ["fs_192.0.2.10", "web_192.0.2.7"]);
+    assert_eq!(status.foreign_members, ["web_192.0.2.7"]);
+    assert_eq!(writes(fg).len(), 1);
+}
+
+#[tokio::test]
+async fn two_thousand_members_on_6_4_are_refused_before_any_write() {
+    let sim = sim("6.4.14").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    let many: Vec<String> = (0..2000)
+        .map(|i| format!("10.{}.{}.1", i / 250, i % 250))
+        .collect();
+    fg.clear_requests();
+    let (outcome, status) = pass(&t, &resource("team-a", "admins", &many, json!({}))).await;
+    assert_eq!(outcome.writes(), 0);
+    assert_eq!(writes(fg), Vec::<String>::new(), "not one address object");
+    assert!(
+        fg.objects("root", Table::Address)
+            .iter()
+            .all(|o| o["name"] != "fs_10.0.0.1")
+    );
+    let (state, reason, message) = ready(&status);
+    assert_eq!((state.as_str(), reason.as_str()), ("False", "LimitReached"));
+    assert_eq!(
+        message,
+        "address group allowed-admins would hold 2000 members; FortiOS 6.4.14 allows at most 600 per group, so nothing was written"
+    );
+    assert_eq!(
+        (
+            status.counts.desired,
+            status.counts.present,
+            status.counts.foreign
+        ),
+        (2000, 0, 0)
+    );
+    let remedy = status.last_error.expect("remedy").remedy;
+    assert!(
+        remedy.contains("several AddressGroups") && remedy.contains("FortiOS 7.x"),
+        "{remedy}"
+    );
+    assert!(!remedy.contains("ExternalConnector"));
+}
+
+#[tokio::test]
+async fn one_address_written_two_ways_is_refused_without_touching_the_device() {
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    for pair in [
+        ["192.0.2.60", "192.0.2.60/32"],
+        ["2001:db8::5", "2001:DB8:0:0::5"],
+    ] {
+        fg.clear_requests();
+        let g = resource(
+            "team-a",
+            "admins",
+            &addresses(&["192.0.2.1", pair[0], pair[1]]),
+            json!({}),
+        );
+        let (outcome, status) = pass(&t, &g).await;
+        assert_eq!(outcome.writes(), 0);
+        assert!(fg.requests().is_empty(), "{:?}", fg.requests());
+        let (state, reason, message) = ready(&status);
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("False", "DuplicateMember")
+        );
+        assert!(
+            message.starts_with("spec.members[1].address")
+                && message.contains("spec.members[2].address"),
+            "{message}"
+        );
+        assert!(!message.contains("fortisync does not own"), "{message}");
+    }
+    assert!(
+        fg.group_members("root", Table::Addrgrp, "allowed-admins")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn members_expired_before_the_first_pass_write_nothing() {
+    let sim = sim("6.4.14").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    let mut g = resource(
+        "team-a",
+        "admins",
+        &addresses(&["192.0.2.1", "192.0.2.2"]),
+        json!({}),
+    );
+    for m in &mut g.spec.members {
+        m.expires_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2020-01-01T00:00:00Z".parse().expect("t"),
+        ));
+    }
+    fg.clear_requests();
+    let (outcome, status) = pass(&t, &g).await;
+    assert_eq!(outcome.writes(), 0);
+    assert_eq!(writes(fg), Vec::<String>::new());
+    assert!(
+        fg.group_members("root", Table::Addrgrp, "allowed-admins")
+            .is_none()
+    );
+    assert_eq!(
+        ready(&status),
+        (
+            "True".into(),
+            "Converged".into(),
+            "all 2 member(s) have expired; nothing to write".into()
+        )
+    );
 }

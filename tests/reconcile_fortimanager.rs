@@ -370,3 +370,96 @@ async fn before_7_2_an_emptied_group_keeps_the_none_placeholder() {
         .expect("refilled");
     assert_eq!(adom_members(&sim), vec!["fs_192.0.2.11".to_string()]);
 }
+
+#[tokio::test]
+async fn an_adom_group_another_resource_owns_is_refused_without_a_lock_or_a_write() {
+    let sim = estate(false).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    converge(&t, &group(&["192.0.2.10"])).await.expect("first");
+    let control = sim.fortimanager("fmg").control().clone();
+    control.clear_requests();
+    let mut second = group(&["192.0.2.20"]);
+    second.metadata.name = Some("web".into());
+    let out = converge(&t, &second).await.expect("refused, not failed");
+    assert_eq!(out.writes(), 0);
+    assert_eq!(out.refusal().map(|r| r.reason), Some("GroupOwnedByAnother"));
+    assert!(out.devices.is_empty(), "the devices are not even read");
+    let calls = control.requests();
+    assert!(
+        calls.iter().all(|r| r.method == "get"),
+        "reads only, no lock: {calls:?}"
+    );
+    assert_eq!(adom_members(&sim), vec!["fs_192.0.2.10".to_string()]);
+    assert_eq!(
+        device_members(&sim, "fw-a"),
+        vec!["fs_192.0.2.10".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn in_the_adom_and_on_the_devices_an_exclusive_group_keeps_a_member_another_resource_owns() {
+    let sim = estate(false).await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    let mut g = group(&["192.0.2.10"]);
+    g.spec.membership = fortisync::api::addressgroup::Membership::Exclusive;
+    converge(&t, &g).await.expect("first");
+    let fw = sim.fortigate("fw-a");
+    fw.put_object(
+        "root",
+        Table::Address,
+        serde_json::json!({"name": "web_192.0.2.7", "subnet": "192.0.2.7/32", "comment": "managed-by fortisync team-b/web"}),
+    )
+    .expect("another resource's object");
+    fw.add_member("root", Table::Addrgrp, "allowed-admins", "web_192.0.2.7")
+        .expect("member");
+    fw.put_object(
+        "root",
+        Table::Address,
+        serde_json::json!({"name": "admin-pc", "subnet": "10.9.9.9/32"}),
+    )
+    .expect("gui object");
+    fw.add_member("root", Table::Addrgrp, "allowed-admins", "admin-pc")
+        .expect("gui member");
+
+    // The same in the ADOM: another resource's object, outside our prefix, in our group.
+    let control = sim.fortimanager("fmg").control().clone();
+    control
+        .put_object(
+            "root",
+            AdomTable::Address,
+            serde_json::json!({"name": "web_192.0.2.7", "type": "ipmask", "subnet": ["192.0.2.7", "255.255.255.255"], "comment": "managed-by fortisync team-b/web"}),
+        )
+        .expect("ADOM object");
+    let mut adom_group = control
+        .object("root", AdomTable::Addrgrp, "allowed-admins")
+        .expect("ADOM group");
+    adom_group["member"] = serde_json::json!(["fs_192.0.2.10", "web_192.0.2.7"]);
+    control
+        .put_object("root", AdomTable::Addrgrp, adom_group)
+        .expect("ADOM member");
+
+    let out = converge(&t, &g).await.expect("again");
+    assert!(out.plans[0].plan.is_empty(), "{}", out.plans[0].plan);
+    assert_eq!(out.plans[0].plan.foreign_members(), ["web_192.0.2.7"]);
+    assert_eq!(adom_members(&sim), ["fs_192.0.2.10", "web_192.0.2.7"]);
+    let fw_a = out
+        .devices
+        .iter()
+        .find(|d| d.device == "fw-a")
+        .expect("fw-a");
+    let ops: Vec<String> = fw_a.plan.ops().iter().map(ToString::to_string).collect();
+    assert_eq!(ops, ["- member admin-pc <- group allowed-admins"]);
+    assert_eq!(
+        device_members(&sim, "fw-a"),
+        ["fs_192.0.2.10", "web_192.0.2.7"]
+    );
+    assert_eq!(device_members(&sim, "fw-b"), ["fs_192.0.2.10"]);
+}

@@ -85,6 +85,12 @@ pub struct AddressGroupSpec {
     /// `ObserveOnly` reports drift without writing.
     #[serde(default)]
     pub management_policy: ManagementPolicy,
+    /// Take over a group that exists on the device without any fortisync marker (made by
+    /// hand): its comment gets this resource's marker and, with `Exclusive`, its members
+    /// without a fortisync marker are removed. Without it an `Exclusive` resource refuses such
+    /// a group (`GroupNotOwned`). A group another fortisync resource owns is never taken over.
+    #[serde(default)]
+    pub take_over: bool,
 }
 
 fn default_prefix() -> String {

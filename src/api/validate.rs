@@ -108,7 +108,39 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
             out.max_len(&format!("spec.members[{i}].comment"), comment, 128);
         }
     }
+    for (first, second, canonical) in same_addresses(spec) {
+        if spec.members[first].address == spec.members[second].address {
+            continue; // the list-map key's `Duplicate value` above
+        }
+        out.push(
+            &format!("spec.members[{second}].address"),
+            &format!(
+                "{:?} is {canonical}, the same address as spec.members[{first}].address ({:?}); both would be one device object",
+                spec.members[second].address, spec.members[first].address
+            ),
+        );
+    }
     out.0
+}
+
+/// Members that are one address, however written (`192.0.2.60` and `192.0.2.60/32`,
+/// `2001:db8::5` and `2001:DB8:0:0::5`): `(first index, later index, canonical form)`. The API
+/// server's list-map key compares the text, so differently written ones pass admission.
+pub fn same_addresses(spec: &AddressGroupSpec) -> Vec<(usize, usize, MemberAddress)> {
+    let mut first: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut out = Vec::new();
+    for (i, m) in spec.members.iter().enumerate() {
+        let Ok(address) = MemberAddress::parse(&m.address) else {
+            continue;
+        };
+        match first.get(&address.to_string()) {
+            Some(&j) => out.push((j, i, address)),
+            None => {
+                first.insert(address.to_string(), i);
+            }
+        }
+    }
+    out
 }
 
 /// Every problem with a FortiGate `spec`.
@@ -459,6 +491,14 @@ mod tests {
             (
                 spec("g", "fs_", &["192.0.2.1", "192.0.2.1"]),
                 "spec.members[1]: Duplicate",
+            ),
+            (
+                spec("g", "fs_", &["192.0.2.60", "10.0.0.1", "192.0.2.60/32"]),
+                "spec.members[2].address: \"192.0.2.60/32\" is 192.0.2.60, the same address as spec.members[0].address",
+            ),
+            (
+                spec("g", "fs_", &["2001:db8::5", "2001:DB8:0:0::5"]),
+                "spec.members[1].address: \"2001:DB8:0:0::5\" is 2001:db8::5",
             ),
         ];
         for (s, field) in cases {

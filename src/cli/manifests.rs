@@ -125,9 +125,9 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
 pub fn exit_code(runs: &[GroupRun], write: bool) -> ExitCode {
     let failed = runs.iter().any(|r| {
         r.result.is_err()
-            || r.result
-                .as_ref()
-                .is_ok_and(|c| c.plans.iter().any(|p| !p.plan.conflicts().is_empty()))
+            || r.result.as_ref().is_ok_and(|c| {
+                c.refusal().is_some() || c.plans.iter().any(|p| !p.plan.conflicts().is_empty())
+            })
     });
     let changes: usize = runs.iter().map(GroupRun::writes).sum();
     if failed {

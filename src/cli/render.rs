@@ -109,7 +109,11 @@ pub fn resource(run: &GroupRun, applied: bool, color: bool) -> String {
                     lines.push(format!("  ! {e}"));
                 }
             }
-            if c.writes() == 0 {
+            if let Some(r) = c.refusal() {
+                // Refused before any write: what the controller reports as Ready=False.
+                lines.push(format!("! {}: {}", r.reason, r.message));
+                lines.push(format!("  remedy: {}", r.remedy));
+            } else if c.writes() == 0 {
                 lines.push("= no changes".to_string());
             } else if run.observe_only {
                 lines.push(format!(
@@ -152,5 +156,37 @@ mod tests {
         assert_eq!(paint("+ address a", true), "\x1b[32m+ address a\x1b[0m");
         assert_eq!(paint("  - member a", true), "\x1b[31m  - member a\x1b[0m");
         assert_eq!(paint("at somewhere", true), "at somewhere");
+    }
+
+    #[test]
+    fn a_refused_plan_prints_its_reason_and_remedy_not_no_changes() {
+        use crate::reconcile::addressgroup::converge::Convergence;
+        use crate::reconcile::addressgroup::plan::Refusal;
+        let run = GroupRun {
+            resource: "team-a/admins".into(),
+            group_name: "g".into(),
+            target: "FortiGate team-a/fw".into(),
+            location: String::new(),
+            result: Ok(Convergence {
+                spec_refusal: Some(Refusal {
+                    reason: "DuplicateMember",
+                    message: "spec.members[0].address and spec.members[1].address".into(),
+                    remedy: "remove one".into(),
+                }),
+                ..Convergence::default()
+            }),
+            observe_only: false,
+        };
+        let text = resource(&run, false, false);
+        assert!(
+            text.contains("! DuplicateMember: spec.members[0].address and spec.members[1].address"),
+            "{text}"
+        );
+        assert!(text.contains("remedy: remove one"), "{text}");
+        assert!(!text.contains("no changes"), "{text}");
+        assert_eq!(
+            super::super::manifests::exit_code(&[run], false),
+            std::process::ExitCode::FAILURE
+        );
     }
 }

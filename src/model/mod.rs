@@ -7,4 +7,4 @@ pub mod ownership;
 
 pub use address::MemberAddress;
 pub use firmware::Firmware;
-pub use ownership::{Owner, has_marker};
+pub use ownership::{Holder, Owner, has_marker};

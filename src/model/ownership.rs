@@ -54,6 +54,39 @@ pub fn has_marker(comment: &str) -> bool {
     comment.starts_with(MARKER)
 }
 
+/// The resource a fortisync marker names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// `managed-by fortisync <namespace>/<name>`.
+    Resource {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// The hash form (`managed-by fortisync ~1a2b3c4d`): who it is cannot be read back.
+    Hashed,
+}
+
+impl Holder {
+    /// The holder named by `comment`'s marker; None when it has no fortisync marker.
+    pub fn of(comment: &str) -> Option<Self> {
+        let rest = comment.strip_prefix(MARKER)?;
+        let id = rest.split(" | ").next().unwrap_or_default();
+        if id.starts_with('~') {
+            return Some(Self::Hashed);
+        }
+        match id.split_once('/') {
+            Some((namespace, name)) => Some(Self::Resource {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }),
+            // A marker fortisync did not write in this form: someone's, but not readable.
+            None => Some(Self::Hashed),
+        }
+    }
+}
+
 /// The first 8 hex digits of the SHA-256 of `text`: a short, stable stand-in for a long id.
 pub(crate) fn hex8(text: &str) -> String {
     Sha256::digest(text.as_bytes())
@@ -82,11 +115,20 @@ mod tests {
         assert!(!owner.owns("managed-by fortisync team-a/admins-2"));
         assert!(!owner.owns("added by hand"));
         assert!(has_marker("managed-by fortisync other/x"));
+        assert_eq!(
+            Holder::of("managed-by fortisync team-b/web | hi"),
+            Some(Holder::Resource {
+                namespace: "team-b".into(),
+                name: "web".into()
+            })
+        );
+        assert_eq!(Holder::of("added by hand"), None);
         let long = Owner {
             namespace: "n".repeat(63),
             name: "m".repeat(200),
         };
         assert!(long.marker().len() < 40);
+        assert_eq!(Holder::of(&long.marker()), Some(Holder::Hashed));
         assert!(long.owns(&long.comment(Some(&"c".repeat(300)))));
         assert_eq!(
             long.comment(Some(&"c".repeat(300))).chars().count(),

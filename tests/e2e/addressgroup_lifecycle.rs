@@ -112,7 +112,8 @@ async fn orphan_deletion_leaves_every_device_object_and_exclusive_never_deletes_
     let _controller = start_controller(&ns);
     assert!(cp.apply(&ns, &fortigate(fg.url(), "10s", "")).0);
     let members = [member("192.0.2.10"), member("10.0.0.0/24")];
-    let spec = "  membership: Exclusive\n  deletionPolicy: Orphan\n";
+    // A hand-made group is Exclusive's only when taken over (else GroupNotOwned).
+    let spec = "  membership: Exclusive\n  takeOver: true\n  deletionPolicy: Orphan\n";
     let (ok, err) = cp.apply(&ns, &group(("FortiGate", "fw"), spec, &members));
     assert!(ok, "{err}");
     let converged = group_ready(&ns, "True", "Converged", CONVERGE_WAIT).await;

@@ -6,6 +6,7 @@ mod addressgroup;
 mod addressgroup_drift;
 mod addressgroup_fortimanager;
 mod addressgroup_lifecycle;
+mod addressgroup_ownership;
 mod admission;
 mod chart;
 mod connection_status;

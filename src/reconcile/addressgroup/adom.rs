@@ -5,17 +5,19 @@
 
 use super::fortigate::Family;
 use super::observed;
-use super::plan::{ObservedGroup, Op};
+use super::plan::{DesiredGroup, ObservedGroup, Op};
 use crate::device::DeviceError;
 use crate::device::fortimanager::FortiManagerClient;
 
-/// Reads the ADOM group and the address objects whose names start with `prefix`: two reads.
+/// Reads the ADOM group and the address objects whose names start with the prefix: two
+/// reads; with Exclusive membership, one more per member outside the prefix (whose marker
+/// decides whether it may be removed; converged, there is none).
 pub async fn observe(
     client: &FortiManagerClient,
     family: Family,
-    group: &str,
-    prefix: &str,
+    desired: &DesiredGroup,
 ) -> Result<ObservedGroup, DeviceError> {
+    let (group, prefix) = (desired.group_name.as_str(), desired.prefix.as_str());
     let objects = client
         .objects_fields(
             family.address_table(),
@@ -23,11 +25,16 @@ pub async fn observe(
             &observed::ADDRESS_FIELDS,
         )
         .await?;
-    let addresses = observed::addresses(&objects, prefix, family);
+    let mut addresses = observed::addresses(&objects, prefix, family);
     let group = client
         .object(family.group_table(), group)
         .await?
         .map(|g| observed::group(&g));
+    for name in super::fortigate::strangers(desired, group.as_ref(), &addresses) {
+        if let Some(object) = client.object(family.address_table(), &name).await? {
+            addresses.extend(observed::addresses(&[object], "", family));
+        }
+    }
     Ok(ObservedGroup { group, addresses })
 }
 
@@ -141,6 +148,11 @@ pub async fn apply(
                     .await,
                 Op::DeleteAddress { name } => client.delete(addresses, name).await,
                 Op::DeleteGroup { name } => client.delete(groups, name).await,
+                Op::ClaimGroup { name, comment } => {
+                    client
+                        .update(groups, name, serde_json::json!({"comment": comment}))
+                        .await
+                }
                 Op::AddMember { group, member } => {
                     client
                         .add_members(groups, group, std::slice::from_ref(member))

@@ -8,11 +8,12 @@ use futures::future::BoxFuture;
 use super::adom::{self as adom, batch};
 use super::fortigate::{self, Family};
 use super::install::{self, DevicePlan};
-use super::plan::{self, DesiredGroup, DesiredMember, Op, Plan};
+use super::plan::{self, DesiredGroup, DesiredMember, GroupLimit, Op, Plan, Refusal};
 use crate::api::addressgroup::{AddressGroup, AddressGroupSpec, DeletionPolicy};
 use crate::api::fortimanager::InstallPolicy;
+use crate::api::validate::same_addresses;
 use crate::device::fortios::FortiOsClient;
-use crate::model::{MemberAddress, Owner};
+use crate::model::{Firmware, MemberAddress, Owner};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::workspace::in_workspace;
 use crate::reconcile::target::{Target, proxy};
@@ -33,6 +34,8 @@ pub struct Convergence {
     pub plans: Vec<FamilyPlan>,
     /// With `install: Proxy`, each FortiGate behind the FortiManager.
     pub devices: Vec<DevicePlan>,
+    /// Why the spec itself was refused before anything was read (duplicate members).
+    pub spec_refusal: Option<Refusal>,
 }
 
 impl Convergence {
@@ -46,6 +49,13 @@ impl Convergence {
     pub fn is_converged(&self) -> bool {
         self.writes() == 0
     }
+
+    /// Why nothing was written, when the spec or a family's plan was refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.spec_refusal
+            .as_ref()
+            .or_else(|| self.plans.iter().find_map(|p| p.plan.refusal()))
+    }
 }
 
 /// Hears each device write as it is made: the device name and the op (logs, progress lines).
@@ -53,11 +63,12 @@ pub type WriteObserver<'a> = &'a mut (dyn FnMut(&str, &Op) + Send);
 
 /// What the spec declares, per family: IPv4 always (the group itself is IPv4), IPv6 only when
 /// the spec has IPv6 members, so a converged IPv4 group costs two reads per resync.
+/// `firmware` decides whether a group may be empty and how many members it may hold.
 pub fn desired(
     namespace: &str,
     name: &str,
     spec: &AddressGroupSpec,
-    empty_group_allowed: bool,
+    firmware: Firmware,
 ) -> Result<Vec<(Family, DesiredGroup)>, ReconcileError> {
     let base = DesiredGroup {
         owner: Owner {
@@ -68,7 +79,12 @@ pub fn desired(
         prefix: spec.address_prefix.clone(),
         members: Vec::new(),
         membership: spec.membership,
-        empty_group_allowed,
+        empty_group_allowed: firmware.empty_group_allowed(),
+        take_over: spec.take_over,
+        limit: firmware
+            .group_member_limit()
+            .map(|members| GroupLimit { members, firmware }),
+        other_family: Vec::new(),
     };
     let (mut v4, mut v6) = (base.clone(), base);
     for (i, m) in spec.members.iter().enumerate() {
@@ -85,6 +101,7 @@ pub fn desired(
             v4.members.push(member)
         }
     }
+    v4.other_family = v6.members.iter().map(|m| m.expires_at).collect();
     let mut out = vec![(Family::V4, v4)];
     if !v6.members.is_empty() {
         out.push((Family::V6, v6));
@@ -100,8 +117,24 @@ fn desired_for(
         &kube::ResourceExt::namespace(group).unwrap_or_default(),
         &kube::ResourceExt::name_any(group),
         &group.spec,
-        target.firmware().empty_group_allowed(),
+        target.firmware(),
     )
+}
+
+/// The refusal of a spec that declares one address twice in two spellings (`192.0.2.60` and
+/// `192.0.2.60/32`): both would be one device object, so nothing is written (pure).
+pub fn duplicate_refusal(spec: &AddressGroupSpec) -> Option<Refusal> {
+    let (first, second, canonical) = same_addresses(spec).into_iter().next()?;
+    Some(Refusal {
+        reason: "DuplicateMember",
+        message: format!(
+            "spec.members[{first}].address ({:?}) and spec.members[{second}].address ({:?}) are the same address, {canonical}; nothing was written",
+            spec.members[first].address, spec.members[second].address
+        ),
+        remedy: format!(
+            "remove spec.members[{second}] (or spec.members[{first}]) from the resource"
+        ),
+    })
 }
 
 /// Observes and plans; with `write`, applies the plan (and, through a FortiManager with
@@ -116,6 +149,12 @@ pub fn converge<'a>(
     // Boxed as Send here, where every lifetime is concrete: kube-runtime's bounds are
     // higher-ranked and rustc cannot prove them through the nested futures otherwise.
     Box::pin(async move {
+        if let Some(refusal) = duplicate_refusal(&group.spec) {
+            return Ok(Convergence {
+                spec_refusal: Some(refusal),
+                ..Convergence::default()
+            });
+        }
         let families = desired_for(group, target)?;
         run(target, &families, Pass::Converge(now), write, on_write).await
     })
@@ -162,25 +201,32 @@ async fn run(
     let mut out = Convergence::default();
     match target {
         Target::FortiGate { client, .. } => {
+            // Every family is planned before any is written: a refusal in one (IPv6 past the
+            // cap, say) leaves the other unwritten too.
             for (family, d) in families {
                 let observed = fortigate::observe(client, *family, d).await?;
-                let p = pass.plan(d, &observed);
-                if write {
-                    apply_fortigate(client, *family, p.ops(), on_write).await?;
-                }
-                out.plans.push(FamilyPlan {
-                    family: *family,
-                    plan: p,
-                });
-            }
-        }
-        Target::FortiManager { client, spec, .. } => {
-            for (family, d) in families {
-                let observed = adom::observe(client, *family, &d.group_name, &d.prefix).await?;
                 out.plans.push(FamilyPlan {
                     family: *family,
                     plan: pass.plan(d, &observed),
                 });
+            }
+            if write && out.refusal().is_none() {
+                for p in &out.plans {
+                    apply_fortigate(client, p.family, p.plan.ops(), on_write).await?;
+                }
+            }
+        }
+        Target::FortiManager { client, spec, .. } => {
+            for (family, d) in families {
+                let observed = adom::observe(client, *family, d).await?;
+                out.plans.push(FamilyPlan {
+                    family: *family,
+                    plan: pass.plan(d, &observed),
+                });
+            }
+            if out.refusal().is_some() {
+                // Nothing of a refused group is written, in the ADOM or on its devices.
+                return Ok(out);
             }
             if write && out.plans.iter().any(|p| !p.plan.is_empty()) {
                 let plans = &out.plans;
@@ -291,10 +337,11 @@ mod tests {
 
     #[test]
     fn ipv6_is_planned_only_when_the_spec_has_ipv6_members() {
-        let v4 = desired("ns", "n", &spec(&["192.0.2.1"]), true).expect("desired");
+        let v7 = Firmware::new(7, 4, 3);
+        let v4 = desired("ns", "n", &spec(&["192.0.2.1"]), v7).expect("desired");
         assert_eq!(v4.len(), 1);
         assert_eq!(v4[0].0, Family::V4);
-        let both = desired("ns", "n", &spec(&["192.0.2.1", "2001:db8::1"]), true).expect("d");
+        let both = desired("ns", "n", &spec(&["192.0.2.1", "2001:db8::1"]), v7).expect("d");
         assert_eq!(both.len(), 2);
         assert_eq!(both[1].1.members.len(), 1);
         assert_eq!(both[1].1.prefix, "fs_");
@@ -312,8 +359,29 @@ mod tests {
             kind: TargetKind::FortiGate,
             name: "fw".into(),
         };
-        let err = desired("ns", "n", &s, true).expect_err("bad member");
+        let err = desired("ns", "n", &s, Firmware::new(7, 4, 3)).expect_err("bad member");
         assert!(err.to_string().contains("spec.members[1].address"), "{err}");
+    }
+
+    #[test]
+    fn one_address_written_two_ways_is_refused_naming_both_indices_and_the_canonical_form() {
+        let r = duplicate_refusal(&spec(&["192.0.2.1", "192.0.2.60", "192.0.2.60/32"]))
+            .expect("refused");
+        assert_eq!(r.reason, "DuplicateMember");
+        assert_eq!(
+            r.message,
+            "spec.members[1].address (\"192.0.2.60\") and spec.members[2].address (\"192.0.2.60/32\") are the same address, 192.0.2.60; nothing was written"
+        );
+        let r = duplicate_refusal(&spec(&["2001:db8::5", "2001:DB8:0:0::5"])).expect("v6");
+        assert!(
+            r.message.contains("are the same address, 2001:db8::5"),
+            "{}",
+            r.message
+        );
+        assert_eq!(
+            duplicate_refusal(&spec(&["192.0.2.60", "192.0.2.61"])),
+            None
+        );
     }
 }
 

@@ -7,7 +7,10 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 use super::observed;
-use super::plan::{DesiredGroup, ObservedGroup, Op};
+use super::plan::{
+    DesiredGroup, ObservedAddress, ObservedGroup, ObservedGroupObject, Op, PLACEHOLDER,
+};
+use crate::api::addressgroup::Membership;
 use crate::device::DeviceError;
 use crate::device::fortios::FortiOsClient;
 
@@ -93,7 +96,42 @@ pub async fn observe(
         .get(family.group_table(), &desired.group_name)
         .await?
         .map(|g| observed::group(&g));
+    // Exclusive removes members that are not ours; one whose object carries another
+    // resource's marker must stay, so their comments are read. Converged, the group holds
+    // none of them and this costs nothing.
+    let strangers = strangers(desired, group.as_ref(), &addresses);
+    for chunk in strangers.chunks(NAME_LOOKUPS) {
+        let by_name: Vec<String> = chunk.iter().map(|n| format!("name=={n}")).collect();
+        let found = client
+            .list_where(table, Some(&by_name.join(",")), fields)
+            .await?;
+        addresses.extend(
+            observed::addresses(&found, "", family)
+                .into_iter()
+                .filter(|a| chunk.contains(&a.name)),
+        );
+    }
     Ok(ObservedGroup { group, addresses })
+}
+
+/// Members of `group` an Exclusive plan would remove whose objects were not read yet.
+pub(super) fn strangers(
+    desired: &DesiredGroup,
+    group: Option<&ObservedGroupObject>,
+    read: &[ObservedAddress],
+) -> Vec<String> {
+    let Some(group) = group else {
+        return Vec::new();
+    };
+    if desired.membership != Membership::Exclusive {
+        return Vec::new();
+    }
+    group
+        .members
+        .iter()
+        .filter(|m| m.as_str() != PLACEHOLDER && read.iter().all(|a| &a.name != *m))
+        .cloned()
+        .collect()
 }
 
 /// Applies one planned write: one device request (plus a re-read if its answer is lost).
@@ -147,5 +185,10 @@ pub async fn apply(client: &FortiOsClient, family: Family, op: &Op) -> Result<()
         }
         Op::DeleteAddress { name } => client.delete(family.address_table(), name).await,
         Op::DeleteGroup { name } => client.delete(family.group_table(), name).await,
+        Op::ClaimGroup { name, comment } => {
+            client
+                .update(family.group_table(), name, &json!({"comment": comment}))
+                .await
+        }
     }
 }

@@ -77,6 +77,9 @@ pub fn fortios_request(family: Family, op: &Op) -> (&'static str, String, Option
         ),
         Op::DeleteAddress { name } => ("delete", one(addresses, name), None),
         Op::DeleteGroup { name } => ("delete", one(groups, name), None),
+        Op::ClaimGroup { name, comment } => {
+            ("put", one(groups, name), Some(json!({"comment": comment})))
+        }
     }
 }
 
@@ -84,6 +87,7 @@ pub fn fortios_request(family: Family, op: &Op) -> (&'static str, String, Option
 fn phase(op: &Op) -> u8 {
     match op {
         Op::CreateAddress { .. } | Op::UpdateAddress { .. } => 0,
+        Op::ClaimGroup { .. } => 0,
         Op::CreateGroup { .. } => 1,
         Op::AddMember { .. } => 2,
         Op::RemoveMember { .. } => 3,
@@ -108,8 +112,14 @@ pub fn merge(plans: &[DevicePlan]) -> Vec<(Op, Vec<String>)> {
     out
 }
 
+/// Group members outside our prefix looked up by name in the address listing at most;
+/// past this (an Exclusive first pass over a large hand-made group) the listing is unfiltered.
+const STRANGER_LOOKUPS: usize = 40;
+
 /// Observes every target device (two proxy calls) and plans each against `desired`.
-/// `deleting` plans the removal instead (deletion policy Delete).
+/// `deleting` plans the removal instead (deletion policy Delete). The groups are read first:
+/// with Exclusive membership the address listing also covers the members outside our prefix,
+/// whose marker says whether another resource owns them (those are never removed).
 pub async fn plan_devices(
     client: &FortiManagerClient,
     targets: &[String],
@@ -118,20 +128,42 @@ pub async fn plan_devices(
     deleting: bool,
     now: jiff::Timestamp,
 ) -> Result<Vec<DevicePlan>, DeviceError> {
-    let filter = format!("name=@{}", desired.prefix);
-    let list = format!(
-        "/api/v2/cmdb/{}?filter={}&format={}",
-        family.address_table(),
-        encode_name(&filter),
-        encode_name(&observed::ADDRESS_FIELDS.join("|"))
-    );
     let get = format!(
         "/api/v2/cmdb/{}/{}",
         family.group_table(),
         encode_name(&desired.group_name)
     );
-    let addresses = client.proxy(targets, "get", &list, None).await?;
     let groups = client.proxy(targets, "get", &get, None).await?;
+    let mut strangers = std::collections::BTreeSet::new();
+    if desired.membership == crate::api::addressgroup::Membership::Exclusive && !deleting {
+        for g in groups.iter().filter_map(|g| answer(g).ok()) {
+            // A body that does not parse names no stranger: the plan below reads it strictly.
+            for object in strict_results(g)
+                .unwrap_or_default()
+                .iter()
+                .map(observed::group)
+            {
+                strangers.extend(
+                    object.members.into_iter().filter(|m| {
+                        m != super::plan::PLACEHOLDER && !m.starts_with(&desired.prefix)
+                    }),
+                );
+            }
+        }
+    }
+    let mut clauses = vec![format!("name=@{}", desired.prefix)];
+    clauses.extend(strangers.iter().map(|m| format!("name=={m}")));
+    let fields = encode_name(&observed::ADDRESS_FIELDS.join("|"));
+    let list = if strangers.len() > STRANGER_LOOKUPS {
+        format!("/api/v2/cmdb/{}?format={fields}", family.address_table())
+    } else {
+        format!(
+            "/api/v2/cmdb/{}?filter={}&format={fields}",
+            family.address_table(),
+            encode_name(&clauses.join(","))
+        )
+    };
+    let addresses = client.proxy(targets, "get", &list, None).await?;
     let mut out = Vec::new();
     for a in &addresses {
         let device = a.target.clone();
@@ -149,7 +181,10 @@ pub async fn plan_devices(
                 s if s >= 400 => return Err(format!("HTTP {s} reading the group")),
                 _ => strict_results(gbody)?.first().map(observed::group),
             };
-            let addresses = observed::addresses(&strict_results(body)?, &desired.prefix, family);
+            let addresses: Vec<_> = observed::addresses(&strict_results(body)?, "", family)
+                .into_iter()
+                .filter(|a| a.name.starts_with(&desired.prefix) || strangers.contains(&a.name))
+                .collect();
             Ok((ObservedGroup { group, addresses }, proxy::firmware(body)))
         });
         out.push(match observed {
@@ -167,10 +202,19 @@ pub async fn plan_devices(
                 } else {
                     super::plan::plan(&d, &observed, now)
                 };
-                DevicePlan {
-                    device,
-                    plan,
-                    error: None,
+                // A device whose group is not ours (or past its cap) is written nothing and
+                // reported, like one that could not be reached.
+                match plan.refusal() {
+                    Some(refusal) => DevicePlan {
+                        device,
+                        error: Some(refusal.to_string()),
+                        plan: Plan::default(),
+                    },
+                    None => DevicePlan {
+                        device,
+                        plan,
+                        error: None,
+                    },
                 }
             }
             Err(error) => DevicePlan {

@@ -148,6 +148,22 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
         drift_repairs,
         now,
     );
+    // A refusal is announced once, when it starts; every later pass finds the same and
+    // stays quiet (the status below is unchanged too).
+    if let Some(refusal) = outcome.refusal()
+        && !previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == crate::api::conditions::READY && c.reason == refusal.reason)
+    {
+        ctx.event(
+            &*group,
+            EventType::Warning,
+            refusal.reason,
+            format!("{}; {}", refusal.message, refusal.remedy),
+        )
+        .await;
+    }
     // A pass that changed nothing, on the device or in what status says, writes nothing:
     // a converged group costs the apiserver no request per resync.
     let unchanged = AddressGroupStatus {

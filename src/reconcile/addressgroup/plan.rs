@@ -10,6 +10,12 @@
 //! admin added by hand are kept (Additive) or removed from the group (Exclusive) but their
 //! objects are never deleted. A foreign object already holding the name we need is a conflict.
 //!
+//! One owner per group: the group's comment carries the marker of the resource that created
+//! (or took over) it. Another fortisync resource's group is refused (`GroupOwnedByAnother`), a
+//! hand-made group is joined by Additive resources and refused to Exclusive ones unless they
+//! take it over (`GroupNotOwned`); a member whose object carries another resource's marker is
+//! never removed. Refusals (`refusal`) are decided before the first write and write nothing.
+//!
 //! Empty groups: FortiOS before 7.2 and FortiManager ADOMs before 7.2 refuse a group without
 //! members. There the group keeps the built-in address `none` (it matches no traffic) as a
 //! placeholder instead of becoming empty, and never references a deleted object.
@@ -22,6 +28,10 @@ use serde::Serialize;
 
 use crate::api::addressgroup::{DeletionPolicy, Membership};
 use crate::model::{MemberAddress, Owner, has_marker};
+
+mod refusal;
+
+pub use refusal::{GroupLimit, Refusal, Standing, holder_description};
 
 /// The built-in address that matches nothing, used where a group may not be empty.
 pub const PLACEHOLDER: &str = "none";
@@ -52,6 +62,13 @@ pub struct DesiredGroup {
     pub membership: Membership,
     /// Whether the device accepts an empty group (FortiOS / ADOM 7.2+).
     pub empty_group_allowed: bool,
+    /// `spec.takeOver`: take over a group that exists without any fortisync marker.
+    pub take_over: bool,
+    /// The firmware's member cap per group, where one is known.
+    pub limit: Option<GroupLimit>,
+    /// For the IPv4 group, which exists even for a spec of IPv6 members only: the expiry of
+    /// each IPv6 member, so it is not created once every member of the spec has expired.
+    pub other_family: Vec<Option<Timestamp>>,
 }
 
 /// The group as the device holds it.
@@ -113,6 +130,9 @@ pub enum Op {
     DeleteAddress { name: String },
     /// Delete the group (only one we created).
     DeleteGroup { name: String },
+    /// Write our marker into a hand-made group's comment (`spec.takeOver`), keeping the
+    /// administrator's text after it; the first write of the plan that takes it over.
+    ClaimGroup { name: String, comment: String },
 }
 
 impl fmt::Display for Op {
@@ -127,6 +147,9 @@ impl fmt::Display for Op {
             Op::RemoveMember { group, member } => write!(f, "- member {member} <- group {group}"),
             Op::DeleteAddress { name } => write!(f, "- address {name}"),
             Op::DeleteGroup { name } => write!(f, "- group {name}"),
+            Op::ClaimGroup { name, comment } => {
+                write!(f, "~ group {name} taken over (comment {comment:?})")
+            }
         }
     }
 }
@@ -171,6 +194,8 @@ pub struct Plan {
     foreign_members: Vec<String>,
     next_expiry: Option<Timestamp>,
     counts: Counts,
+    refusal: Option<Refusal>,
+    note: Option<String>,
 }
 
 impl Plan {
@@ -209,6 +234,14 @@ impl Plan {
     pub fn counts(&self) -> Counts {
         self.counts
     }
+    /// Why this plan writes nothing at all, when it is refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.refusal.as_ref()
+    }
+    /// What status should say instead of the usual count (a plan with nothing to do).
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
 }
 
 impl fmt::Display for Plan {
@@ -222,15 +255,86 @@ impl fmt::Display for Plan {
         for conflict in &self.conflicts {
             writeln!(f, "! conflict: {conflict}")?;
         }
-        if self.ops.is_empty() && self.conflicts.is_empty() {
+        if let Some(refusal) = &self.refusal {
+            writeln!(f, "! refused: {refusal}")?;
+        } else if let Some(note) = &self.note {
+            writeln!(f, "= {note}")?;
+        } else if self.ops.is_empty() && self.conflicts.is_empty() {
             writeln!(f, "= no changes")?;
         }
         Ok(())
     }
 }
 
-/// Plans the writes that make the device hold `desired` at time `now`.
+/// Plans the writes that make the device hold `desired` at time `now`, or refuses to write.
 pub fn plan(desired: &DesiredGroup, observed: &ObservedGroup, now: Timestamp) -> Plan {
+    let live = desired
+        .members
+        .iter()
+        .filter(|m| m.expires_at.is_none_or(|t| t > now))
+        .count() as u32;
+    let standing = match observed
+        .group
+        .as_ref()
+        .map(|g| refusal::standing(desired, g))
+    {
+        None => Standing::Owner,
+        Some(Ok(standing)) => standing,
+        // Nothing about a group we do not own is reported: not its members, not their count.
+        Some(Err(refusal)) => {
+            let counts = Counts {
+                desired: live,
+                ..Counts::default()
+            };
+            return refused(refusal, counts);
+        }
+    };
+    let mut out = plan_writes(desired, observed, now, standing);
+    if let Some(refusal) = refusal::over_limit(desired, out.counts.present as usize) {
+        let on_device = observed.group.as_ref().map_or(0, |g| {
+            g.members.iter().filter(|m| *m != PLACEHOLDER).count() as u32
+        });
+        let counts = Counts {
+            desired: out.counts.desired,
+            present: on_device,
+            foreign: out.counts.foreign,
+        };
+        return refused(refusal, counts);
+    }
+    let other_live = desired
+        .other_family
+        .iter()
+        .filter(|t| t.is_none_or(|t| t > now))
+        .count();
+    let declared = desired.members.len() + desired.other_family.len();
+    if observed.group.is_none() && live == 0 && other_live == 0 && declared > 0 {
+        // Every declared member expired before the group existed: creating it would publish
+        // an empty (or placeholder-only) group nobody asked for.
+        out.ops.retain(|op| !matches!(op, Op::CreateGroup { .. }));
+        out.counts.present = 0;
+        out.note = Some(format!(
+            "all {declared} member(s) have expired; nothing to write"
+        ));
+    }
+    out
+}
+
+/// A plan that writes nothing, with `refusal` and what the device holds for us.
+fn refused(refusal: Refusal, counts: Counts) -> Plan {
+    Plan {
+        refusal: Some(refusal),
+        counts,
+        ..Plan::default()
+    }
+}
+
+/// The writes for a group this resource may write to as `standing`.
+fn plan_writes(
+    desired: &DesiredGroup,
+    observed: &ObservedGroup,
+    now: Timestamp,
+    standing: Standing,
+) -> Plan {
     let mut out = Plan::default();
     let by_name: BTreeMap<&str, &ObservedAddress> = observed
         .addresses
@@ -273,11 +377,7 @@ pub fn plan(desired: &DesiredGroup, observed: &ObservedGroup, now: Timestamp) ->
                 }
             }
             Some(existing) => {
-                let holder = if has_marker(&existing.comment) {
-                    existing.comment.clone()
-                } else {
-                    "an administrator".to_string()
-                };
+                let holder = holder_description(&desired.owner, &existing.comment);
                 out.conflicts.push(Conflict {
                     name,
                     address: member.address,
@@ -306,8 +406,25 @@ pub fn plan(desired: &DesiredGroup, observed: &ObservedGroup, now: Timestamp) ->
         }
         Some(current) => {
             let present: BTreeSet<&str> = current.members.iter().map(String::as_str).collect();
-            let created_by_us = desired.owner.owns(&current.comment);
+            let created_by_us = standing != Standing::Guest;
+            if standing == Standing::TakingOver {
+                // Recorded first: from here on a second resource sees the group as ours.
+                let admin_text = Some(current.comment.as_str()).filter(|c| !c.is_empty());
+                out.ops.insert(
+                    0,
+                    Op::ClaimGroup {
+                        name: group.clone(),
+                        comment: desired.owner.comment(admin_text),
+                    },
+                );
+            }
             let is_placeholder = |m: &str| m == PLACEHOLDER;
+            // Another resource's member, whatever our membership mode: never removed.
+            let theirs = |m: &str| {
+                by_name
+                    .get(m)
+                    .is_some_and(|a| has_marker(&a.comment) && !desired.owner.owns(&a.comment))
+            };
             let foreign: Vec<String> = current
                 .members
                 .iter()
@@ -325,7 +442,13 @@ pub fn plan(desired: &DesiredGroup, observed: &ObservedGroup, now: Timestamp) ->
                 .cloned()
                 .collect();
             if desired.membership == Membership::Exclusive {
-                removes.extend(foreign.iter().filter(|m| !is_placeholder(m)).cloned());
+                removes.extend(
+                    foreign
+                        .iter()
+                        .filter(|m| !is_placeholder(m) && !theirs(m))
+                        .cloned(),
+                );
+                out.foreign_members = foreign.iter().filter(|m| theirs(m)).cloned().collect();
             } else {
                 out.foreign_members = foreign
                     .iter()
@@ -338,11 +461,7 @@ pub fn plan(desired: &DesiredGroup, observed: &ObservedGroup, now: Timestamp) ->
                 .filter(|w| !present.contains(w.as_str()))
                 .cloned()
                 .collect();
-            let kept_foreign = if desired.membership == Membership::Exclusive {
-                0
-            } else {
-                out.foreign_members.len()
-            };
+            let kept_foreign = out.foreign_members.len();
             let real_after = wanted.len() + kept_foreign;
             // The placeholder stays only while nothing else would keep the group non-empty.
             let placeholder_present = present.contains(PLACEHOLDER);
@@ -399,7 +518,13 @@ pub fn plan_deletion(
         membership: Membership::Additive,
         ..desired.clone()
     };
-    let mut out = plan(&nothing, observed, Timestamp::UNIX_EPOCH);
+    // Deleting takes out only what is ours, so it needs no standing in the group: an Owner
+    // plan where our marker is on it, a Guest one elsewhere.
+    let standing = match &observed.group {
+        Some(g) if !desired.owner.owns(&g.comment) => Standing::Guest,
+        _ => Standing::Owner,
+    };
+    let mut out = plan_writes(&nothing, observed, Timestamp::UNIX_EPOCH, standing);
     out.ops.retain(|op| !matches!(op, Op::CreateGroup { .. }));
     if let Some(group) = &observed.group
         && desired.owner.owns(&group.comment)

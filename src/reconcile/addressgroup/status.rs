@@ -10,6 +10,7 @@ use super::plan::{Op, PLACEHOLDER};
 use crate::api::addressgroup::{
     AddressGroup, AddressGroupSpec, AddressGroupStatus, DeviceSyncStatus, MemberCounts,
 };
+use crate::api::common::ErrorReport;
 use crate::api::conditions::{READY, SYNCED, condition};
 use crate::model::MemberAddress;
 
@@ -77,7 +78,12 @@ pub fn converged_status(
         .iter()
         .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.device)))
         .collect();
-    let (ok, reason, message) = if observe_only && pending > 0 {
+    let refusal = outcome.refusal();
+    let notes: Vec<&str> = outcome.plans.iter().filter_map(|p| p.plan.note()).collect();
+    let (ok, reason, message) = if let Some(r) = refusal {
+        // Refused before any write: not a failure of the pass, but nothing is as declared.
+        (false, r.reason, r.message.clone())
+    } else if observe_only && pending > 0 {
         (
             false,
             "DriftDetected",
@@ -95,6 +101,9 @@ pub fn converged_status(
                 unsynced.join("; ")
             ),
         )
+    } else if let Some(note) = notes.first().filter(|_| counts.desired == 0) {
+        // The IPv4 plan's note counts the whole spec; the IPv6 one would repeat part of it.
+        (true, "Converged", note.to_string())
     } else if counts.foreign > 0 {
         (
             true,
@@ -150,7 +159,11 @@ pub fn converged_status(
                 message: d.error.clone(),
             })
             .collect(),
-        last_error: None,
+        last_error: refusal.map(|r| ErrorReport {
+            reason: r.reason.to_string(),
+            message: r.message.clone(),
+            remedy: r.remedy.clone(),
+        }),
     }
 }
 
@@ -194,6 +207,7 @@ mod tests {
                 plan: crate::reconcile::addressgroup::plan::Plan::from_ops(ops),
             }],
             devices: Vec::new(),
+            spec_refusal: None,
         };
         assert_eq!(outcome.writes(), 3);
         assert_eq!(

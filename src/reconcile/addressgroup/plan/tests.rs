@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod refusals;
+
 fn owner() -> Owner {
     Owner {
         namespace: "team-a".into(),
@@ -26,6 +28,9 @@ fn desired(members: &[&str]) -> DesiredGroup {
         members: members.iter().map(|m| member(m)).collect(),
         membership: Membership::Additive,
         empty_group_allowed: true,
+        take_over: false,
+        limit: None,
+        other_family: Vec::new(),
     }
 }
 
@@ -113,6 +118,13 @@ fn apply(state: &mut ObservedGroup, op: &Op, empty_allowed: bool) {
             state.addresses.retain(|a| &a.name != name);
         }
         Op::DeleteGroup { .. } => state.group = None,
+        Op::ClaimGroup { comment, .. } => {
+            state
+                .group
+                .as_mut()
+                .expect("claim of a missing group")
+                .comment = comment.clone();
+        }
     }
 }
 
@@ -320,10 +332,10 @@ fn a_foreign_object_with_our_name_is_a_conflict_not_a_write() {
             comment: "managed-by fortisync team-b/x".into(),
         }],
     };
-    assert!(
-        plan(&desired(&["10.0.0.1"]), &other, now()).conflicts()[0]
-            .holder
-            .contains("team-b/x")
+    // Another tenant's object: said to be someone else's, never whose.
+    assert_eq!(
+        plan(&desired(&["10.0.0.1"]), &other, now()).conflicts()[0].holder,
+        "another fortisync resource (in another namespace)"
     );
 }
 
