@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpSocket;
 
 use super::checks::Step;
-use crate::device::transport::{classify, http_client};
+use crate::device::transport::{CA_AS_END_ENTITY, CA_AS_END_ENTITY_REMEDY, classify, http_client};
 use crate::device::{Context, DeviceError, EndpointConfig};
 
 /// What the network steps found.
@@ -248,6 +248,17 @@ async fn handshake(endpoint: &EndpointConfig, verify: bool) -> Result<(), Device
 
 const CA_HINT: &str = "get the CA certificate that signs the device certificate (for a self-signed device certificate, the certificate itself: System > Certificates > Local > Download) and check it here with --ca-file";
 
+/// The first remedy of a TLS failure: for a CA certificate presented as the device's own, the
+/// general hint (give the self-signed certificate itself) is exactly what fails.
+fn ca_hint(e: &DeviceError) -> &'static str {
+    match e {
+        DeviceError::Tls { detail, .. } if detail.starts_with(CA_AS_END_ENTITY) => {
+            CA_AS_END_ENTITY_REMEDY
+        }
+        _ => CA_HINT,
+    }
+}
+
 async fn tls(endpoint: &EndpointConfig) -> Step {
     let verified = handshake(endpoint, true).await;
     if !endpoint.transport.insecure_skip_verify {
@@ -262,7 +273,7 @@ async fn tls(endpoint: &EndpointConfig) -> Step {
                 },
             ),
             Err(e @ DeviceError::Tls { .. }) => {
-                Step::failed("tls", "TLS", &e).remedy_first(CA_HINT)
+                Step::failed("tls", "TLS", &e).remedy_first(ca_hint(&e))
             }
             Err(e) => Step::failed("tls", "TLS", &e),
         };
@@ -279,7 +290,7 @@ async fn tls(endpoint: &EndpointConfig) -> Step {
             format!("the certificate is NOT verified (insecureSkipVerify); with verification: {e}"),
             &e,
         )
-        .remedy_first(CA_HINT),
+        .remedy_first(ca_hint(&e)),
         (Err(e), Ok(())) => Step::failed("tls", "TLS", &e),
         (_, Err(e)) => Step::failed("tls", "TLS", &e),
     }
