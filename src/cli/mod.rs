@@ -10,6 +10,7 @@ mod run;
 #[cfg(feature = "sim")]
 mod sim;
 pub mod standalone;
+pub mod wording;
 
 use std::process::ExitCode;
 
