@@ -7,6 +7,7 @@ pub mod load;
 mod manifests;
 mod render;
 mod run;
+pub mod secure;
 #[cfg(feature = "sim")]
 mod sim;
 pub mod standalone;

@@ -38,7 +38,8 @@ pub async fn check(endpoint: &EndpointConfig) -> Network {
         local: None,
     };
     let url = match url::Url::parse(&endpoint.url) {
-        Ok(u) if u.host_str().is_some() && matches!(u.scheme(), "https" | "http") => u,
+        // `--url` and `spec.url` are refused before this unless https:// (see `secure`).
+        Ok(u) if u.host_str().is_some() && u.scheme() == "https" => u,
         _ => {
             let mut step = Step::failed(
                 "dns",
@@ -133,15 +134,6 @@ pub async fn check(endpoint: &EndpointConfig) -> Network {
             net.steps.push(step.detail_with_target(endpoint, addr));
             return net;
         }
-    }
-    if url.scheme() == "http" {
-        net.steps.push(Step::skip(
-            "tls",
-            "TLS",
-            "plain http:// URL: no TLS to check (fortisync connections require https://; this is for simulators)",
-        ));
-        net.reachable = true;
-        return net;
     }
     let step = tls(endpoint).await;
     net.reachable = step.status != super::checks::Status::Fail;
