@@ -5,6 +5,7 @@ mod demo;
 pub mod doctor;
 pub mod load;
 mod manifests;
+pub mod refused;
 mod render;
 mod run;
 pub mod secure;
