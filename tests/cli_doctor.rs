@@ -104,6 +104,13 @@ async fn doctor(args: &[&str]) -> (i32, String) {
         .arg("doctor")
         .args(args)
         .args(["--color", "never"])
+        // Refused keys are remembered in the test's own file, never the user's.
+        .env(
+            "FORTISYNC_STATE_FILE",
+            std::env::temp_dir()
+                .join(format!("fortisync-doctor-state-{}", std::process::id()))
+                .join("refused-keys.json"),
+        )
         .output()
         .await
         .expect("run fortisync doctor");

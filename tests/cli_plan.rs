@@ -60,8 +60,14 @@ fn fortisync(args: &[&str], dir: &Path, secrets: &Path) -> Output {
         .arg(secrets)
         .args(["--color", "never"])
         .env_remove("FORTISYNC_SECRETS_DIR")
+        .env("FORTISYNC_STATE_FILE", state_file(secrets))
         .output()
         .expect("run fortisync")
+}
+
+/// Each estate remembers refused keys in its own file, never the user's.
+fn state_file(secrets: &Path) -> PathBuf {
+    secrets.with_file_name("state").join("refused-keys.json")
 }
 
 fn text(out: &Output) -> String {
@@ -183,6 +189,7 @@ async fn credentials_can_come_from_the_environment() {
             .arg(&dir)
             .arg("--secrets-dir")
             .arg(&secrets)
+            .env("FORTISYNC_STATE_FILE", state_file(&secrets))
             .env(
                 "FORTISYNC_SECRET_FW_EDGE_1_TOKEN_TOKEN",
                 "fortisync-demo-token-000000000",

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::load::Manifests;
+use super::refused::{RefusedArgs, RefusedKeys};
 use super::render::{self, ColorChoice, OutputFormat};
+use super::secure::verification_off;
 use super::standalone::{CredentialSources, GroupRun, Runner, report};
 use crate::reconcile::addressgroup::plan::Op;
 
@@ -30,6 +32,8 @@ pub struct ManifestArgs {
     /// When to color text output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub refused: RefusedArgs,
 }
 
 /// Arguments of `fortisync plan`.
@@ -78,7 +82,8 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
     }
     let runner = Runner::new(CredentialSources {
         secrets_dir: args.secrets_dir.clone(),
-    });
+    })
+    .remembering(RefusedKeys::new(&args.refused));
     let text = args.output == OutputFormat::Text;
     let color = text && args.color.enabled();
     let mut runs: Vec<GroupRun> = Vec::new();
@@ -102,6 +107,13 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
         let r = runner
             .run_group(&manifests, group, write, &mut progress)
             .await;
+        // Said where the plan is read, once per connection, not only in the manifest.
+        if text && r.insecure_tls && !runs.iter().any(|p| p.insecure_tls && p.target == r.target) {
+            println!(
+                "{}",
+                verification_off(&r.target, "spec.tls.insecureSkipVerify")
+            );
+        }
         if text {
             print!("{}", render::resource(&r, write, color));
         }

@@ -6,11 +6,14 @@ mod demo;
 pub mod doctor;
 pub mod load;
 mod manifests;
+pub mod refused;
 mod render;
 mod run;
+pub mod secure;
 #[cfg(feature = "sim")]
 mod sim;
 pub mod standalone;
+pub mod wording;
 
 use std::process::ExitCode;
 
@@ -51,9 +54,29 @@ pub enum Command {
     Crds(crds::CrdsArgs),
 }
 
+/// Logs for the one-shot commands: to stderr, so stdout stays the report (and `-o json`
+/// parseable); nothing unless `RUST_LOG` asks (`RUST_LOG=fortisync=debug`).
+fn quiet_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .try_init();
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `run` and `sim` install their own subscriber (JSON or text, default `info`).
+    if matches!(
+        cli.command,
+        Command::Plan(_) | Command::Apply(_) | Command::Doctor(_) | Command::Demo(_)
+    ) {
+        quiet_logging();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

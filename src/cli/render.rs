@@ -167,6 +167,7 @@ mod tests {
             group_name: "g".into(),
             target: "FortiGate team-a/fw".into(),
             location: String::new(),
+            insecure_tls: false,
             result: Ok(Convergence {
                 spec_refusal: Some(Refusal {
                     reason: "DuplicateMember",

@@ -6,14 +6,19 @@ use std::path::PathBuf;
 use kube::ResourceExt;
 use serde::Serialize;
 
+use super::doctor::render::safe_url;
 use super::load::Manifests;
+use super::refused::RefusedKeys;
+use super::secure::{HTTPS_REMEDY, require_https, verification_off};
+use super::wording::{self, noun};
 use crate::api::AddressGroup;
 use crate::api::addressgroup::{ManagementPolicy, TargetKind};
 use crate::api::common::ErrorReport;
-use crate::device::{DeviceMetrics, Endpoints};
+use crate::device::EndpointConfig;
+use crate::device::{DeviceError, DeviceMetrics, Endpoints};
 use crate::reconcile::addressgroup::converge::{self, Convergence};
 use crate::reconcile::addressgroup::plan::Op;
-use crate::reconcile::connection::endpoint_config;
+use crate::reconcile::connection::{ResolvedConnection, endpoint_config};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::{DeviceFacts, Target};
 
@@ -39,6 +44,8 @@ pub struct GroupRun {
     pub result: Result<Convergence, ErrorReport>,
     /// Whether the plan was only printed (ObserveOnly resources are never written).
     pub observe_only: bool,
+    /// Whether the connection turns certificate verification off (`spec.tls.insecureSkipVerify`).
+    pub insecure_tls: bool,
 }
 
 impl GroupRun {
@@ -54,16 +61,73 @@ pub struct Runner {
     endpoints: Endpoints,
     facts: DeviceFacts,
     sources: CredentialSources,
+    refused: RefusedKeys,
 }
 
 impl Runner {
-    /// A runner with its own endpoints (one Guard per device for the whole run).
+    /// A runner with its own endpoints (one Guard per device for the whole run), remembering
+    /// nothing across runs.
     pub fn new(sources: CredentialSources) -> Self {
         Self {
             endpoints: Endpoints::new(DeviceMetrics::default()),
             facts: DeviceFacts::default(),
             sources,
+            refused: RefusedKeys::none(),
         }
+    }
+
+    /// Consults and keeps `refused` across runs: a key a device refused before is not sent.
+    pub fn remembering(mut self, refused: RefusedKeys) -> Self {
+        self.refused = refused;
+        self
+    }
+
+    /// Everything before a request: the spec, its connection and Secrets, an https:// URL,
+    /// and a credential no earlier run saw refused. Fills in `run`'s location and TLS mode.
+    fn prepare(
+        &self,
+        manifests: &Manifests,
+        group: &AddressGroup,
+        run: &mut GroupRun,
+    ) -> Result<(ResolvedConnection, EndpointConfig), ErrorReport> {
+        if let Some(problem) =
+            crate::api::validate::validate(&group.spec).first()
+        {
+            return Err(reconcile_report(ReconcileError::Spec(problem.clone())));
+        }
+        let namespace = group.namespace().unwrap_or_default();
+        let target = &group.spec.target_ref;
+        let resolved = manifests
+            .resolve(&namespace, target, self.sources.secrets_dir.as_deref())
+            .map_err(|e| reconcile_report(e.into()))?;
+        run.location = format!(
+            "{} ({})",
+            safe_url(&resolved.connection.url),
+            match target.kind {
+                TargetKind::FortiGate => format!("vdom {}", resolved.scope),
+                TargetKind::FortiManager => format!("adom {}", resolved.scope),
+            }
+        );
+        // The CRD admits only https://; the CLI reads manifests without admission, so it
+        // refuses the same, before any request (the key would cross in cleartext).
+        require_https("spec.url", &resolved.connection.url).map_err(|message| ErrorReport {
+            reason: "InvalidSpec".into(),
+            message,
+            remedy: HTTPS_REMEDY.into(),
+        })?;
+        run.insecure_tls = resolved.connection.tls.insecure_skip_verify;
+        let config = endpoint_config(&resolved).map_err(reconcile_report)?;
+        if let Some(refusal) = self.refused.refused(&config) {
+            let refused = DeviceError::Unauthorized {
+                ctx: Default::default(),
+            };
+            return Err(ErrorReport {
+                reason: "Unauthorized".into(),
+                message: refusal.message(noun(&config.credentials)),
+                remedy: wording::remedy(&refused, &config.credentials).to_string(),
+            });
+        }
+        Ok((resolved, config))
     }
 
     /// Plans (and with `write` applies) one AddressGroup.
@@ -88,22 +152,17 @@ impl Runner {
             location: String::new(),
             result: Ok(Convergence::default()),
             observe_only,
+            insecure_tls: false,
+        };
+        let (resolved, config) = match self.prepare(manifests, group, &mut run) {
+            Ok(ready) => ready,
+            Err(report) => {
+                run.result = Err(report);
+                return run;
+            }
         };
         let outcome: Result<Convergence, ReconcileError> = async {
-            if let Some(problem) = crate::api::validate::validate(&group.spec).first() {
-                return Err(ReconcileError::Spec(problem.clone()));
-            }
-            let resolved =
-                manifests.resolve(&namespace, target, self.sources.secrets_dir.as_deref())?;
-            run.location = format!(
-                "{} ({})",
-                resolved.connection.url,
-                match target.kind {
-                    TargetKind::FortiGate => format!("vdom {}", resolved.scope),
-                    TargetKind::FortiManager => format!("adom {}", resolved.scope),
-                }
-            );
-            let endpoint = self.endpoints.get(&endpoint_config(&resolved)?)?;
+            let endpoint = self.endpoints.get(&config)?;
             let target = Target::connect(endpoint, &resolved, &self.facts).await?;
             converge::converge(
                 &target,
@@ -115,13 +174,16 @@ impl Runner {
             .await
         }
         .await;
+        match &outcome {
+            Err(ReconcileError::Device(DeviceError::Unauthorized { .. })) => {
+                self.refused.remember(&config);
+            }
+            Ok(_) => self.refused.forget(&config),
+            Err(_) => {}
+        }
         run.result = outcome.map_err(|e| match e {
-            ReconcileError::Device(d) => d.report(),
-            other => ErrorReport {
-                reason: other.reason().to_string(),
-                message: other.to_string(),
-                remedy: other.remedy(),
-            },
+            ReconcileError::Device(d) => wording::report(&d, &config.credentials),
+            other => reconcile_report(other),
         });
         run
     }
@@ -143,6 +205,17 @@ impl Runner {
     }
 }
 
+fn reconcile_report(e: ReconcileError) -> ErrorReport {
+    match e {
+        ReconcileError::Device(d) => d.report(),
+        other => ErrorReport {
+            reason: other.reason().to_string(),
+            message: other.to_string(),
+            remedy: other.remedy(),
+        },
+    }
+}
+
 /// The machine-readable form of a run (`--output json`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -151,6 +224,8 @@ pub struct RunReport<'a> {
     pub changes: usize,
     /// Resources that failed.
     pub failures: usize,
+    /// What deserves attention besides the plan (TLS verification turned off).
+    pub warnings: Vec<String>,
     /// One entry per AddressGroup.
     pub resources: Vec<ResourceReport<'a>>,
 }
@@ -188,6 +263,17 @@ pub struct DeviceReport<'a> {
     pub ops: Vec<&'a Op>,
     /// Why it could not be reached or written.
     pub error: Option<&'a str>,
+}
+
+/// The connections of `runs` that turn certificate verification off, each once, in order.
+pub fn insecure_connections(runs: &[GroupRun]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for r in runs.iter().filter(|r| r.insecure_tls) {
+        if !out.contains(&r.target.as_str()) {
+            out.push(&r.target);
+        }
+    }
+    out
 }
 
 /// Builds the JSON report of `runs`.
@@ -233,6 +319,10 @@ pub fn report(runs: &[GroupRun]) -> RunReport<'_> {
         })
         .collect();
     RunReport {
+        warnings: insecure_connections(runs)
+            .into_iter()
+            .map(|t| verification_off(t, "spec.tls.insecureSkipVerify"))
+            .collect(),
         changes: runs.iter().map(GroupRun::writes).sum(),
         failures: runs.iter().filter(|r| r.result.is_err()).count(),
         resources,

@@ -250,8 +250,18 @@ fn error_chain(error: &reqwest::Error) -> String {
         .to_lowercase()
 }
 
+/// Why a certificate with `CA:TRUE` fails even when it is the configured CA: webpki refuses a
+/// CA certificate as an end entity (`CaUsedAsEndEntity`), and accepting it would need a
+/// verifier of our own; the message says what to change instead.
+pub const CA_AS_END_ENTITY: &str = "the device presents a CA certificate (CA:TRUE) as its own certificate, which verification refuses even when it is in the CA bundle";
+
+/// What to do about [`CA_AS_END_ENTITY`].
+pub const CA_AS_END_ENTITY_REMEDY: &str = "give fortisync the CA that signed it, or regenerate the device certificate without CA:TRUE (basicConstraints CA:FALSE)";
+
 fn tls_detail(chain: &str) -> String {
-    if chain.contains("unknownissuer") || chain.contains("unknown issuer") {
+    if chain.contains("causedasendentity") || chain.contains("ca used as end entity") {
+        format!("{CA_AS_END_ENTITY}: {CA_AS_END_ENTITY_REMEDY}")
+    } else if chain.contains("unknownissuer") || chain.contains("unknown issuer") {
         "the certificate is signed by an unknown issuer (self-signed or private CA)".into()
     } else if chain.contains("expired") {
         "the certificate has expired".into()
@@ -280,5 +290,7 @@ mod tests {
         assert!(tls_detail("invalid peer certificate: expired").contains("expired"));
         assert!(tls_detail("invalid peer certificate: notvalidforname").contains("host name"));
         assert!(tls_detail("invalid peer certificate: badsignature").contains("different CA"));
+        let ca = tls_detail("invalid peer certificate: other(othererror(causedasendentity))");
+        assert!(ca.contains("CA:TRUE") && ca.contains("regenerate"), "{ca}");
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::device::{DeviceError, DeviceKind, LockoutPolicy};
+use crate::cli::wording;
+use crate::device::{Credentials, DeviceError, DeviceKind, LockoutPolicy};
 
 /// How one checklist step turned out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -214,12 +215,14 @@ pub fn skipped_after_auth(e: &DeviceError) -> &'static str {
 }
 
 /// The `auth` step from the first authenticated read. `source` is the address the device
-/// saw (as far as we know), `lockout` what the connection declares.
+/// saw (as far as we know), `lockout` what the connection declares; a refusal is worded for
+/// `credentials` ("API key" or "password").
 pub fn auth_step(
     kind: DeviceKind,
     outcome: Result<String, &DeviceError>,
     source: Option<IpAddr>,
     lockout: LockoutPolicy,
+    credentials: &Credentials,
 ) -> Step {
     const TITLE: &str = "authenticated read";
     let error = match outcome {
@@ -227,19 +230,29 @@ pub fn auth_step(
         Err(e) => e,
     };
     let from = source.map_or_else(|| "this machine's address".to_string(), |ip| ip.to_string());
-    let step = Step::failed("auth", TITLE, error);
+    let noun = wording::noun(credentials);
+    let mut step = Step::failed("auth", TITLE, error);
+    step.cause = Some(wording::cause(error, credentials).to_string());
+    step.remedy = Some(wording::remedy(error, credentials).to_string());
     match (error, kind) {
         (DeviceError::Unauthorized { .. }, DeviceKind::FortiGate) => step.detail(format!(
-            "{error}. Sent once from {from}, the address the API user's trusted hosts must allow; doctor stops here and does not try the key again, because each failure counts toward the device's lockout"
+            "{error}. Sent once from {from}, the address the {who} trusted hosts must allow; doctor stops here and does not try the {noun} again, because each failure counts toward the device's lockout",
+            who = match credentials {
+                Credentials::Token(_) => "API user's",
+                Credentials::Password { .. } => "administrator's",
+            }
         )),
         (DeviceError::Unauthorized { .. }, DeviceKind::FortiManager) => step
             .row("F13")
             .detail(format!(
-                "{error}. FortiManager answered -11 or -22: the API key or password is wrong, {from} is outside the admin's trusted hosts, or the admin's rpc-permit is none. Sent once; doctor does not try again"
+                "{error}. FortiManager answered -11 or -22: the {noun} is wrong, {from} is outside the admin's trusted hosts, or the admin's rpc-permit is none. Sent once; doctor does not try again"
             ))
-            .remedy_first("on FortiManager, regenerate the key with `execute api-user generate-key <user>` and check rpc-permit read-write (F14)"),
+            .remedy_first(match credentials {
+                Credentials::Token(_) => "on FortiManager, regenerate the key with `execute api-user generate-key <user>` and check rpc-permit read-write (F14)",
+                Credentials::Password { .. } => "on FortiManager, check the administrator's password and its rpc-permit read-write (F14)",
+            }),
         (DeviceError::LockedOut { .. }, _) => step.detail(format!(
-            "{error}. The device locked {from} out and refuses every request from it without checking the key. It does not say for how long: admin-lockout-duration is {} as the connection declares it (spec.lockout.durationSeconds), and each repeat lockout of an API key doubles it ({}, {}, ...). Doctor sends nothing more",
+            "{error}. The device locked {from} out and refuses every request from it without checking the {noun}. It does not say for how long: admin-lockout-duration is {} as the connection declares it (spec.lockout.durationSeconds), and each repeat lockout of an API key doubles it ({}, {}, ...). Doctor sends nothing more",
             secs(lockout.duration),
             secs(lockout.duration.saturating_mul(2)),
             secs(lockout.duration.saturating_mul(4)),

@@ -100,6 +100,7 @@ pub async fn check(
         }),
         source,
         endpoint.lockout,
+        &endpoint.credentials,
     ));
     let status = match status {
         Ok(s) => s,

@@ -71,6 +71,7 @@ pub async fn check(
             }),
             source,
             endpoint.lockout,
+            &endpoint.credentials,
         ),
     };
     steps.push(auth);

@@ -19,9 +19,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::refused::{Refusal, RefusedArgs, RefusedKeys};
 use super::render::{ColorChoice, OutputFormat};
-use crate::device::{DeviceKind, DeviceMetrics, EndpointConfig, Guard};
-use checks::{Report, Step};
+use super::secure::verification_off;
+use super::wording::{self, noun};
+use crate::device::{DeviceError, DeviceKind, DeviceMetrics, EndpointConfig, Guard};
+use checks::{Report, Status, Step};
 
 pub use target::TargetError;
 
@@ -77,6 +80,8 @@ pub struct DoctorArgs {
     /// When to color text output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub refused: RefusedArgs,
 }
 
 /// `--kind`.
@@ -113,8 +118,14 @@ impl Target {
     }
 }
 
-/// Walks the checklist for `target`.
+/// Walks the checklist for `target`, remembering nothing across runs.
 pub async fn diagnose(target: &Target) -> Report {
+    diagnose_remembering(target, &RefusedKeys::none()).await
+}
+
+/// Walks the checklist for `target`; a credential `refused` remembers is not sent (the network
+/// steps still run), and a refusal or an acceptance seen now is remembered.
+pub async fn diagnose_remembering(target: &Target, refused: &RefusedKeys) -> Report {
     let endpoint = &target.endpoint;
     let net = network::check(endpoint).await;
     let mut steps = net.steps;
@@ -123,7 +134,15 @@ pub async fn diagnose(target: &Target) -> Report {
             steps.push(Step::skip(id, title, "not tried: an earlier step failed"));
         }
     }
-    if net.reachable {
+    let remembered = refused.refused(endpoint);
+    if let (true, Some(refusal)) = (net.reachable, &remembered) {
+        steps.push(remembered_refusal(endpoint, refusal));
+        steps.extend(
+            checks::authenticated_steps(endpoint.kind)
+                .iter()
+                .map(|(id, title)| Step::skip(id, title, checks::STOPPED)),
+        );
+    } else if net.reachable {
         // One guard for the run: a refused credential is frozen after its first refusal.
         let guard = Arc::new(Guard::new(
             endpoint.name.clone(),
@@ -147,6 +166,15 @@ pub async fn diagnose(target: &Target) -> Report {
                 .map(|(id, title)| Step::skip(id, title, why)),
         );
     }
+    if remembered.is_none()
+        && let Some(auth) = steps.iter().find(|s| s.id == "auth")
+    {
+        match (auth.status, auth.reason.as_deref()) {
+            (Status::Fail, Some("Unauthorized")) => refused.remember(endpoint),
+            (Status::Ok, _) => refused.forget(endpoint),
+            _ => {}
+        }
+    }
     Report {
         kind: match endpoint.kind {
             DeviceKind::FortiGate => "FortiGate",
@@ -160,6 +188,27 @@ pub async fn diagnose(target: &Target) -> Report {
     }
 }
 
+/// The `auth` step when the credential was refused in an earlier run: not sent again.
+fn remembered_refusal(endpoint: &EndpointConfig, refusal: &Refusal) -> Step {
+    let refused = DeviceError::Unauthorized {
+        ctx: Default::default(),
+    };
+    let row = match endpoint.kind {
+        DeviceKind::FortiGate => "F3",
+        DeviceKind::FortiManager => "F13",
+    };
+    Step {
+        id: "auth".into(),
+        title: "authenticated read".into(),
+        status: Status::Fail,
+        detail: refusal.message(noun(&endpoint.credentials)),
+        reason: Some("Unauthorized".into()),
+        cause: Some(wording::cause(&refused, &endpoint.credentials).into()),
+        remedy: Some(wording::remedy(&refused, &endpoint.credentials).into()),
+        troubleshooting_row: Some(row.into()),
+    }
+}
+
 /// Runs `fortisync doctor`.
 pub async fn run(args: DoctorArgs) -> ExitCode {
     let target = match Target::from_args(&args) {
@@ -169,13 +218,28 @@ pub async fn run(args: DoctorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = diagnose(&target).await;
+    let report = diagnose_remembering(&target, &RefusedKeys::new(&args.refused)).await;
+    // Said in the output, not only in the manifest or the flags.
+    let insecure = target.endpoint.transport.insecure_skip_verify.then(|| {
+        let field = if args.insecure_skip_verify {
+            "--insecure-skip-verify"
+        } else {
+            "spec.tls.insecureSkipVerify"
+        };
+        verification_off(&target.endpoint.name, field)
+    });
     match args.output {
-        OutputFormat::Text => print!("{}", render::text(&report, args.color.enabled())),
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&render::json(&report)).unwrap_or_default()
-        ),
+        OutputFormat::Text => {
+            if let Some(line) = &insecure {
+                println!("{line}");
+            }
+            print!("{}", render::text(&report, args.color.enabled()));
+        }
+        OutputFormat::Json => {
+            let mut doc = render::json(&report);
+            doc["warnings"] = serde_json::json!(insecure.into_iter().collect::<Vec<_>>());
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
     }
     if report.passed() {
         ExitCode::SUCCESS

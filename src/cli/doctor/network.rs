@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpSocket;
 
 use super::checks::Step;
-use crate::device::transport::{classify, http_client};
+use crate::device::transport::{CA_AS_END_ENTITY, CA_AS_END_ENTITY_REMEDY, classify, http_client};
 use crate::device::{Context, DeviceError, EndpointConfig};
 
 /// What the network steps found.
@@ -38,7 +38,8 @@ pub async fn check(endpoint: &EndpointConfig) -> Network {
         local: None,
     };
     let url = match url::Url::parse(&endpoint.url) {
-        Ok(u) if u.host_str().is_some() && matches!(u.scheme(), "https" | "http") => u,
+        // `--url` and `spec.url` are refused before this unless https:// (see `secure`).
+        Ok(u) if u.host_str().is_some() && u.scheme() == "https" => u,
         _ => {
             let mut step = Step::failed(
                 "dns",
@@ -133,15 +134,6 @@ pub async fn check(endpoint: &EndpointConfig) -> Network {
             net.steps.push(step.detail_with_target(endpoint, addr));
             return net;
         }
-    }
-    if url.scheme() == "http" {
-        net.steps.push(Step::skip(
-            "tls",
-            "TLS",
-            "plain http:// URL: no TLS to check (fortisync connections require https://; this is for simulators)",
-        ));
-        net.reachable = true;
-        return net;
     }
     let step = tls(endpoint).await;
     net.reachable = step.status != super::checks::Status::Fail;
@@ -248,6 +240,17 @@ async fn handshake(endpoint: &EndpointConfig, verify: bool) -> Result<(), Device
 
 const CA_HINT: &str = "get the CA certificate that signs the device certificate (for a self-signed device certificate, the certificate itself: System > Certificates > Local > Download) and check it here with --ca-file";
 
+/// The first remedy of a TLS failure: for a CA certificate presented as the device's own, the
+/// general hint (give the self-signed certificate itself) is exactly what fails.
+fn ca_hint(e: &DeviceError) -> &'static str {
+    match e {
+        DeviceError::Tls { detail, .. } if detail.starts_with(CA_AS_END_ENTITY) => {
+            CA_AS_END_ENTITY_REMEDY
+        }
+        _ => CA_HINT,
+    }
+}
+
 async fn tls(endpoint: &EndpointConfig) -> Step {
     let verified = handshake(endpoint, true).await;
     if !endpoint.transport.insecure_skip_verify {
@@ -262,7 +265,7 @@ async fn tls(endpoint: &EndpointConfig) -> Step {
                 },
             ),
             Err(e @ DeviceError::Tls { .. }) => {
-                Step::failed("tls", "TLS", &e).remedy_first(CA_HINT)
+                Step::failed("tls", "TLS", &e).remedy_first(ca_hint(&e))
             }
             Err(e) => Step::failed("tls", "TLS", &e),
         };
@@ -279,7 +282,7 @@ async fn tls(endpoint: &EndpointConfig) -> Step {
             format!("the certificate is NOT verified (insecureSkipVerify); with verification: {e}"),
             &e,
         )
-        .remedy_first(CA_HINT),
+        .remedy_first(ca_hint(&e)),
         (Err(e), Ok(())) => Step::failed("tls", "TLS", &e),
         (_, Err(e)) => Step::failed("tls", "TLS", &e),
     }

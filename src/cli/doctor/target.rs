@@ -8,6 +8,7 @@ use kube::ResourceExt;
 use super::{DoctorArgs, Target};
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::cli::load::Manifests;
+use crate::cli::secure::require_https;
 use crate::device::{Credentials, DeviceKind, EndpointConfig, LockoutPolicy, TransportConfig};
 use crate::reconcile::connection::endpoint_config;
 
@@ -31,6 +32,9 @@ pub enum TargetError {
     /// No connection, or several, match.
     #[error("{0}")]
     Choice(String),
+    /// The URL is not https:// (the credential would cross in cleartext).
+    #[error("{0}; {remedy}", remedy = crate::cli::secure::HTTPS_REMEDY)]
+    Url(String),
 }
 
 fn read(path: &std::path::Path) -> Result<String, TargetError> {
@@ -73,6 +77,7 @@ pub fn from_args(args: &DoctorArgs) -> Result<Target, TargetError> {
 }
 
 fn from_flags(args: &DoctorArgs, url: &str) -> Result<EndpointConfig, TargetError> {
+    require_https("--url", url).map_err(TargetError::Url)?;
     let token_file = args.token_file.as_ref().ok_or(TargetError::Nothing)?;
     let token = read(token_file)?.trim().to_string();
     if token.is_empty() {
@@ -157,5 +162,7 @@ fn from_manifests(args: &DoctorArgs) -> Result<EndpointConfig, TargetError> {
             args.secrets_dir.as_deref(),
         )
         .map_err(|e| TargetError::Manifests(format!("{e}; {}", e.remedy())))?;
+    // As the CRD does, and before any request: the credential would cross in cleartext.
+    require_https("spec.url", &resolved.connection.url).map_err(TargetError::Url)?;
     endpoint_config(&resolved).map_err(|e| TargetError::Manifests(e.to_string()))
 }

@@ -9,6 +9,8 @@ fn ctx() -> Context {
     }
 }
 
+static KEY: Credentials = Credentials::Token(String::new());
+
 const POLICY: LockoutPolicy = LockoutPolicy {
     threshold: 3,
     duration: Duration::from_secs(60),
@@ -22,6 +24,7 @@ fn a_refused_key_on_fortigate_is_f3_and_says_it_was_sent_once_from_which_address
         Err(&e),
         Some("127.0.0.7".parse().expect("ip")),
         POLICY,
+        &KEY,
     );
     assert_eq!(step.status, Status::Fail);
     assert_eq!(step.troubleshooting_row.as_deref(), Some("F3"));
@@ -37,13 +40,41 @@ fn a_refused_key_on_fortigate_is_f3_and_says_it_was_sent_once_from_which_address
 #[test]
 fn a_refused_key_on_fortimanager_is_f13() {
     let e = DeviceError::Unauthorized { ctx: ctx() };
-    let step = auth_step(DeviceKind::FortiManager, Err(&e), None, POLICY);
+    let step = auth_step(DeviceKind::FortiManager, Err(&e), None, POLICY, &KEY);
     assert_eq!(step.troubleshooting_row.as_deref(), Some("F13"));
     assert!(step.detail.contains("-11 or -22"));
     assert!(
         step.remedy
             .as_deref()
             .is_some_and(|r| r.ends_with(e.remedy()))
+    );
+}
+
+#[test]
+fn a_refused_password_on_fortimanager_says_password_not_api_key() {
+    let e = DeviceError::Unauthorized { ctx: ctx() };
+    let password = Credentials::Password {
+        user: "admin".into(),
+        password: "wrong".into(),
+    };
+    let step = auth_step(DeviceKind::FortiManager, Err(&e), None, POLICY, &password);
+    assert!(
+        step.detail.contains("the password is wrong"),
+        "{}",
+        step.detail
+    );
+    for text in [
+        &step.detail,
+        step.cause.as_ref().expect("cause"),
+        step.remedy.as_ref().expect("remedy"),
+    ] {
+        assert!(!text.contains("API key"), "{text}");
+        assert!(!text.contains("regenerate the key"), "{text}");
+    }
+    assert!(
+        step.remedy
+            .as_deref()
+            .is_some_and(|r| r.contains("password"))
     );
 }
 
@@ -57,7 +88,7 @@ fn a_lockout_says_how_long_from_the_declared_duration_and_its_doubling() {
         threshold: 3,
         duration: Duration::from_secs(120),
     };
-    let step = auth_step(DeviceKind::FortiGate, Err(&e), None, policy);
+    let step = auth_step(DeviceKind::FortiGate, Err(&e), None, policy, &KEY);
     assert_eq!(step.troubleshooting_row.as_deref(), Some("F6"));
     assert!(
         step.detail.contains("admin-lockout-duration is 120 s"),
