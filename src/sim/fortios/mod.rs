@@ -8,6 +8,7 @@ mod cmdb_system;
 pub mod envelope;
 pub mod fault;
 pub mod feed;
+mod feed_list;
 mod feed_monitor;
 mod feed_poll;
 pub mod lockout;
