@@ -528,6 +528,39 @@ async fn a_list_over_the_scenario_entry_limit_is_truncated_and_flagged() {
 }
 
 #[tokio::test]
+async fn a_list_over_the_body_cap_fails_the_pull_and_the_last_good_list_stays() {
+    let list = ListServer::start("192.0.2.1\n").await;
+    let dev = Device::start(
+        "7.4.3",
+        FeedSettings {
+            max_body_bytes: Some(16),
+            ..FeedSettings::default()
+        },
+    )
+    .await;
+    dev.create(address_feed("edl", &list.url, HOURLY)).await;
+    dev.polls("edl", 1).await;
+    list.set_body("192.0.2.1\n192.0.2.2\n192.0.2.3\n");
+    dev.call(
+        Method::POST,
+        "/api/v2/monitor/system/external-resource/refresh",
+        Some(json!({"mkey": "edl"})),
+    )
+    .await;
+    let polls = dev.polls("edl", 2).await;
+    assert_eq!(
+        polls[1].error.as_deref(),
+        Some("resource file larger than 16 bytes")
+    );
+    let (_, results) = dev.entry_list("mkey=edl").await;
+    assert_eq!(results["status"], "error");
+    assert_eq!(
+        dev.sim.fortigate("fw").feed_entries("root", "edl"),
+        ["192.0.2.1"]
+    );
+}
+
+#[tokio::test]
 async fn from_7_4_4_the_entry_limit_is_a_budget_the_feed_added_last_is_truncated_in() {
     let first = ListServer::start("192.0.2.1\n192.0.2.2\n").await;
     let second = ListServer::start("198.51.100.1\n198.51.100.2\n").await;
