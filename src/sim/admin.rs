@@ -42,6 +42,11 @@ pub fn router(
         .route("/fortigates/{name}/global", put(set_global))
         .route("/fortigates/{name}/api-users/{user}/key", put(set_key))
         .route("/fortigates/{name}/reboot", post(reboot))
+        .route("/fortigates/{name}/feeds/{vdom}/{feed}", get(feed_state))
+        .route(
+            "/fortigates/{name}/feeds/{vdom}/{feed}/polls",
+            get(feed_polls),
+        )
         .route(
             "/fortigates/{name}/scenario",
             get(save_scenario).put(load_scenario),
@@ -257,6 +262,29 @@ async fn reboot(State(fleet): State<Fleet>, Path(name): Path<String>) -> Respons
             fg.reboot();
             StatusCode::NO_CONTENT.into_response()
         }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn feed_state(
+    State(fleet): State<Fleet>,
+    Path((name, vdom, feed)): Path<(String, String, String)>,
+) -> Response {
+    match device(&fleet, &name) {
+        Ok(fg) => match fg.feed_state(&vdom, &feed) {
+            Some(state) => Json(state).into_response(),
+            None => not_found("external resource"),
+        },
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn feed_polls(
+    State(fleet): State<Fleet>,
+    Path((name, vdom, feed)): Path<(String, String, String)>,
+) -> Response {
+    match device(&fleet, &name) {
+        Ok(fg) => Json(fg.feed_polls(&vdom, &feed)).into_response(),
         Err(r) => r.into_response(),
     }
 }

@@ -7,6 +7,10 @@ mod cmdb_api_user;
 mod cmdb_system;
 pub mod envelope;
 pub mod fault;
+pub mod feed;
+mod feed_list;
+mod feed_monitor;
+mod feed_poll;
 pub mod lockout;
 mod login;
 mod monitor;
@@ -19,6 +23,7 @@ pub mod version;
 
 pub use cmdb::{CmdbError, Table};
 pub use fault::{FaultBody, FaultRule};
+pub use feed::{FeedSettings, PollRecord};
 pub use scenario::{
     Admin, ApiUser, FortiGateScenario, GlobalSettings, Permission, Profile, VdomObjects,
 };

@@ -45,7 +45,12 @@ pub fn permitted(principal: &Principal, area: Area, write: bool) -> bool {
 pub fn handle(state: &mut FortiGateState, req: &Request, now: Instant) -> Reply {
     let mut user = None;
     let mut auth_failed = false;
+    let revision = state.revision;
     let reply = pipeline(state, req, now, &mut user, &mut auth_failed);
+    if state.revision != revision {
+        // A configuration change may create, edit or delete a feed: the poller re-plans.
+        state.feed_signals.wake.notify_one();
+    }
     if !req.internal {
         state.record(RequestRecord {
             peer: req.peer,

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::feed::FeedSettings;
 use super::version::FosVersion;
 
 /// One simulated FortiGate.
@@ -44,6 +45,8 @@ pub struct FortiGateScenario {
     pub addrgrp_member_cap: Option<usize>,
     /// Initial objects per VDOM.
     pub objects: BTreeMap<String, VdomObjects>,
+    /// How feed-mode external resources are pulled (scaled minutes, limits, trusted CAs).
+    pub feeds: FeedSettings,
 }
 
 impl Default for FortiGateScenario {
@@ -64,6 +67,7 @@ impl Default for FortiGateScenario {
             profiles: BTreeMap::new(),
             addrgrp_member_cap: None,
             objects: BTreeMap::new(),
+            feeds: FeedSettings::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::cmdb::{CmdbError, Table};
 use super::envelope::{Body, Reply, Request};
 use super::fault::FaultRule;
+use super::feed::PollRecord;
 use super::rest;
 use super::scenario::{FortiGateScenario, GlobalSettings, Profile};
 use super::state::{FortiGateState, RequestRecord};
@@ -37,6 +38,8 @@ pub struct FortiGateHandle {
     ca_pem: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// Pulls feed-mode external resources; aborted with the device.
+    poller: Option<JoinHandle<()>>,
 }
 
 /// Starts one simulated FortiGate.
@@ -57,6 +60,8 @@ pub async fn start(scenario: &FortiGateScenario, seed: u64) -> anyhow::Result<Fo
         .unwrap_or(443);
     state.port = port;
     *lock(&shared) = state;
+    let signals = lock(&shared).feed_signals.clone();
+    let poller = tokio::spawn(super::feed_poll::run(shared.clone(), signals));
     tracing::info!(device = %scenario.name, url = %listening.url, version = %scenario.version, "simulated FortiGate listening");
     Ok(FortiGateHandle {
         state: shared,
@@ -67,6 +72,7 @@ pub async fn start(scenario: &FortiGateScenario, seed: u64) -> anyhow::Result<Fo
         ca_pem: listening.ca_pem,
         stop: Some(listening.stop),
         task: Some(listening.task),
+        poller: Some(poller),
     })
 }
 
@@ -179,6 +185,9 @@ impl Drop for FortiGateHandle {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+        if let Some(poller) = self.poller.take() {
+            poller.abort();
+        }
     }
 }
 
@@ -200,6 +209,9 @@ impl FortiGateHandle {
 
     /// Stops listening and closes every connection.
     pub async fn shutdown(mut self) {
+        if let Some(poller) = self.poller.take() {
+            poller.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -294,6 +306,8 @@ impl FortiGateHandle {
         };
         if result.is_ok() {
             state.revision += 1;
+            // A changed feed is pulled at once, as after a GUI edit.
+            state.feed_signals.wake.notify_one();
         }
         result
     }
@@ -305,7 +319,9 @@ impl FortiGateHandle {
             .vdoms
             .get_mut(vdom)
             .ok_or_else(CmdbError::not_found)?
-            .delete(table, name)
+            .delete(table, name)?;
+        state.feed_signals.wake.notify_one();
+        Ok(())
     }
 
     /// Removes a group member out of band.
@@ -368,13 +384,48 @@ impl FortiGateHandle {
         )
     }
 
-    /// Entries pushed to a feed.
+    /// The entries a feed holds now (pulled or pushed; valid and invalid, after truncation).
     pub fn feed_entries(&self, vdom: &str, feed: &str) -> Vec<String> {
         self.state()
-            .feed_entries
+            .feeds
             .get(&(vdom.to_string(), feed.to_string()))
-            .cloned()
+            .map(|f| f.entries.clone())
             .unwrap_or_default()
+    }
+
+    /// The feed as `monitor/system/external-resource/entry-list` shows it (None: no such
+    /// external resource).
+    pub fn feed_state(&self, vdom: &str, feed: &str) -> Option<Value> {
+        self.state()
+            .entry_list(&(vdom.to_string(), feed.to_string()), false, false)
+    }
+
+    /// Every pull of a feed so far (oldest first): URL, source, basic-auth user, outcome.
+    pub fn feed_polls(&self, vdom: &str, feed: &str) -> Vec<PollRecord> {
+        self.state().polls_of(&(vdom.to_string(), feed.to_string()))
+    }
+
+    /// Waits until a feed has been pulled `count` times (or `timeout` passes) and answers
+    /// its pulls; event-driven, for tests.
+    pub async fn wait_for_polls(
+        &self,
+        vdom: &str,
+        feed: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<PollRecord> {
+        let mut polled = self.state().feed_signals.polled.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let polls = self.feed_polls(vdom, feed);
+            if polls.len() >= count {
+                return polls;
+            }
+            match tokio::time::timeout_at(deadline, polled.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.feed_polls(vdom, feed),
+            }
+        }
     }
 
     /// The request log (oldest first).
@@ -467,6 +518,7 @@ impl FortiGateHandle {
             profiles: state.profiles.clone(),
             addrgrp_member_cap: state.member_cap,
             objects,
+            feeds: state.feed_settings.clone(),
         }
     }
 
@@ -477,7 +529,10 @@ impl FortiGateHandle {
         let mut state = self.state();
         fresh.port = state.port;
         fresh.name = state.name.clone();
+        // The poller keeps listening on the same signals; the loaded feeds are pulled anew.
+        fresh.feed_signals = state.feed_signals.clone();
         *state = fresh;
+        state.feed_signals.wake.notify_one();
         Ok(())
     }
 

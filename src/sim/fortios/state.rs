@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 
 use super::cmdb::{Limits, Table, VdomTables};
 use super::fault::{FaultQueue, FaultRule};
+use super::feed::{FeedSettings, FeedSignals, Feeds, PollRecord};
 use super::lockout::{LockoutBook, LockoutSettings};
 use super::scenario::{Admin, ApiUser, FortiGateScenario, GlobalSettings, Profile};
 use super::version::FosVersion;
@@ -90,8 +92,14 @@ pub struct FortiGateState {
     pub lockout: LockoutBook,
     /// Cookie sessions by APSCOOKIE value; session keys (Bearer) by key.
     pub sessions: HashMap<String, Session>,
-    /// Entries of push feeds, per (vdom, feed).
-    pub feed_entries: BTreeMap<(String, String), Vec<String>>,
+    /// What each external resource holds and how its last pull went, per (vdom, feed).
+    pub feeds: Feeds,
+    /// Pull records (bounded).
+    pub feed_polls: VecDeque<PollRecord>,
+    /// Feed polling knobs from the scenario.
+    pub feed_settings: FeedSettings,
+    /// Wakes the poller; shared with it, kept across a scenario load.
+    pub feed_signals: Arc<FeedSignals>,
     /// CMDB revision counter.
     pub revision: u64,
     /// Open transactions.
@@ -140,7 +148,10 @@ impl FortiGateState {
             profiles: scenario.profiles.clone(),
             lockout: LockoutBook::default(),
             sessions: HashMap::new(),
-            feed_entries: BTreeMap::new(),
+            feeds: Feeds::new(),
+            feed_polls: VecDeque::new(),
+            feed_settings: scenario.feeds.clone(),
+            feed_signals: Arc::new(FeedSignals::default()),
             revision: 1,
             transactions: HashMap::new(),
             log: VecDeque::new(),

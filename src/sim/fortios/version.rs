@@ -56,6 +56,16 @@ impl FosVersion {
         self.at_least(7, 2, 1)
     }
 
+    /// `server-identity-check` on external resources: 7.0.8–7.0.12 and 7.2.4+ (facts §3.4).
+    pub fn server_identity_check(self) -> bool {
+        (self.at_least(7, 0, 8) && !self.at_least(7, 1, 0)) || self.at_least(7, 2, 4)
+    }
+
+    /// Feed entry limits are global budgets from 7.4.4 (per list of 128K before; facts §8).
+    pub fn global_feed_limits(self) -> bool {
+        self.at_least(7, 4, 4)
+    }
+
     /// An address group may be empty from 7.2.0 (#0769154).
     pub fn empty_group_allowed(self) -> bool {
         self.at_least(7, 2, 0)
@@ -154,6 +164,9 @@ mod tests {
     fn version_gates() {
         assert!(!v("7.2.0").dynamic_push());
         assert!(v("7.2.1").dynamic_push());
+        assert!(!v("7.0.7").server_identity_check() && v("7.0.8").server_identity_check());
+        assert!(!v("7.2.3").server_identity_check() && v("7.2.4").server_identity_check());
+        assert!(!v("7.4.3").global_feed_limits() && v("7.4.4").global_feed_limits());
         assert!(!v("7.0.12").empty_group_allowed());
         assert!(v("7.2.0").empty_group_allowed());
         assert_eq!(v("6.4.14").default_member_cap(), 600);
