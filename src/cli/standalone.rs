@@ -90,9 +90,7 @@ impl Runner {
         group: &AddressGroup,
         run: &mut GroupRun,
     ) -> Result<(ResolvedConnection, EndpointConfig), ErrorReport> {
-        if let Some(problem) =
-            crate::api::validate::validate(&group.spec).first()
-        {
+        if let Some(problem) = crate::api::validate::validate(&group.spec).first() {
             return Err(reconcile_report(ReconcileError::Spec(problem.clone())));
         }
         let namespace = group.namespace().unwrap_or_default();
