@@ -8,6 +8,7 @@ pub mod addressgroup;
 pub mod cel;
 pub mod common;
 pub mod conditions;
+pub mod externalconnector;
 pub mod formats;
 pub mod fortigate;
 pub mod fortimanager;
@@ -17,6 +18,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 pub use addressgroup::{AddressGroup, AddressGroupSpec, AddressGroupStatus};
+pub use externalconnector::{ExternalConnector, ExternalConnectorSpec, ExternalConnectorStatus};
 pub use fortigate::{FortiGate, FortiGateSpec, FortiGateStatus};
 pub use fortimanager::{FortiManager, FortiManagerSpec, FortiManagerStatus};
 
@@ -29,10 +31,15 @@ pub const PAUSED_ANNOTATION: &str = "fortisync.dev/paused";
 /// Every CRD fortisync serves, in a stable order, without the formats the API server warns
 /// about (see [`formats`]).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    [FortiGate::crd(), FortiManager::crd(), AddressGroup::crd()]
-        .into_iter()
-        .map(formats::without_unknown_formats)
-        .collect()
+    [
+        FortiGate::crd(),
+        FortiManager::crd(),
+        AddressGroup::crd(),
+        ExternalConnector::crd(),
+    ]
+    .into_iter()
+    .map(formats::without_unknown_formats)
+    .collect()
 }
 
 /// The CRDs as one multi-document YAML stream, as `fortisync crds` prints and `crds/` stores.

@@ -32,6 +32,20 @@ pub struct RunArgs {
     /// Lease duration in seconds.
     #[arg(long, default_value_t = 15)]
     pub lease_duration_seconds: u64,
+    /// Serve ExternalConnector feeds (the EDL endpoint FortiGates poll) on this address; every
+    /// replica serves them from its own cache.
+    #[arg(long)]
+    pub edl_address: Option<SocketAddr>,
+    /// The EDL endpoint as FortiGates reach it (a Service, Ingress or LoadBalancer address),
+    /// e.g. `https://fortisync-edl.fortisync.svc:8443`; feeds poll `<base>/edl/<ns>/<name>`.
+    #[arg(long)]
+    pub edl_base_url: Option<String>,
+    /// PEM certificate (chain) of the EDL endpoint; with `--edl-tls-key-file`, it serves HTTPS.
+    #[arg(long, requires = "edl_tls_key_file")]
+    pub edl_tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of the EDL endpoint.
+    #[arg(long, requires = "edl_tls_cert_file")]
+    pub edl_tls_key_file: Option<std::path::PathBuf>,
     /// This replica's identity in the Lease (default: the pod name or host name).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,

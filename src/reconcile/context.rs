@@ -26,6 +26,11 @@ pub struct Context {
     rechecks: tokio::sync::broadcast::Sender<ConnectionRef>,
     leading: tokio::sync::watch::Receiver<bool>,
     last_resolved: std::sync::Mutex<std::collections::HashMap<ConnectionRef, ResolvedConnection>>,
+    /// The lists the EDL endpoint serves (ExternalConnector feeds).
+    pub edl: crate::edl::Lists,
+    edl_base_url: Option<String>,
+    /// What each feed was last published with (a digest), so an unchanged list is not rebuilt.
+    published: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
 }
 
 /// The API server refuses an event note over 1 KiB — bytes, not characters (422).
@@ -67,6 +72,9 @@ impl Context {
             // Without an election (plan/apply, tests) this process is the only writer.
             leading: tokio::sync::watch::channel(true).1,
             last_resolved: Default::default(),
+            edl: crate::edl::Lists::new(crate::edl::EdlMetrics::register(registry)),
+            edl_base_url: None,
+            published: Default::default(),
         }
     }
 
@@ -74,6 +82,80 @@ impl Context {
     pub fn with_leader_election(mut self, leading: tokio::sync::watch::Receiver<bool>) -> Self {
         self.leading = leading;
         self
+    }
+
+    /// This context, telling FortiGates to poll feeds under `base` (the EDL endpoint as the
+    /// firewalls reach it, e.g. `https://fortisync-edl.fortisync.svc:8443`).
+    pub fn with_edl_base_url(mut self, base: Option<String>) -> Self {
+        self.edl_base_url = base;
+        self
+    }
+
+    /// The EDL endpoint's URL as FortiGates reach it, when configured.
+    pub fn edl_base_url(&self) -> Option<&str> {
+        self.edl_base_url.as_deref()
+    }
+
+    /// Serves `list` at `/edl/<namespace>/<name>`, readable with `credentials` only.
+    pub fn publish_feed(
+        &self,
+        namespace: &str,
+        name: &str,
+        list: &crate::reconcile::externalconnector::desired::DesiredList,
+        credentials: Option<(String, String)>,
+    ) {
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        for e in &list.entries {
+            digest.update(e.as_bytes());
+            digest.update(
+                list.expiries
+                    .get(e)
+                    .map(|t| t.as_nanosecond().to_le_bytes())
+                    .unwrap_or_default(),
+            );
+            digest.update(b"\n");
+        }
+        if let Some((u, p)) = &credentials {
+            digest.update([u.len() as u8]);
+            digest.update(u.as_bytes());
+            digest.update(p.as_bytes());
+        }
+        let digest: [u8; 32] = digest.finalize().into();
+        let key = (namespace.to_string(), name.to_string());
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        if published.get(&key) == Some(&digest) {
+            return;
+        }
+        published.insert(key, digest);
+        drop(published);
+        let entries = list
+            .entries
+            .iter()
+            .map(|e| crate::edl::Entry {
+                text: e.clone(),
+                expires_at: list.expiries.get(e).copied(),
+            })
+            .collect();
+        let credentials = credentials
+            .map(|(username, password)| crate::edl::BasicCredentials { username, password });
+        self.edl.set(
+            namespace,
+            name,
+            crate::edl::ListSpec {
+                entries,
+                credentials,
+            },
+        );
+    }
+
+    /// Stops serving `/edl/<namespace>/<name>`.
+    pub fn withdraw_feed(&self, namespace: &str, name: &str) {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()));
+        self.edl.remove(namespace, name);
     }
 
     /// Whether this replica may write (to devices and to status) now.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::PartialObjectMeta;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Action, Controller};
@@ -22,8 +22,8 @@ use super::connection::dependents::{self, SecretUsers};
 use super::connection::status::ConnectionResource;
 use super::context::Context;
 use super::error::ReconcileError;
-use super::lifecycle::{self, Reconciler};
-use crate::api::{AddressGroup, FortiGate, FortiManager};
+use super::lifecycle::{self, Reconciler, Reference};
+use crate::api::{AddressGroup, ExternalConnector, FortiGate, FortiManager};
 
 /// Which namespaces the controller serves.
 #[derive(Debug, Clone)]
@@ -187,6 +187,8 @@ struct Inputs {
     fortigates: Shared<DeserializeGuard<FortiGate>>,
     fortimanagers: Shared<DeserializeGuard<FortiManager>>,
     secrets: Shared<PartialObjectMeta<Secret>>,
+    config_maps: Shared<PartialObjectMeta<ConfigMap>>,
+    address_groups: Shared<PartialObjectMeta<AddressGroup>>,
     secret_users: Arc<SecretUsers>,
 }
 
@@ -208,6 +210,8 @@ pub async fn run_reporting_readiness(
         fortigates: Shared::new(n),
         fortimanagers: Shared::new(n),
         secrets: Shared::new(n),
+        config_maps: Shared::new(n),
+        address_groups: Shared::new(n),
         secret_users: Arc::new(SecretUsers::default()),
     };
     let mut tasks: Vec<BoxFuture<'static, ()>> = Vec::new();
@@ -215,10 +219,16 @@ pub async fn run_reporting_readiness(
     stores_ready.extend(inputs.fortigates.stores.iter().cloned().map(listed));
     stores_ready.extend(inputs.fortimanagers.stores.iter().cloned().map(listed));
     stores_ready.extend(inputs.secrets.stores.iter().cloned().map(listed));
+    stores_ready.extend(inputs.config_maps.stores.iter().cloned().map(listed));
+    stores_ready.extend(inputs.address_groups.stores.iter().cloned().map(listed));
 
     let (groups, groups_ready) = kind_controller::<AddressGroup>(&ctx, &scope, &inputs);
     tasks.push(groups);
     stores_ready.extend(groups_ready);
+    let (connectors, connectors_ready) =
+        kind_controller::<ExternalConnector>(&ctx, &scope, &inputs);
+    tasks.push(connectors);
+    stores_ready.extend(connectors_ready);
     tasks.push(connection_controller::<FortiGate>(
         &ctx,
         &inputs,
@@ -257,6 +267,8 @@ pub async fn run_reporting_readiness(
         fortigates,
         fortimanagers,
         secrets,
+        config_maps,
+        address_groups,
         ..
     } = inputs;
     for (api, w) in apis(&client, &scope).into_iter().zip(fortigates.writers) {
@@ -267,6 +279,15 @@ pub async fn run_reporting_readiness(
     }
     for (api, w) in apis(&client, &scope).into_iter().zip(secrets.writers) {
         tasks.push(reflect("Secret", api, w, false));
+    }
+    for (api, w) in apis(&client, &scope).into_iter().zip(config_maps.writers) {
+        tasks.push(reflect("ConfigMap", api, w, false));
+    }
+    for (api, w) in apis(&client, &scope)
+        .into_iter()
+        .zip(address_groups.writers)
+    {
+        tasks.push(reflect("AddressGroup", api, w, true));
     }
     tasks.push(
         async move {
@@ -356,6 +377,7 @@ fn kind_controller<K: Reconciler>(
             .inspect_err(|e| log_watch_error(K::KIND, e));
         let (by_gate, by_manager) = (store.clone(), store.clone());
         let by_secret = store.clone();
+        let (by_map, by_group) = (store.clone(), store.clone());
         let users = inputs.secret_users.clone();
         let controller = Controller::for_stream(changes, store)
             .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
@@ -370,12 +392,34 @@ fn kind_controller<K: Reconciler>(
             )
             .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
-                users
-                    .connections(&ns, &secret.name_any())
+                let name = secret.name_any();
+                let mut out: Vec<_> = users
+                    .connections(&ns, &name)
                     .into_iter()
                     .flat_map(|(kind, name)| dependents::in_store(&by_secret, kind, &ns, &name))
-                    .collect::<Vec<_>>()
+                    .collect();
+                out.extend(dependents::referencing(
+                    &by_secret,
+                    &ns,
+                    &Reference::Secret(name),
+                ));
+                out
             })
+            .watches_shared_stream(inputs.config_maps.subscribe(), move |map| {
+                let ns = map.namespace().unwrap_or_default();
+                dependents::referencing(&by_map, &ns, &Reference::ConfigMap(map.name_any()))
+            })
+            .watches_shared_stream(
+                generation_changes(inputs.address_groups.subscribe()),
+                move |group| {
+                    let ns = group.namespace().unwrap_or_default();
+                    dependents::referencing(
+                        &by_group,
+                        &ns,
+                        &Reference::AddressGroup(group.name_any()),
+                    )
+                },
+            )
             .shutdown_on_signal()
             .run(
                 reconcile_guarded::<K>,

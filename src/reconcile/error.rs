@@ -34,6 +34,20 @@ pub enum ReconcileError {
         /// `<Kind>/<name>` of each dependent.
         dependents: Vec<String>,
     },
+    /// An object the resource draws from (a ConfigMap, an AddressGroup, a feed Secret) is
+    /// missing or lacks what it names.
+    #[error("{0}")]
+    Source(String),
+    /// The resource cannot work with how this controller is set up (named reason and remedy).
+    #[error("{message}")]
+    Setup {
+        /// Stable reason.
+        reason: &'static str,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        remedy: String,
+    },
     /// The target kind is not handled by this build yet.
     #[error("{0}")]
     Unsupported(String),
@@ -60,6 +74,8 @@ impl ReconcileError {
             Self::Kube(_) | Self::Finalizer(_) => "KubernetesApiError",
             Self::Spec(_) => "InvalidSpec",
             Self::DependentsRemain { .. } => "DependentsRemain",
+            Self::Source(_) => "SourceNotFound",
+            Self::Setup { reason, .. } => reason,
             Self::Unsupported(_) => "Unsupported",
         }
     }
@@ -78,6 +94,10 @@ impl ReconcileError {
             Self::DependentsRemain { .. } => {
                 "nothing: the connection goes once its dependents have cleaned up".to_string()
             }
+            Self::Source(_) => {
+                "create the object the message names, or fix the reference in the spec".to_string()
+            }
+            Self::Setup { remedy, .. } => remedy.clone(),
             Self::Unsupported(_) => {
                 "change the resource to what this build supports (see the message)".to_string()
             }
@@ -127,6 +147,9 @@ impl ReconcileError {
             Self::Resolve(_) => Duration::from_secs(120),
             Self::Spec(_) | Self::Unsupported(_) => Duration::from_secs(600),
             Self::DependentsRemain { .. } => Duration::from_secs(2),
+            // Its creation re-triggers the resource through the watches; this is a backstop.
+            Self::Source(_) => Duration::from_secs(60),
+            Self::Setup { .. } => Duration::from_secs(300),
         }
     }
 }

@@ -33,6 +33,18 @@ pub trait KindStatus: Serialize + Clone + Default + PartialEq + Send + Sync + 's
     fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self;
 }
 
+/// An object of a resource's namespace it reads besides its connection: a change to it
+/// re-triggers the resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// A ConfigMap, by name.
+    ConfigMap(String),
+    /// An AddressGroup, by name.
+    AddressGroup(String),
+    /// A Secret, by name.
+    Secret(String),
+}
+
 /// A kind the shell drives.
 pub trait Reconciler:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -56,11 +68,24 @@ pub trait Reconciler:
     fn current_status(&self) -> Option<&Self::Status>;
     /// The connection it targets (for the connection kinds: itself).
     fn target(&self) -> TargetRef;
+    /// The other objects it reads.
+    fn references(&self) -> Vec<Reference> {
+        Vec::new()
+    }
     /// Observe → plan → apply → status, for a resource that is not being deleted.
     fn apply(
         self: Arc<Self>,
         ctx: &Context,
     ) -> impl Future<Output = Result<Action, ReconcileError>> + Send;
+    /// What every replica does, leading or not, before the leader gate: keep what it serves
+    /// from its own cache current (ExternalConnector feeds on the EDL endpoint). Never writes
+    /// to a device or to the API server.
+    fn on_every_replica(
+        self: Arc<Self>,
+        _ctx: &Context,
+    ) -> impl Future<Output = Result<(), ReconcileError>> + Send {
+        async { Ok(()) }
+    }
     /// What deletion needs before the finalizer may go.
     fn cleanup(
         self: Arc<Self>,
@@ -87,6 +112,9 @@ async fn reconcile_in_span<K: Reconciler>(
     object: Arc<K>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    if let Err(e) = object.clone().on_every_replica(&ctx).await {
+        tracing::debug!(error = %e, "could not refresh what this replica serves");
+    }
     // A standby keeps its caches warm and does nothing else; becoming leader re-triggers
     // every resource (see the controller wiring).
     if !ctx.is_leading() {

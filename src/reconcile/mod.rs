@@ -10,6 +10,7 @@ pub mod connection;
 pub mod context;
 pub mod controller;
 pub mod error;
+pub mod externalconnector;
 pub mod lifecycle;
 pub mod metrics;
 pub mod requeue;

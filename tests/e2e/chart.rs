@@ -96,7 +96,7 @@ pub fn can_i(user: &str, verb: &str, resource: &str, name: &str, namespace: Opti
 }
 
 /// What the controller calls (src/reconcile/controller.rs, connection/, lifecycle.rs).
-const ALLOWED: [(&str, &str); 12] = [
+const ALLOWED: [(&str, &str); 17] = [
     ("list", "fortigates.fortisync.dev"),
     ("watch", "fortimanagers.fortisync.dev"),
     // The finalizer fortisync.dev/dependents on connections.
@@ -111,14 +111,22 @@ const ALLOWED: [(&str, &str); 12] = [
     ("watch", "secrets"),
     ("get", "secrets"),
     ("create", "events.events.k8s.io"),
+    ("watch", "externalconnectors.fortisync.dev"),
+    ("patch", "externalconnectors.fortisync.dev"),
+    ("patch", "externalconnectors.fortisync.dev/status"),
+    // An ExternalConnector's entriesFrom: a metadata watch, then get by name.
+    ("watch", "configmaps"),
+    ("get", "configmaps"),
 ];
 
 /// What it never needs, wherever it may read.
-const DENIED: [(&str, &str); 15] = [
+const DENIED: [(&str, &str); 17] = [
     ("create", "secrets"),
     ("update", "secrets"),
     ("patch", "secrets"),
     ("delete", "secrets"),
+    ("patch", "configmaps"),
+    ("delete", "externalconnectors.fortisync.dev"),
     ("delete", "addressgroups.fortisync.dev"),
     ("create", "addressgroups.fortisync.dev"),
     ("update", "fortigates.fortisync.dev"),

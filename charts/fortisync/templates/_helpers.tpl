@@ -57,6 +57,11 @@ watched namespace's Role.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch]
+# ConfigMaps an ExternalConnector draws entries from: a metadata-only watch learns that one
+# changed; get reads the ones a connector names.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]

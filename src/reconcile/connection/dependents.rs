@@ -9,10 +9,10 @@ use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 
-use crate::api::AddressGroup;
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::api::common::ConnectionSpec;
-use crate::reconcile::lifecycle::Reconciler;
+use crate::api::{AddressGroup, ExternalConnector};
+use crate::reconcile::lifecycle::{Reconciler, Reference};
 
 /// A connection: its kind and name.
 pub type ConnectionKey = (TargetKind, String);
@@ -82,6 +82,25 @@ pub fn in_store<K: Reconciler>(
         .collect()
 }
 
+/// Resources of kind `K` in `namespace` that read `reference` (from the cache).
+pub fn referencing<K: Reconciler>(
+    store: &Store<DeserializeGuard<K>>,
+    namespace: &str,
+    reference: &Reference,
+) -> Vec<ObjectRef<DeserializeGuard<K>>> {
+    store
+        .state()
+        .iter()
+        .filter(|g| {
+            g.namespace().as_deref() == Some(namespace)
+                && g.0
+                    .as_ref()
+                    .is_ok_and(|k| k.references().contains(reference))
+        })
+        .map(|g| ObjectRef::from_obj(g.as_ref()))
+        .collect()
+}
+
 /// Resources that still target `target` (read from the API server, so a deletion waits on
 /// what really exists): `<Kind>/<name>` each.
 pub async fn remaining(
@@ -92,10 +111,18 @@ pub async fn remaining(
     let groups = Api::<AddressGroup>::namespaced(client.clone(), namespace)
         .list(&Default::default())
         .await?;
-    Ok(groups
+    let connectors = Api::<ExternalConnector>::namespaced(client.clone(), namespace)
+        .list(&Default::default())
+        .await?;
+    let groups = groups
         .items
-        .iter()
+        .into_iter()
         .filter(|g| g.spec.target_ref == *target)
-        .map(|g| format!("AddressGroup/{}", g.name_any()))
-        .collect())
+        .map(|g| format!("AddressGroup/{}", g.name_any()));
+    let connectors = connectors
+        .items
+        .into_iter()
+        .filter(|c| c.spec.target_ref == *target)
+        .map(|c| format!("ExternalConnector/{}", c.name_any()));
+    Ok(groups.chain(connectors).collect())
 }

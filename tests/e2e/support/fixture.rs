@@ -94,6 +94,13 @@ pub fn group(target: (&str, &str), extra: &str, members: &[String]) -> String {
 /// The in-process controller serving one namespace; stops when dropped.
 pub struct RunningController(tokio::task::JoinHandle<()>);
 
+impl RunningController {
+    /// Runs `controllers` until dropped.
+    pub fn spawn(controllers: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(tokio::spawn(controllers))
+    }
+}
+
 impl Drop for RunningController {
     fn drop(&mut self) {
         self.0.abort();

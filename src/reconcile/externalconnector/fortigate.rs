@@ -1,0 +1,175 @@
+//! An ExternalConnector on a FortiGate: reading the external resource and what the device says
+//! of its list (`entry-list`), and the writes a plan needs (the object, the dynamic push, a
+//! refresh so a feed is pulled at once instead of at the next `refresh-rate`).
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::plan::{ConnectorPlan, ObjectWrite};
+use crate::api::externalconnector::DeviceListStatus;
+use crate::device::DeviceError;
+use crate::device::fortios::FortiOsClient;
+
+/// The CMDB table of external resources.
+pub const TABLE: &str = "system/external-resource";
+const MONITOR: &str = "/api/v2/monitor/system/external-resource";
+
+/// What the device reports of one list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryList {
+    /// The status fields, for `status.device`.
+    pub status: DeviceListStatus,
+    /// The entries it holds that it counts valid.
+    pub entries: BTreeSet<String>,
+    /// The entries it counts invalid.
+    pub invalid: u32,
+}
+
+/// The resource object (None: absent) and, when it exists, its list.
+pub async fn observe(
+    client: &FortiOsClient,
+    name: &str,
+) -> Result<(Option<Value>, Option<EntryList>), DeviceError> {
+    let object = client.get(TABLE, name).await?;
+    let list = match object {
+        Some(_) => Some(entry_list(client, name).await?),
+        None => None,
+    };
+    Ok((object, list))
+}
+
+/// `entry-list` of `name`, read strictly: a field of the wrong type is an unexpected answer.
+pub async fn entry_list(client: &FortiOsClient, name: &str) -> Result<EntryList, DeviceError> {
+    let path = format!("{MONITOR}/entry-list");
+    let answer = client
+        .request(Method::GET, &path, &[("mkey", name)], None)
+        .await?;
+    Ok(read_entry_list(&answer["results"]))
+}
+
+/// The list fields of an `entry-list` answer (pure).
+pub fn read_entry_list(results: &Value) -> EntryList {
+    let text = |k: &str| results[k].as_str().map(str::to_string);
+    let mut list = EntryList {
+        status: DeviceListStatus {
+            status: text("status").unwrap_or_else(|| "unavailable".into()),
+            error: text("error").filter(|e| !e.is_empty()),
+            http_status_code: results["http_status_code"]
+                .as_u64()
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| *c != 0),
+            last_success: results["last_conn_success_time"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| {
+                    results["last_conn_success_time"]
+                        .as_u64()
+                        .map(|t| t.to_string())
+                }),
+            overflow: results["overflow"].as_bool().unwrap_or(false),
+        },
+        ..Default::default()
+    };
+    for e in results["entries"].as_array().into_iter().flatten() {
+        let Some(entry) = e["entry"].as_str() else {
+            continue;
+        };
+        if e["valid"].as_bool().unwrap_or(true) {
+            list.entries.insert(canonical(entry));
+        } else {
+            list.invalid += 1;
+        }
+    }
+    list
+}
+
+/// The canonical form of a device entry, so `192.0.2.1/32` on the device equals `192.0.2.1`.
+fn canonical(entry: &str) -> String {
+    crate::model::MemberAddress::parse(entry)
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| entry.to_string())
+}
+
+/// Applies `plan` to resource `name`: the object first (a push needs the push-mode object).
+pub async fn apply(
+    client: &FortiOsClient,
+    name: &str,
+    plan: &ConnectorPlan,
+) -> Result<(), DeviceError> {
+    match &plan.object {
+        ObjectWrite::None => {}
+        ObjectWrite::Create(body) => {
+            tracing::info!(device = %client.device(), resource = %name, "device write: create external resource");
+            client.create(TABLE, body).await?;
+        }
+        ObjectWrite::Update(body) => {
+            tracing::info!(device = %client.device(), resource = %name, "device write: update external resource");
+            client.update(TABLE, name, body).await?;
+        }
+    }
+    if !plan.push.is_empty() {
+        tracing::info!(
+            device = %client.device(),
+            resource = %name,
+            add = plan.push.add.len(),
+            remove = plan.push.remove.len(),
+            snapshot = plan.push.snapshot.as_ref().map(Vec::len),
+            "device write: dynamic push"
+        );
+        let path = format!("{MONITOR}/dynamic");
+        client
+            .request(Method::POST, &path, &[], Some(&plan.push.body(name)))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Asks the FortiGate to pull the feed now.
+pub async fn refresh(client: &FortiOsClient, name: &str) -> Result<(), DeviceError> {
+    let path = format!("{MONITOR}/refresh");
+    client
+        .request(Method::POST, &path, &[], Some(&json!({"mkey": name})))
+        .await
+        .map(|_| ())
+}
+
+/// Removes resource `name`.
+pub async fn delete(client: &FortiOsClient, name: &str) -> Result<(), DeviceError> {
+    tracing::info!(device = %client.device(), resource = %name, "device write: delete external resource");
+    match client.delete(TABLE, name).await {
+        Err(DeviceError::NotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_list_answer_becomes_counts_canonical_entries_and_the_pull_state() {
+        let results = json!({
+            "status": "error", "error": "HTTP 401", "http_status_code": 401,
+            "last_conn_success_time": "2026-12-02 08:00:00", "overflow": false,
+            "entries": [
+                {"entry": "192.0.2.1/32", "valid": true},
+                {"entry": "10.0.0.0/8", "valid": true},
+                {"entry": "bogus", "valid": false},
+            ],
+        });
+        let l = read_entry_list(&results);
+        assert_eq!(l.status.status, "error");
+        assert_eq!(l.status.http_status_code, Some(401));
+        assert_eq!(
+            l.status.last_success.as_deref(),
+            Some("2026-12-02 08:00:00")
+        );
+        assert_eq!(
+            l.entries.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["10.0.0.0/8", "192.0.2.1"]
+        );
+        assert_eq!(l.invalid, 1);
+    }
+}

@@ -1,0 +1,587 @@
+//! The `ExternalConnector` kind: gather the entries (spec, ConfigMaps, AddressGroups) → observe
+//! the device's external resource and its list → pure plan → apply (the object; Push: one
+//! dynamic call; Feed: publish the list on the EDL endpoint and ask the FortiGate to refresh)
+//! → status from what the device reports.
+//!
+//! - `desired`: entries from every source, canonical, without expired ones (pure);
+//! - `plan`: the object and push commands (pure); `fortigate`: observe and apply on a VDOM.
+//!
+//! FortiManager targets (ADOM object + proxy to the FortiGates) are not built yet: such a
+//! resource is reported `Unsupported` with nothing written.
+
+pub mod desired;
+pub mod fortigate;
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use self::desired::{DesiredList, SourceEntries};
+use self::plan::{DesiredResource, Refusal};
+use crate::api::addressgroup::TargetRef;
+use crate::api::common::ErrorReport;
+use crate::api::conditions::{READY, SYNCED, condition, is_true};
+use crate::api::externalconnector::{
+    ConnectorMode, EntryCounts, ExternalConnector, ExternalConnectorStatus, ServerIdentityCheck,
+};
+use crate::api::{AddressGroup, addressgroup::DeletionPolicy};
+use crate::model::Owner;
+use crate::reconcile::context::Context;
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::lifecycle::{KindStatus, Reconciler, Reference, write_status};
+use crate::reconcile::requeue::next_requeue;
+use crate::reconcile::target::Target;
+
+/// Controller name in metrics, events and logs.
+pub const CONTROLLER: &str = "externalconnector";
+
+/// The `resource` of a Push-mode list when no feed URL is configured.
+pub const PUSH_ONLY_URL: &str = "https://fortisync.invalid/push-only";
+
+impl KindStatus for ExternalConnectorStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn with_conditions(self, conditions: Vec<Condition>) -> Self {
+        Self { conditions, ..self }
+    }
+    fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self {
+        Self {
+            observed_generation: generation,
+            last_error: Some(error),
+            ..self
+        }
+    }
+}
+
+impl Reconciler for ExternalConnector {
+    const KIND: &'static str = "ExternalConnector";
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: &'static str = crate::reconcile::addressgroup::FINALIZER;
+    type Status = ExternalConnectorStatus;
+
+    fn current_status(&self) -> Option<&ExternalConnectorStatus> {
+        self.status.as_ref()
+    }
+
+    fn target(&self) -> TargetRef {
+        self.spec.target_ref.clone()
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        let mut out: Vec<Reference> = self
+            .spec
+            .entries_from
+            .iter()
+            .flat_map(|s| {
+                let map = s
+                    .config_map_ref
+                    .as_ref()
+                    .map(|r| Reference::ConfigMap(r.name.clone()));
+                let group = s
+                    .address_group_ref
+                    .as_ref()
+                    .map(|r| Reference::AddressGroup(r.name.clone()));
+                map.into_iter().chain(group)
+            })
+            .collect();
+        if let Some(r) = self
+            .spec
+            .feed
+            .as_ref()
+            .and_then(|f| f.credentials_secret_ref.as_ref())
+        {
+            out.push(Reference::Secret(r.name.clone()));
+        }
+        out
+    }
+
+    async fn apply(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        apply(self, ctx).await
+    }
+
+    async fn cleanup(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        cleanup(self, ctx).await
+    }
+
+    /// Every replica serves the feed from its own cache, so a standby answers FortiGates too.
+    async fn on_every_replica(self: Arc<Self>, ctx: &Context) -> Result<(), ReconcileError> {
+        let namespace = self.namespace().unwrap_or_default();
+        if self.spec.mode != ConnectorMode::Feed || self.metadata.deletion_timestamp.is_some() {
+            ctx.withdraw_feed(&namespace, &self.name_any());
+            return Ok(());
+        }
+        let list = desired::desired(&sources(ctx, &self).await?, jiff::Timestamp::now());
+        let (credentials, _) = feed_credentials(ctx, &self).await?;
+        ctx.publish_feed(&namespace, &self.name_any(), &list, credentials);
+        Ok(())
+    }
+}
+
+/// The URL the FortiGate polls for `ec`.
+pub fn feed_url(ec: &ExternalConnector, base: Option<&str>) -> Option<String> {
+    if let Some(url) = ec.spec.feed.as_ref().and_then(|f| f.url.clone()) {
+        return Some(url);
+    }
+    let base = base?.trim_end_matches('/');
+    Some(format!(
+        "{base}/edl/{}/{}",
+        ec.namespace().unwrap_or_default(),
+        ec.name_any()
+    ))
+}
+
+/// Every source's entries, read by name from this namespace.
+async fn sources(
+    ctx: &Context,
+    ec: &ExternalConnector,
+) -> Result<Vec<SourceEntries>, ReconcileError> {
+    let namespace = ec.namespace().unwrap_or_default();
+    let mut out = vec![SourceEntries::of_members("spec.entries", &ec.spec.entries)];
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    let groups: Api<AddressGroup> = Api::namespaced(ctx.client.clone(), &namespace);
+    for (i, source) in ec.spec.entries_from.iter().enumerate() {
+        if let Some(r) = &source.config_map_ref {
+            let map = maps.get_opt(&r.name).await.map_err(ReconcileError::Kube)?;
+            let text = map
+                .as_ref()
+                .and_then(|m| m.data.as_ref())
+                .and_then(|d| d.get(&r.key))
+                .ok_or_else(|| {
+                    ReconcileError::Source(format!(
+                        "spec.entriesFrom[{i}].configMapRef: ConfigMap {namespace}/{} has no key {:?}",
+                        r.name, r.key
+                    ))
+                })?;
+            out.push(SourceEntries::of_lines(
+                &format!("ConfigMap/{}[{}]", r.name, r.key),
+                text,
+            ));
+        }
+        if let Some(r) = &source.address_group_ref {
+            let group = groups
+                .get_opt(&r.name)
+                .await
+                .map_err(ReconcileError::Kube)?;
+            let group = group.ok_or_else(|| {
+                ReconcileError::Source(format!(
+                    "spec.entriesFrom[{i}].addressGroupRef: AddressGroup {namespace}/{} does not exist",
+                    r.name
+                ))
+            })?;
+            out.push(SourceEntries::of_members(
+                &format!("AddressGroup/{}", r.name),
+                &group.spec.members,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The feed's basic credentials and the Secret's resourceVersion (to tell a change).
+async fn feed_credentials(
+    ctx: &Context,
+    ec: &ExternalConnector,
+) -> Result<(Option<(String, String)>, Option<String>), ReconcileError> {
+    let Some(r) = ec
+        .spec
+        .feed
+        .as_ref()
+        .and_then(|f| f.credentials_secret_ref.as_ref())
+    else {
+        return Ok((None, None));
+    };
+    let namespace = ec.namespace().unwrap_or_default();
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&r.name)
+        .await
+        .map_err(ReconcileError::Kube)?
+        .ok_or_else(|| {
+            ReconcileError::Source(format!(
+                "spec.feed.credentialsSecretRef: Secret {namespace}/{} does not exist",
+                r.name
+            ))
+        })?;
+    let value = |key: &str| {
+        crate::reconcile::connection::secret_value(&secret, key).ok_or_else(|| {
+            ReconcileError::Source(format!(
+                "spec.feed.credentialsSecretRef: Secret {namespace}/{} has no key {key:?}",
+                r.name
+            ))
+        })
+    };
+    Ok((
+        Some((value(&r.username_key)?, value(&r.password_key)?)),
+        secret.metadata.resource_version.clone(),
+    ))
+}
+
+async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let namespace = ec.namespace().unwrap_or_default();
+    let (target, resolved) = ctx.target(&namespace, &ec.spec.target_ref).await?;
+    tracing::Span::current().record("device", target.device());
+    let resync = resolved
+        .connection
+        .resync_period()
+        .unwrap_or(Duration::from_secs(300));
+    let Target::FortiGate { client, firmware } = &target else {
+        return Err(ReconcileError::Unsupported(
+            "an ExternalConnector through a FortiManager is not supported by this build yet: target a FortiGate".into(),
+        ));
+    };
+    let now = jiff::Timestamp::now();
+    let list = desired::desired(&sources(ctx, &ec).await?, now);
+    let (credentials, credentials_version) = feed_credentials(ctx, &ec).await?;
+    let previous = ec.status.clone().unwrap_or_default();
+    let url = match (feed_url(&ec, ctx.edl_base_url()), ec.spec.mode) {
+        (Some(url), _) => url,
+        // Whether a push-only resource needs `resource` is UNCONFIRMED (Terraform marks it
+        // required): a name under the reserved `.invalid` domain can never reach anyone.
+        (None, ConnectorMode::Push) => PUSH_ONLY_URL.to_string(),
+        (None, ConnectorMode::Feed) => {
+            return Err(ReconcileError::Setup {
+                reason: "FeedUrlUnknown",
+                message: "no URL for the FortiGate to poll: spec.feed.url is unset and this controller runs without --edl-base-url".into(),
+                remedy: "set spec.feed.url, or run the controller with --edl-base-url (the chart's edl.baseUrl): the EDL endpoint as the FortiGate reaches it".into(),
+            });
+        }
+    };
+    // The feed itself was published by `on_every_replica` just before this pass.
+    let feed = ec.spec.feed.clone().unwrap_or_default();
+    let d = DesiredResource {
+        name: ec.spec.resource_name.clone(),
+        owner: Owner {
+            namespace: namespace.clone(),
+            name: ec.name_any(),
+        },
+        mode: ec.spec.mode,
+        url: url.clone(),
+        refresh_rate: feed.refresh_rate,
+        credentials,
+        server_identity_check: if url.starts_with("http://") {
+            ServerIdentityCheck::None
+        } else {
+            feed.server_identity_check
+        },
+        credentials_changed: credentials_version != previous.feed_credentials_version,
+    };
+    let (object, on_device) = fortigate::observe(client, &d.name).await?;
+    let was_converged = previous.observed_generation == ec.metadata.generation
+        && is_true(&previous.conditions, SYNCED);
+    let held = on_device
+        .as_ref()
+        .map(|l| l.entries.clone())
+        .unwrap_or_default();
+    // Converged over this very spec and list (an expiry changes the list): any write now
+    // repairs an out-of-band change.
+    let unchanged_spec = was_converged && previous.entries.desired as usize == list.entries.len();
+    let planned = plan::plan(
+        &d,
+        *firmware,
+        object.as_ref(),
+        ec.spec.take_over,
+        &list.entries,
+        &held,
+        unchanged_spec,
+    );
+    let planned = match planned {
+        Ok(p) => p,
+        Err(refusal) => return refused(&ec, ctx, &previous, &list, refusal).await,
+    };
+    fortigate::apply(client, &d.name, &planned).await?;
+    // A pass over an unchanged spec that had to write repaired an out-of-band change.
+    let drift = if unchanged_spec {
+        planned.writes() as u64
+    } else {
+        0
+    };
+    if drift > 0 {
+        ctx.metrics
+            .drift_repairs
+            .get_or_create(&crate::reconcile::metrics::ControllerLabels {
+                controller: CONTROLLER.into(),
+            })
+            .inc_by(drift);
+    }
+    if planned.writes() > 0 {
+        ctx.event(
+            &*ec,
+            EventType::Normal,
+            "Applied",
+            format!(
+                "{} entries; object {}; push +{} -{}{}",
+                list.entries.len(),
+                match planned.object {
+                    plan::ObjectWrite::None => "unchanged",
+                    plan::ObjectWrite::Create(_) => "created",
+                    plan::ObjectWrite::Update(_) => "updated",
+                },
+                planned.push.add.len(),
+                planned.push.remove.len(),
+                if planned.push.snapshot.is_some() {
+                    " (snapshot after drift)"
+                } else {
+                    ""
+                }
+            ),
+        )
+        .await;
+    }
+    // A feed is pulled at once when its list changed, not at the next refresh-rate.
+    let body_changed = previous.entries.desired as usize != list.entries.len()
+        || previous.observed_generation != ec.metadata.generation
+        || planned.writes() > 0;
+    if ec.spec.mode == ConnectorMode::Feed && body_changed {
+        fortigate::refresh(client, &d.name).await?;
+    }
+    let device = fortigate::entry_list(client, &d.name).await?;
+    let mut status = feed_status(&ec, &previous, &list, &device, credentials_version, &url);
+    status.drift_repairs += drift;
+    let settled = is_true(&status.conditions, READY);
+    if status != previous {
+        write_status(
+            &Api::<ExternalConnector>::namespaced(ctx.client.clone(), &namespace),
+            &ec.name_any(),
+            &status,
+        )
+        .await?;
+    }
+    // A feed the device has not pulled yet is looked at again soon.
+    let next = next_requeue(resync, list.next_expiry, now);
+    Ok(Action::requeue(if settled {
+        next
+    } else {
+        next.min(Duration::from_secs(2))
+    }))
+}
+
+/// The status after a pass, from what the device reports.
+fn feed_status(
+    ec: &ExternalConnector,
+    previous: &ExternalConnectorStatus,
+    list: &DesiredList,
+    device: &fortigate::EntryList,
+    credentials_version: Option<String>,
+    url: &str,
+) -> ExternalConnectorStatus {
+    let generation = ec.metadata.generation;
+    let holds = device.entries == list.entries;
+    let (ok, reason, message) = if !list.invalid.is_empty() {
+        (
+            false,
+            "InvalidEntries",
+            format!(
+                "{} entr(ies) are not addresses and are left out: {}",
+                list.invalid.len(),
+                list.invalid.join("; ")
+            ),
+        )
+    } else if device.status.overflow {
+        (
+            false,
+            "ListOverflow",
+            format!(
+                "the device holds {} of {} entries: its list limit is reached; split the list or check the model's external-resource limits",
+                device.entries.len(),
+                list.entries.len()
+            ),
+        )
+    } else if ec.spec.mode == ConnectorMode::Feed && device.status.status == "error" {
+        let why = device.status.error.clone().unwrap_or_default();
+        let remedy = match device.status.http_status_code {
+            Some(401) | Some(403) => {
+                "the FortiGate's feed credentials do not match the EDL endpoint's: check spec.feed.credentialsSecretRef"
+            }
+            Some(404) => "the URL does not name this list: check spec.feed.url / --edl-base-url",
+            _ => {
+                "check that the FortiGate reaches the feed URL (routing, DNS, TLS: its CA and spec.feed.serverIdentityCheck)"
+            }
+        };
+        (
+            false,
+            "FeedPullFailed",
+            format!(
+                "the FortiGate's last pull of {url} failed ({why}{}); it keeps its last good list. Remedy: {remedy}",
+                device
+                    .status
+                    .http_status_code
+                    .map(|c| format!(", HTTP {c}"))
+                    .unwrap_or_default()
+            ),
+        )
+    } else if !holds {
+        (
+            false,
+            "Pending",
+            format!(
+                "the device holds {} of {} entries; waiting for it to pull",
+                device.entries.intersection(&list.entries).count(),
+                list.entries.len()
+            ),
+        )
+    } else {
+        (
+            true,
+            "Converged",
+            format!("{} entries on the device", list.entries.len()),
+        )
+    };
+    ExternalConnectorStatus {
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                READY,
+                ok,
+                reason,
+                message.clone(),
+                generation,
+                &previous.conditions,
+            ),
+            condition(
+                SYNCED,
+                ok,
+                if ok { "Applied" } else { reason },
+                message,
+                generation,
+                &previous.conditions,
+            ),
+        ],
+        entries: EntryCounts {
+            desired: list.entries.len() as u32,
+            on_device: device.entries.len() as u32,
+            invalid: device.invalid,
+        },
+        device: Some(device.status.clone()),
+        feed_url: (ec.spec.mode == ConnectorMode::Feed).then(|| url.to_string()),
+        feed_credentials_version: credentials_version,
+        drift_repairs: previous.drift_repairs,
+        next_expiry: list.next_expiry.map(Time),
+        last_error: None,
+    }
+}
+
+/// Reports a plan refused before any write.
+async fn refused(
+    ec: &ExternalConnector,
+    ctx: &Context,
+    previous: &ExternalConnectorStatus,
+    list: &DesiredList,
+    refusal: Refusal,
+) -> Result<Action, ReconcileError> {
+    let (reason, message) = match refusal {
+        Refusal::NotOwned => (
+            "ResourceNotOwned",
+            format!(
+                "an external resource {:?} exists that fortisync did not create; nothing was written. Remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
+                ec.spec.resource_name
+            ),
+        ),
+        Refusal::OwnedByAnother {
+            same_namespace,
+            owner,
+        } => (
+            "ResourceOwnedByAnother",
+            if same_namespace {
+                format!(
+                    "the external resource {:?} belongs to {owner}; nothing was written. Remedy: choose another spec.resourceName",
+                    ec.spec.resource_name
+                )
+            } else {
+                format!(
+                    "another fortisync resource (in another namespace) owns the external resource {:?}; nothing was written. Remedy: choose another spec.resourceName",
+                    ec.spec.resource_name
+                )
+            },
+        ),
+        Refusal::PushUnsupported(f) => (
+            "PushUnsupported",
+            format!(
+                "the device runs FortiOS {f}; the dynamic push API needs 7.2.1 or later; nothing was written. Remedy: use mode: Feed, or upgrade the FortiGate"
+            ),
+        ),
+    };
+    let generation = ec.metadata.generation;
+    let status = ExternalConnectorStatus {
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                READY,
+                false,
+                reason,
+                message.clone(),
+                generation,
+                &previous.conditions,
+            ),
+            condition(
+                SYNCED,
+                false,
+                reason,
+                message.clone(),
+                generation,
+                &previous.conditions,
+            ),
+        ],
+        entries: EntryCounts {
+            desired: list.entries.len() as u32,
+            ..Default::default()
+        },
+        ..previous.clone()
+    };
+    if status != *previous {
+        ctx.event(ec, EventType::Warning, reason, message).await;
+        write_status(
+            &Api::<ExternalConnector>::namespaced(
+                ctx.client.clone(),
+                &ec.namespace().unwrap_or_default(),
+            ),
+            &ec.name_any(),
+            &status,
+        )
+        .await?;
+    }
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+async fn cleanup(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let namespace = ec.namespace().unwrap_or_default();
+    ctx.withdraw_feed(&namespace, &ec.name_any());
+    if ec.spec.deletion_policy == DeletionPolicy::Orphan {
+        return Ok(Action::await_change());
+    }
+    let target = match ctx
+        .target_for_cleanup(&namespace, &ec.spec.target_ref)
+        .await
+    {
+        Ok((t, _)) => t,
+        Err(ReconcileError::Resolve(e)) if e.is_missing() => {
+            let note = format!(
+                "deletionPolicy is Delete but the device could not be reached ({e}); left on the device: external resource {:?}. Remove it there by hand, or recreate the connection and its Secret and this resource, then delete the resource first.",
+                ec.spec.resource_name
+            );
+            ctx.event(&*ec, EventType::Warning, "LeftOnDevice", note)
+                .await;
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    let Target::FortiGate { client, .. } = &target else {
+        return Ok(Action::await_change());
+    };
+    let owner = Owner {
+        namespace,
+        name: ec.name_any(),
+    };
+    // Only what this resource owns is deleted.
+    if let Some(object) = client.get(fortigate::TABLE, &ec.spec.resource_name).await?
+        && owner.owns(object["comments"].as_str().unwrap_or_default())
+    {
+        fortigate::delete(client, &ec.spec.resource_name).await?;
+    }
+    Ok(Action::await_change())
+}
