@@ -16,6 +16,7 @@ mod lockout;
 mod namespaces;
 mod replicas;
 mod restart;
+mod security;
 mod startup;
 mod storm;
 mod support;
