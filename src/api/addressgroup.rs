@@ -33,6 +33,16 @@ pub const GROUP_NAME_NOT_BUILTIN_RULE: &str = "!(self.lowerAscii() in ['all', 'n
 pub const GROUP_NAME_BUILTIN_MESSAGE: &str =
     "spec.groupName must not be a FortiOS built-in object name (all, none; in any case)";
 
+/// CEL rule (on the spec): no member admits every address (`0.0.0.0/0`, `::/0`, any `/0`, or a
+/// range from the lowest to the highest address of a family, however spelled) unless
+/// `allowAnyAddress` is set. `/0` is matched as text: the host-bits rule already refuses any
+/// other `/0` network, and Go's prefix parser refuses `/00`. Range ends are bound once each
+/// (see `cel`: bound strings keep their size estimate) and compared as IPs, so `::` and
+/// `0:0:0:0:0:0:0:0` are one address.
+pub const ANY_ADDRESS_RULE: &str = "(has(self.allowAnyAddress) && self.allowAnyAddress) || !has(self.members) || self.members.all(m, !m.address.endsWith('/0') && !(m.address.contains('-') && [m.address.substring(0, m.address.indexOf('-'))].all(a, [m.address.substring(m.address.indexOf('-') + 1)].all(b, isIP(a) && isIP(b) && ((ip(a) == ip('0.0.0.0') && ip(b) == ip('255.255.255.255')) || (ip(a) == ip('::') && ip(b) == ip('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')))))))";
+/// Refusal: an allow-everything member without the opt-in.
+pub const ANY_ADDRESS_MESSAGE: &str = "spec.members must not hold an allow-everything address (0.0.0.0/0, ::/0, or a range over all of IPv4 or IPv6) unless spec.allowAnyAddress is true: such a member opens whatever the group guards to every address";
+
 /// Longest `addressPrefix`: object names are at most 79 characters on FortiOS 6.2+ and
 /// FortiManager; 32 leaves 47 for the address, enough for any IPv4 form (a range is at most 31)
 /// and common IPv6 ones. Longer names are shortened with a hash suffix (see `reconcile::naming`).
@@ -56,6 +66,7 @@ pub const MAX_PREFIX_LEN: usize = 32;
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(ANY_ADDRESS_RULE).message(ANY_ADDRESS_MESSAGE).field_path(".members"))]
 pub struct AddressGroupSpec {
     /// The FortiGate or FortiManager (same namespace) that holds the group.
     pub target_ref: TargetRef,
@@ -91,6 +102,12 @@ pub struct AddressGroupSpec {
     /// a group (`GroupNotOwned`). A group another fortisync resource owns is never taken over.
     #[serde(default)]
     pub take_over: bool,
+    /// Admit members that match every address: `0.0.0.0/0`, `::/0`, `0.0.0.0-255.255.255.255`
+    /// or a range over all of IPv6. Off by default, because one such member (a typo, a
+    /// template's placeholder) opens whatever the group guards to the whole Internet; set it
+    /// only when that is what the group is for.
+    #[serde(default)]
+    pub allow_any_address: bool,
 }
 
 fn default_prefix() -> String {

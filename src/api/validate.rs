@@ -22,8 +22,8 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::api::addressgroup::{
-    AddressGroupSpec, BUILTIN_OBJECT_NAMES, GROUP_NAME_BUILTIN_MESSAGE, MAX_PREFIX_LEN,
-    MEMBER_ADDRESS_MAX_LEN, MEMBER_FORM_MESSAGE, MEMBER_HOST_BITS_MESSAGE,
+    ANY_ADDRESS_MESSAGE, AddressGroupSpec, BUILTIN_OBJECT_NAMES, GROUP_NAME_BUILTIN_MESSAGE,
+    MAX_PREFIX_LEN, MEMBER_ADDRESS_MAX_LEN, MEMBER_FORM_MESSAGE, MEMBER_HOST_BITS_MESSAGE,
     MEMBER_RANGE_FAMILY_MESSAGE, MEMBER_RANGE_ORDER_MESSAGE,
 };
 use crate::api::common::{
@@ -108,6 +108,15 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
             out.max_len(&format!("spec.members[{i}].comment"), comment, 128);
         }
     }
+    if let Some(i) = any_address_member(spec) {
+        out.push(
+            "spec.members",
+            &format!(
+                "{ANY_ADDRESS_MESSAGE} (spec.members[{i}].address is {:?})",
+                spec.members[i].address
+            ),
+        );
+    }
     for (first, second, canonical) in same_addresses(spec) {
         if spec.members[first].address == spec.members[second].address {
             continue; // the list-map key's `Duplicate value` above
@@ -121,6 +130,36 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
         );
     }
     out.0
+}
+
+/// The first member that admits every address, when the spec has not opted in with
+/// `allowAnyAddress` (the CRD's `ANY_ADDRESS_RULE`; the reconciler refuses it too, for
+/// objects stored before the rule existed).
+pub fn any_address_member(spec: &AddressGroupSpec) -> Option<usize> {
+    if spec.allow_any_address {
+        return None;
+    }
+    spec.members.iter().position(|m| is_any_address(&m.address))
+}
+
+/// Whether a member text admits every address, as `ANY_ADDRESS_RULE` reads it: any text ending
+/// in `/0`, or a range from the lowest to the highest address of one family, however spelled.
+pub fn is_any_address(text: &str) -> bool {
+    if text.ends_with("/0") {
+        return true;
+    }
+    let Some((a, b)) = text.split_once('-').filter(|(a, b)| is_ip(a) && is_ip(b)) else {
+        return false;
+    };
+    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+        (Ok(IpAddr::V4(a)), Ok(IpAddr::V4(b))) => {
+            a == std::net::Ipv4Addr::UNSPECIFIED && b == std::net::Ipv4Addr::BROADCAST
+        }
+        (Ok(IpAddr::V6(a)), Ok(IpAddr::V6(b))) => {
+            a == std::net::Ipv6Addr::UNSPECIFIED && b == std::net::Ipv6Addr::from(u128::MAX)
+        }
+        _ => false,
+    }
 }
 
 /// Members that are one address, however written (`192.0.2.60` and `192.0.2.60/32`,
@@ -523,6 +562,51 @@ mod tests {
         ];
         for (address, reason) in cases {
             assert_eq!(member_address_problems(address), vec![reason], "{address}");
+        }
+    }
+
+    #[test]
+    fn allow_everything_members_need_the_opt_in() {
+        let everything = [
+            "0.0.0.0/0",
+            "::/0",
+            "0:0:0:0:0:0:0:0/0",
+            "0.0.0.0-255.255.255.255",
+            "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "0:0::0-FFFF:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ];
+        for address in everything {
+            assert!(is_any_address(address), "{address}");
+            let refused = spec("g", "fs_", &["192.0.2.1", address]);
+            assert_eq!(any_address_member(&refused), Some(1), "{address}");
+            assert_eq!(
+                validate(&refused),
+                vec![format!(
+                    "spec.members: {ANY_ADDRESS_MESSAGE} (spec.members[1].address is {address:?})"
+                )],
+                "{address}"
+            );
+            let opted_in = AddressGroupSpec {
+                allow_any_address: true,
+                ..refused
+            };
+            assert_eq!(validate(&opted_in), Vec::<String>::new(), "{address}");
+        }
+        // One address short of everything is a (wide) member like any other.
+        for wide in [
+            "0.0.0.0/1",
+            "128.0.0.0/1",
+            "0.0.0.1-255.255.255.255",
+            "0.0.0.0-255.255.255.254",
+            "::/1",
+            "::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            assert!(!is_any_address(wide), "{wide}");
+            assert_eq!(
+                validate(&spec("g", "fs_", &[wide])),
+                Vec::<String>::new(),
+                "{wide}"
+            );
         }
     }
 

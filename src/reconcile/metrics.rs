@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -31,6 +32,15 @@ pub struct ControllerLabels {
     pub controller: String,
 }
 
+/// Labels naming a connection resource (`FortiGate` or `FortiManager`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `<namespace>/<name>` of the connection resource.
+    pub connection: String,
+    /// `FortiGate` or `FortiManager`: the two kinds may share a name in one namespace.
+    pub kind: String,
+}
+
 /// Reconcile counters and timings.
 #[derive(Clone)]
 pub struct ReconcileMetrics {
@@ -42,6 +52,8 @@ pub struct ReconcileMetrics {
     pub duration: Family<ControllerLabels, Histogram>,
     /// `fortisync_drift_repairs_total`: out-of-band changes reverted.
     pub drift_repairs: Family<ControllerLabels, Counter>,
+    /// `fortisync_connection_insecure_tls`: 1 while a connection skips certificate checks.
+    pub insecure_tls: Family<ConnectionLabels, Gauge>,
 }
 
 impl ReconcileMetrics {
@@ -56,6 +68,7 @@ impl ReconcileMetrics {
                 ])
             }),
             drift_repairs: Family::default(),
+            insecure_tls: Family::default(),
         };
         registry.register(
             "controller_runtime_reconcile",
@@ -77,7 +90,33 @@ impl ReconcileMetrics {
             "Out-of-band device changes reverted",
             metrics.drift_repairs.clone(),
         );
+        registry.register(
+            "fortisync_connection_insecure_tls",
+            "1 while a connection does not verify the device's TLS certificate (spec.tls.insecureSkipVerify)",
+            metrics.insecure_tls.clone(),
+        );
         metrics
+    }
+
+    /// Sets the insecure-TLS gauge of one connection; true when it was not already 1 (the
+    /// first probe of an insecure connection since start, or since it turned insecure).
+    pub fn insecure_tls(&self, kind: &str, connection: &str, insecure: bool) -> bool {
+        let before = self
+            .insecure_tls
+            .get_or_create(&ConnectionLabels {
+                connection: connection.to_string(),
+                kind: kind.to_string(),
+            })
+            .set(i64::from(insecure));
+        insecure && before != 1
+    }
+
+    /// Drops the insecure-TLS gauge of a deleted connection.
+    pub fn forget_connection(&self, kind: &str, connection: &str) {
+        self.insecure_tls.remove(&ConnectionLabels {
+            connection: connection.to_string(),
+            kind: kind.to_string(),
+        });
     }
 
     /// Records one reconcile's outcome and duration.
@@ -126,5 +165,41 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_insecure_tls_gauge_is_one_per_connection_and_new_only_once() {
+        let mut registry = Registry::default();
+        let metrics = ReconcileMetrics::register(&mut registry);
+        assert!(
+            metrics.insecure_tls("FortiGate", "ns/fw", true),
+            "first probe"
+        );
+        assert!(
+            !metrics.insecure_tls("FortiGate", "ns/fw", true),
+            "second probe"
+        );
+        assert!(!metrics.insecure_tls("FortiManager", "ns/fw", false));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains(
+                "fortisync_connection_insecure_tls{connection=\"ns/fw\",kind=\"FortiGate\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "fortisync_connection_insecure_tls{connection=\"ns/fw\",kind=\"FortiManager\"} 0"
+            ),
+            "{text}"
+        );
+        // Verification back on, then off again: the warning is due again.
+        assert!(!metrics.insecure_tls("FortiGate", "ns/fw", false));
+        assert!(metrics.insecure_tls("FortiGate", "ns/fw", true));
+        metrics.forget_connection("FortiGate", "ns/fw");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(!text.contains("kind=\"FortiGate\""), "{text}");
     }
 }

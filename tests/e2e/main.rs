@@ -17,6 +17,7 @@ mod lockout;
 mod namespaces;
 mod replicas;
 mod restart;
+mod security;
 mod startup;
 mod storm;
 mod support;

@@ -134,7 +134,10 @@ pub fn good_edges() -> Vec<GoodEdge> {
         edge("IPv6 range across a compressed group", AddressGroup, &[(member, json!("2001:db8::ffff-2001:db8::1:0"))]),
         edge("IPv6 range in upper case", AddressGroup, &[(member, json!("2001:DB8::1-2001:db8::2"))]),
         edge("IPv6 range of two full-length addresses", AddressGroup, &[(member, json!("2001:0db8:0000:0000:0000:0000:0000:0001-2001:0db8:0000:0000:0000:0000:0000:0002"))]),
-        edge("whole IPv4 space", AddressGroup, &[(member, json!("0.0.0.0-255.255.255.255"))]),
+        edge("whole IPv4 space with the opt-in", AddressGroup, &[("spec.allowAnyAddress", json!(true)), (member, json!("0.0.0.0-255.255.255.255"))]),
+        edge("::/0 with the opt-in", AddressGroup, &[("spec.allowAnyAddress", json!(true)), (member, json!("::/0"))]),
+        edge("IPv4 space but its first address", AddressGroup, &[(member, json!("0.0.0.1-255.255.255.255"))]),
+        edge("half of the IPv4 space", AddressGroup, &[(member, json!("128.0.0.0/1"))]),
         edge("group name that starts like a built-in", AddressGroup, &[("spec.groupName", json!("allowed"))]),
         edge("one request in flight with threshold 1", FortiGate, &[("spec.lockout", json!({"threshold": 1})), ("spec.maxConcurrentRequests", json!(1))]),
         edge("threshold - 1 requests in flight", FortiGate, &[("spec.maxConcurrentRequests", json!(2))]),
@@ -149,6 +152,7 @@ pub fn bad_specs() -> Vec<BadSpec> {
     use Kind::*;
     let row = |what, kind, set, value: Value, field, expect| BadSpec { what, kind, set, value, field, expect, offline: Offline::Validate };
     let load = |what, kind, set, value: Value, field, expect, serde| BadSpec { offline: Offline::Load(serde), ..row(what, kind, set, value, field, expect) };
+    let any = |what, value: &str| row(what, AddressGroup, "spec.members[3].address", json!(value), "spec.members", "unless spec.allowAnyAddress is true");
     let addr = |what, value: &str, expect| row(what, AddressGroup, "spec.members[3].address", json!(value), "spec.members[3].address", expect);
     vec![
         // FortiGate (and every connection field, shared with FortiManager).
@@ -192,6 +196,15 @@ pub fn bad_specs() -> Vec<BadSpec> {
         addr("reversed IPv6 range across a compressed group", "2001:db8::1:0-2001:db8::ffff", "a range must not end before it starts"),
         addr("member longer than two hex IPv6 addresses", "0000:0000:0000:0000:0000:0000:192.168.100.101-0000:0000:0000:0000:0000:0000:192.168.100.102", "Too long: may not be more than 79 bytes"),
         row("duplicate member", AddressGroup, "spec.members[1].address", json!("192.0.2.10"), "spec.members[1]", "Duplicate value"),
+        // Allow-everything members without spec.allowAnyAddress (refused on the spec object, so
+        // the field is the list: CEL cannot name the item).
+        any("0.0.0.0/0 without the opt-in", "0.0.0.0/0"),
+        any("::/0 without the opt-in", "::/0"),
+        any("::/0 spelled in full without the opt-in", "0:0:0:0:0:0:0:0/0"),
+        any("whole IPv4 range without the opt-in", "0.0.0.0-255.255.255.255"),
+        any("whole IPv6 range without the opt-in", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        any("whole IPv6 range spelled in full without the opt-in", "0:0:0:0:0:0:0:0-FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF"),
+        row("0.0.0.0/0 with the opt-in set to false", AddressGroup, "spec", json!({"targetRef": {"kind": "FortiGate", "name": "fw"}, "groupName": "g", "allowAnyAddress": false, "members": [{"address": "0.0.0.0/0"}]}), "spec.members", "unless spec.allowAnyAddress is true"),
         // AddressGroup fields.
         row("group name all", AddressGroup, "spec.groupName", json!("all"), "spec.groupName", "must not be a FortiOS built-in object name"),
         row("group name NONE", AddressGroup, "spec.groupName", json!("NONE"), "spec.groupName", "must not be a FortiOS built-in object name"),

@@ -11,7 +11,7 @@ use super::install::{self, DevicePlan};
 use super::plan::{self, DesiredGroup, DesiredMember, GroupLimit, Op, Plan, Refusal};
 use crate::api::addressgroup::{AddressGroup, AddressGroupSpec, DeletionPolicy};
 use crate::api::fortimanager::InstallPolicy;
-use crate::api::validate::same_addresses;
+use crate::api::validate::{any_address_member, same_addresses};
 use crate::device::fortios::FortiOsClient;
 use crate::model::{Firmware, MemberAddress, Owner};
 use crate::reconcile::error::ReconcileError;
@@ -86,6 +86,14 @@ pub fn desired(
             .map(|members| GroupLimit { members, firmware }),
         other_family: Vec::new(),
     };
+    // Admission refuses this, but an object stored before the rule existed (or written past
+    // it) must not open the group to every address either: nothing is planned.
+    if let Some(i) = any_address_member(spec) {
+        return Err(ReconcileError::Spec(format!(
+            "spec.members[{i}].address ({:?}) admits every address; set spec.allowAnyAddress: true if that is intended",
+            spec.members[i].address
+        )));
+    }
     let (mut v4, mut v6) = (base.clone(), base);
     for (i, m) in spec.members.iter().enumerate() {
         let address = MemberAddress::parse(&m.address)
@@ -333,6 +341,25 @@ mod tests {
             "members": members.iter().map(|m| serde_json::json!({"address": m})).collect::<Vec<_>>(),
         }))
         .expect("spec")
+    }
+
+    #[test]
+    fn an_allow_everything_member_is_refused_without_the_opt_in() {
+        let v7 = Firmware::new(7, 4, 3);
+        let refused = spec(&["192.0.2.1", "::/0"]);
+        match desired("ns", "n", &refused, v7) {
+            Err(ReconcileError::Spec(message)) => assert_eq!(
+                message,
+                "spec.members[1].address (\"::/0\") admits every address; set spec.allowAnyAddress: true if that is intended"
+            ),
+            other => panic!("planned: {other:?}"),
+        }
+        let opted_in = AddressGroupSpec {
+            allow_any_address: true,
+            ..refused
+        };
+        let planned = desired("ns", "n", &opted_in, v7).expect("desired");
+        assert_eq!(planned.len(), 2);
     }
 
     #[test]

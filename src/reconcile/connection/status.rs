@@ -24,6 +24,32 @@ use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::{KindStatus, Reconciler, write_status};
 use crate::reconcile::requeue::jittered;
 
+/// Condition type: the connection does not verify the device's TLS certificate.
+pub const INSECURE_TLS: &str = "InsecureTLS";
+/// Reason of `InsecureTLS=True`.
+pub const INSECURE_SKIP_VERIFY: &str = "InsecureSkipVerify";
+/// Message of `InsecureTLS=True`: what is off, and why that matters.
+pub const INSECURE_TLS_MESSAGE: &str = "TLS certificate verification is off for this device (spec.tls.insecureSkipVerify): anyone on the network path can pose as the device, read the credentials fortisync sends and answer with anything. Remedy: put the CA that signs the device's certificate in spec.tls.caBundleSecretRef and remove insecureSkipVerify";
+
+/// `InsecureTLS=True` when the connection skips verification; none when it verifies (the
+/// normal case stays quiet, like `Ready`'s absence of a failure).
+fn insecure_condition(
+    insecure: bool,
+    generation: Option<i64>,
+    previous: &[Condition],
+) -> Option<Condition> {
+    insecure.then(|| {
+        condition(
+            INSECURE_TLS,
+            true,
+            INSECURE_SKIP_VERIFY,
+            INSECURE_TLS_MESSAGE.to_string(),
+            generation,
+            previous,
+        )
+    })
+}
+
 /// A connection resource kind.
 pub trait ConnectionResource:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -169,6 +195,26 @@ async fn probe_and_report<K: ConnectionResource>(
             (failed(&previous, generation, report, None), None)
         }
     };
+    let mut status = status;
+    // Reported whatever the probe's outcome: the setting is the risk, not the answer.
+    let insecure = object.connection().tls.insecure_skip_verify;
+    status.conditions.extend(insecure_condition(
+        insecure,
+        generation,
+        &previous.conditions,
+    ));
+    let connection = format!("{namespace}/{name}");
+    if ctx
+        .metrics
+        .insecure_tls(K::KIND_NAME, &connection, insecure)
+    {
+        tracing::warn!(
+            connection = %connection,
+            kind = K::KIND_NAME,
+            "TLS verification is OFF for {} {connection} (spec.tls.insecureSkipVerify): anyone on the network path can pose as the device and read the credentials sent to it",
+            K::KIND_NAME
+        );
+    }
     ctx.metrics.observe(
         K::CONTROLLER,
         if status.reachable { "success" } else { "error" },
@@ -276,6 +322,8 @@ impl<K: ConnectionResource> Reconciler for K {
 
     async fn cleanup(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
         let namespace = self.namespace().unwrap_or_default();
+        ctx.metrics
+            .forget_connection(K::KIND_NAME, &format!("{namespace}/{}", self.name_any()));
         let waiting = super::dependents::remaining(&ctx.client, &namespace, &self.target())
             .await
             .map_err(ReconcileError::Kube)?;
@@ -286,5 +334,30 @@ impl<K: ConnectionResource> Reconciler for K {
             connection: format!("{namespace}/{}", self.name_any()),
             dependents: waiting,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_tls_is_a_condition_only_when_verification_is_off() {
+        assert_eq!(insecure_condition(false, Some(1), &[]), None);
+        let c = insecure_condition(true, Some(2), &[]).expect("condition");
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+            ("InsecureTLS", "True", "InsecureSkipVerify")
+        );
+        assert_eq!(c.observed_generation, Some(2));
+        assert!(
+            c.message.contains("spec.tls.insecureSkipVerify"),
+            "{}",
+            c.message
+        );
+        assert!(c.message.contains("caBundleSecretRef"), "{}", c.message);
+        // Unchanged, it keeps its transition time, so an unchanged probe writes nothing.
+        let again = insecure_condition(true, Some(2), std::slice::from_ref(&c)).expect("c");
+        assert_eq!(again, c);
     }
 }

@@ -32,6 +32,11 @@ pub struct Request {
 }
 
 impl Request {
+    /// The query parameters' names, in order (for the request log, which keeps no values).
+    pub fn query_names(&self) -> Vec<String> {
+        self.query.iter().map(|(k, _)| k.clone()).collect()
+    }
+
     /// First value of a query parameter.
     pub fn param(&self, key: &str) -> Option<&str> {
         self.query

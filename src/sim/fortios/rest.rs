@@ -56,6 +56,7 @@ pub fn handle(state: &mut FortiGateState, req: &Request, now: Instant) -> Reply 
             peer: req.peer,
             method: req.method.clone(),
             path: req.path.clone(),
+            query_names: req.query_names(),
             status: reply.status,
             user,
             auth_failed,

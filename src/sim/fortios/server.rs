@@ -174,6 +174,7 @@ fn record_fault(state: &Shared, request: &Request, status: u16) {
         peer: request.peer,
         method: request.method.clone(),
         path: request.path.clone(),
+        query_names: request.query_names(),
         status,
         user: None,
         auth_failed: false,

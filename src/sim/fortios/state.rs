@@ -29,6 +29,10 @@ pub struct RequestRecord {
     pub method: String,
     /// Path without the query (which may hold a token).
     pub path: String,
+    /// Names of the query parameters, without their values (so a client that puts a token in
+    /// the URL, `?access_token=`, shows in the log without the log holding the token).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_names: Vec<String>,
     /// HTTP status answered (0 when the connection was reset or hung).
     pub status: u16,
     /// Authenticated user, if any.
