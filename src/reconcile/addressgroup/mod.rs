@@ -31,6 +31,8 @@ use crate::api::addressgroup::{
 };
 use crate::api::common::ErrorReport;
 use crate::api::conditions::{SYNCED, is_true};
+use crate::reconcile::connection::ResolvedConnection;
+use crate::reconcile::connection::status::insecure_condition;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::{KindStatus, Reconciler, write_status};
@@ -86,7 +88,10 @@ impl Reconciler for AddressGroup {
 }
 
 /// Resolves the target and reads its resync interval.
-async fn target(ctx: &Context, group: &AddressGroup) -> Result<(Target, Duration), ReconcileError> {
+async fn target(
+    ctx: &Context,
+    group: &AddressGroup,
+) -> Result<(Target, Duration, ResolvedConnection), ReconcileError> {
     let namespace = group.namespace().unwrap_or_default();
     let (target, resolved) = ctx.target(&namespace, &group.spec.target_ref).await?;
     tracing::Span::current().record("device", target.device());
@@ -94,7 +99,7 @@ async fn target(ctx: &Context, group: &AddressGroup) -> Result<(Target, Duration
         .connection
         .resync_period()
         .unwrap_or(Duration::from_secs(300));
-    Ok((target, resync))
+    Ok((target, resync, resolved))
 }
 
 fn log_write(device: &str, op: &Op) {
@@ -102,7 +107,7 @@ fn log_write(device: &str, op: &Op) {
 }
 
 async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
-    let (target, resync) = target(ctx, &group).await?;
+    let (target, resync, resolved) = target(ctx, &group).await?;
     let now = jiff::Timestamp::now();
     let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
     let outcome = converge(&target, &group, now, !observe_only, &mut log_write).await?;
@@ -140,7 +145,7 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
         }
         previous.drift_repairs
     };
-    let status = converged_status(
+    let mut status = converged_status(
         &group,
         &previous,
         &outcome,
@@ -148,6 +153,11 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
         drift_repairs,
         now,
     );
+    status.conditions.extend(insecure_condition(
+        resolved.connection.tls.insecure_skip_verify,
+        group.metadata.generation,
+        &previous.conditions,
+    ));
     // A refusal is announced once, when it starts; every later pass finds the same and
     // stays quiet (the status below is unchanged too).
     if let Some(refusal) = outcome.refusal()

@@ -32,8 +32,9 @@ pub const INSECURE_SKIP_VERIFY: &str = "InsecureSkipVerify";
 pub const INSECURE_TLS_MESSAGE: &str = "TLS certificate verification is off for this device (spec.tls.insecureSkipVerify): anyone on the network path can pose as the device, read the credentials fortisync sends and answer with anything. Remedy: put the CA that signs the device's certificate in spec.tls.caBundleSecretRef and remove insecureSkipVerify";
 
 /// `InsecureTLS=True` when the connection skips verification; none when it verifies (the
-/// normal case stays quiet, like `Ready`'s absence of a failure).
-fn insecure_condition(
+/// normal case stays quiet, like `Ready`'s absence of a failure). Connections and the resources
+/// behind them carry it alike.
+pub fn insecure_condition(
     insecure: bool,
     generation: Option<i64>,
     previous: &[Condition],

@@ -32,6 +32,7 @@ use crate::api::externalconnector::{
 };
 use crate::api::{AddressGroup, addressgroup::DeletionPolicy};
 use crate::model::Owner;
+use crate::reconcile::connection::status::insecure_condition;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::{KindStatus, Reconciler, Reference, write_status};
@@ -342,6 +343,11 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
     }
     let device = fortigate::entry_list(client, &d.name).await?;
     let mut status = feed_status(&ec, &previous, &list, &device, credentials_version, &url);
+    status.conditions.extend(insecure_condition(
+        resolved.connection.tls.insecure_skip_verify,
+        ec.metadata.generation,
+        &previous.conditions,
+    ));
     status.drift_repairs += drift;
     let settled = is_true(&status.conditions, READY);
     if status != previous {

@@ -1,5 +1,6 @@
 //! The chart's optional NetworkPolicy: off by default; when on, ingress only to the admin port
-//! and egress only to the API server, the listed devices and DNS, as the API server stores it;
+//! and the EDL port (from the listed FortiGates) and egress only to the API server, the listed
+//! devices and DNS, as the API server stores it;
 //! the API server's addresses read from its EndpointSlice when none are listed.
 
 use super::{chart_dir, helm, helm_template, install};
@@ -29,7 +30,8 @@ fn policy_rules(ns: &str, name: &str, direction: &str) -> Vec<(String, String)> 
 }
 
 #[test]
-fn is_off_by_default_and_admits_only_the_admin_port_and_egress_to_apiserver_devices_and_dns() {
+fn is_off_by_default_and_admits_only_the_admin_and_edl_ports_and_egress_to_apiserver_devices_and_dns()
+ {
     let cp = control_plane();
     let ns = cp.namespace("chart-np");
     let default = helm_template("np", &ns, &[], &[]);
@@ -46,14 +48,21 @@ fn is_off_by_default_and_admits_only_the_admin_port_and_egress_to_apiserver_devi
             "networkPolicy.devices[1].cidr=198.51.100.7/32",
             "networkPolicy.devices[1].ports={8443,10443}",
             "networkPolicy.adminFrom[0].namespaceSelector.matchLabels.team=monitoring",
+            "networkPolicy.edlFrom[0].ipBlock.cidr=192.0.2.0/24",
         ],
     );
     assert_eq!(
         policy_rules(&ns, "np-fortisync", "ingress"),
-        [(
-            "TCP/9090".to_string(),
-            r#"[{"namespaceSelector":{"matchLabels":{"team":"monitoring"}}}]"#.to_string()
-        )]
+        [
+            (
+                "TCP/9090".to_string(),
+                r#"[{"namespaceSelector":{"matchLabels":{"team":"monitoring"}}}]"#.to_string()
+            ),
+            (
+                "TCP/8443".to_string(),
+                r#"[{"ipBlock":{"cidr":"192.0.2.0/24"}}]"#.to_string()
+            )
+        ]
     );
     assert_eq!(
         policy_rules(&ns, "np-fortisync", "egress"),
