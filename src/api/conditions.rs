@@ -34,6 +34,22 @@ pub fn condition(
     }
 }
 
+/// `Ready` and `Synced` of a pass: both true with `reason` for Ready and `Applied` for Synced,
+/// or both false with `reason`.
+pub fn ready_and_synced(
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    previous: &[Condition],
+) -> Vec<Condition> {
+    let synced_reason = if ok { "Applied" } else { reason };
+    vec![
+        condition(READY, ok, reason, message.clone(), generation, previous),
+        condition(SYNCED, ok, synced_reason, message, generation, previous),
+    ]
+}
+
 /// Whether `conditions` hold `type_` with status `True`.
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     conditions

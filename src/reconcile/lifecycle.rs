@@ -21,7 +21,7 @@ use super::error::ReconcileError;
 use crate::api::PAUSED_ANNOTATION;
 use crate::api::addressgroup::TargetRef;
 use crate::api::common::ErrorReport;
-use crate::api::conditions::{READY, SYNCED, condition};
+use crate::api::conditions::{READY, SYNCED, condition, ready_and_synced};
 
 /// A status the shell can report a failure or a pause in.
 pub trait KindStatus: Serialize + Clone + Default + PartialEq + Send + Sync + 'static {
@@ -206,24 +206,13 @@ async fn report_failure<K: Reconciler>(
         .any(|c| c.type_ == READY && c.status == "False" && c.reason == report.reason);
     let generation = object.meta().generation;
     let message = format!("{} Remedy: {}", report.message, report.remedy);
-    let conditions = vec![
-        condition(
-            READY,
-            false,
-            &report.reason,
-            message.clone(),
-            generation,
-            previous.conditions(),
-        ),
-        condition(
-            SYNCED,
-            false,
-            &report.reason,
-            message.clone(),
-            generation,
-            previous.conditions(),
-        ),
-    ];
+    let conditions = ready_and_synced(
+        false,
+        &report.reason,
+        message.clone(),
+        generation,
+        previous.conditions(),
+    );
     let status = previous
         .clone()
         .with_conditions(conditions)

@@ -11,7 +11,7 @@ use crate::api::addressgroup::{
     AddressGroup, AddressGroupSpec, AddressGroupStatus, DeviceSyncStatus, MemberCounts,
 };
 use crate::api::common::ErrorReport;
-use crate::api::conditions::{READY, SYNCED, condition};
+use crate::api::conditions::ready_and_synced;
 use crate::model::MemberAddress;
 
 /// Object names of the members whose `expiresAt` has passed.
@@ -122,24 +122,7 @@ pub fn converged_status(
     };
     AddressGroupStatus {
         observed_generation: generation,
-        conditions: vec![
-            condition(
-                READY,
-                ok,
-                reason,
-                message.clone(),
-                generation,
-                &previous.conditions,
-            ),
-            condition(
-                SYNCED,
-                ok,
-                if ok { "Applied" } else { reason },
-                message,
-                generation,
-                &previous.conditions,
-            ),
-        ],
+        conditions: ready_and_synced(ok, reason, message, generation, &previous.conditions),
         counts,
         foreign_members: foreign,
         drift_repairs,

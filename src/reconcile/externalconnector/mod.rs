@@ -26,7 +26,7 @@ use self::desired::{DesiredList, SourceEntries};
 use self::plan::{DesiredResource, Refusal};
 use crate::api::addressgroup::TargetRef;
 use crate::api::common::ErrorReport;
-use crate::api::conditions::{READY, SYNCED, condition, is_true};
+use crate::api::conditions::{READY, SYNCED, is_true, ready_and_synced};
 use crate::api::externalconnector::{
     ConnectorMode, EntryCounts, ExternalConnector, ExternalConnectorStatus, ServerIdentityCheck,
 };
@@ -440,24 +440,7 @@ fn feed_status(
     };
     ExternalConnectorStatus {
         observed_generation: generation,
-        conditions: vec![
-            condition(
-                READY,
-                ok,
-                reason,
-                message.clone(),
-                generation,
-                &previous.conditions,
-            ),
-            condition(
-                SYNCED,
-                ok,
-                if ok { "Applied" } else { reason },
-                message,
-                generation,
-                &previous.conditions,
-            ),
-        ],
+        conditions: ready_and_synced(ok, reason, message, generation, &previous.conditions),
         entries: EntryCounts {
             desired: list.entries.len() as u32,
             on_device: device.entries.len() as u32,
@@ -515,24 +498,13 @@ async fn refused(
     let generation = ec.metadata.generation;
     let status = ExternalConnectorStatus {
         observed_generation: generation,
-        conditions: vec![
-            condition(
-                READY,
-                false,
-                reason,
-                message.clone(),
-                generation,
-                &previous.conditions,
-            ),
-            condition(
-                SYNCED,
-                false,
-                reason,
-                message.clone(),
-                generation,
-                &previous.conditions,
-            ),
-        ],
+        conditions: ready_and_synced(
+            false,
+            reason,
+            message.clone(),
+            generation,
+            &previous.conditions,
+        ),
         entries: EntryCounts {
             desired: list.entries.len() as u32,
             ..Default::default()
