@@ -331,18 +331,18 @@ where
 
 /// Winning the Lease re-triggers every resource (a standby's reconciles did nothing).
 fn on_becoming_leader(ctx: &Context) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold((ctx.leadership(), false), |(mut rx, was)| async move {
+    let rx = ctx.leadership();
+    // Leading from the start needs no trigger: the initial list reconciles everything, and a
+    // second pass racing the first (its status not cached yet) would report twice.
+    let was = *rx.borrow();
+    futures::stream::unfold((rx, was), |(mut rx, mut was)| async move {
         loop {
+            rx.changed().await.ok()?;
             let now = *rx.borrow_and_update();
-            if now && !was {
-                return Some(((), (rx, true)));
-            }
-            let was = now;
-            if rx.changed().await.is_err() {
-                return None;
-            }
-            if *rx.borrow() && !was {
-                continue;
+            let became = now && !was;
+            was = now;
+            if became {
+                return Some(((), (rx, was)));
             }
         }
     })
