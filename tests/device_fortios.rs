@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fortisync::device::fortios::{FortiOsClient, RetryPolicy};
 use fortisync::device::{Credentials, DeviceMetrics, Guard, LockoutPolicy, TransportConfig};
@@ -252,14 +252,25 @@ async fn a_locked_out_device_does_not_delay_another_device() {
         locked.system_status().await.unwrap_err().reason(),
         "LockedOut"
     );
-    let started = Instant::now();
+    let fw1 = sim.fortigate("fw1");
+    let fw2 = sim.fortigate("fw2");
+    let (fw1_before, fw2_before) = (fw1.count_from(ip(33)), fw2.count_from(ip(33)));
+    // The open breaker refuses on the first poll: no queueing, no I/O, nothing to wait for
+    // that could hold up a request to another device on the same runtime.
+    let refused = futures::FutureExt::now_or_never(locked.system_status())
+        .expect("the locked-out device's refusal is ready at once, without waiting");
+    assert_eq!(refused.unwrap_err().reason(), "LockedOut");
     let (a, b) = tokio::join!(locked.system_status(), healthy.system_status());
     assert_eq!(a.unwrap_err().reason(), "LockedOut");
     assert!(b.is_ok());
+    // The healthy answer came while fw1 still holds this source locked out, and fw1 heard
+    // nothing more: the two devices share no queue.
     assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "the healthy device answered at once"
+        fw1.lockout_remaining(ip(33)).is_some(),
+        "fw1's lockout is still in force"
     );
+    assert_eq!(fw1.count_from(ip(33)), fw1_before, "fw1 heard nothing more");
+    assert_eq!(fw2.count_from(ip(33)), fw2_before + 1, "fw2 answered once");
 }
 
 #[tokio::test]
