@@ -20,6 +20,7 @@ use kube::api::{ListParams, PostParams};
 use prometheus_client::registry::Registry;
 
 use super::control_plane;
+use super::control_plane::ControlPlane;
 
 /// The simulated FortiGate's API key.
 pub const KEY: &str = "e2e-fortigate-token-000000000000";
@@ -45,7 +46,12 @@ pub async fn fortigate_sim(global: &str) -> Simulator {
 
 /// A Secret `name` with the API token and the device's CA certificate.
 pub async fn secret(ns: &str, name: &str, token: &str, ca: &str) {
-    let api: Api<Secret> = Api::namespaced(control_plane().client(), ns);
+    secret_in(control_plane(), ns, name, token, ca).await;
+}
+
+/// Like [`secret`], on a private control plane (`ControlPlane::private`).
+pub async fn secret_in(cp: &ControlPlane, ns: &str, name: &str, token: &str, ca: &str) {
+    let api: Api<Secret> = Api::namespaced(cp.client(), ns);
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(name.into()),
@@ -94,6 +100,13 @@ pub fn group(target: (&str, &str), extra: &str, members: &[String]) -> String {
 /// The in-process controller serving one namespace; stops when dropped.
 pub struct RunningController(tokio::task::JoinHandle<()>);
 
+impl RunningController {
+    /// Whether the controller task has ended (it should only end when stopped).
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
 impl Drop for RunningController {
     fn drop(&mut self) {
         self.0.abort();
@@ -105,10 +118,22 @@ pub fn start_controller(ns: &str) -> RunningController {
     start_controller_with_context(ns).0
 }
 
+/// Like [`start_controller`], on a private control plane (`ControlPlane::private`).
+pub fn start_controller_in(cp: &ControlPlane, ns: &str) -> RunningController {
+    start_controller_with_context_in(cp, ns).0
+}
+
 /// Like [`start_controller`], also handing back the context (its metrics count reconciles).
 pub fn start_controller_with_context(ns: &str) -> (RunningController, Arc<Context>) {
+    start_controller_with_context_in(control_plane(), ns)
+}
+
+fn start_controller_with_context_in(
+    cp: &ControlPlane,
+    ns: &str,
+) -> (RunningController, Arc<Context>) {
     let mut registry = Registry::default();
-    let ctx = Arc::new(Context::new(control_plane().client(), &mut registry));
+    let ctx = Arc::new(Context::new(cp.client(), &mut registry));
     let running = RunningController(tokio::spawn(controller::run(
         ctx.clone(),
         Scope::namespace(ns.to_string()),
