@@ -8,8 +8,8 @@ use fortisync::sim::fortios::Table;
 
 use crate::support::control_plane;
 use crate::support::fixture::{
-    KEY, condition, fortigate, fortigate_sim, group, group_ready, group_status, member, secret,
-    start_controller, wait_for,
+    KEY, condition, fortigate, fortigate_sim, group, group_observed, group_ready, group_status,
+    member, secret, start_controller, wait_for,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -133,8 +133,16 @@ async fn a_wrong_key_is_reported_and_tried_once() {
         condition(&status.conditions, "Ready").map(|c| c.0),
         Some("False".into())
     );
-    // More reconciles happen (edits re-trigger), but the frozen key is never sent again.
+    // More reconciles happen (edits re-trigger), but the frozen key is never sent again:
+    // first the pass that saw the edit (generation 2) has run and reported, then a while for
+    // any retry it might have scheduled.
     assert!(cp.apply(&ns, &admins(&["192.0.2.10", "192.0.2.11"])).0);
+    let edited = group_observed(&ns, "admins", WAIT).await;
+    assert_eq!(
+        edited.last_error.map(|e| e.reason),
+        Some("Unauthorized".into()),
+        "the edit's pass reports the frozen key"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let loopback = IpAddr::from([127, 0, 0, 1]);
     assert_eq!(

@@ -12,7 +12,7 @@ use kube::Api;
 use crate::support::control_plane;
 use crate::support::fixture::{
     KEY, condition, condition_message, events_of, expiring, fortigate, fortigate_sim, group,
-    group_ready, member, secret, start_controller, wait_for,
+    group_observed, group_ready, member, secret, start_controller, wait_for,
 };
 
 const CONVERGE_WAIT: Duration = Duration::from_secs(30);
@@ -97,6 +97,8 @@ async fn a_second_addressgroup_on_an_owned_device_group_is_refused_and_nobody_fl
     assert!(remedy.contains("spec.groupName"), "{remedy}");
 
     // Two resyncs of both resources (each reads the group once per pass): no write at all.
+    group_observed(&ns, "admins", CONVERGE_WAIT).await;
+    group_observed(&ns, "web", CONVERGE_WAIT).await;
     fg.clear_requests();
     wait_for("two resyncs of both resources", CONVERGE_WAIT, || async {
         (group_reads(fg) >= 4).then_some(())
@@ -157,6 +159,7 @@ async fn a_group_owned_in_another_namespace_is_refused_without_naming_that_tenan
     let all = serde_json::to_string(&refused).expect("json");
     assert!(!all.contains(&first), "the other namespace leaks: {all}");
     assert!(!all.contains("fs_192.0.2.10"), "its members leak: {all}");
+    group_observed(&second, "intruder", CONVERGE_WAIT).await;
     assert_eq!(device_writes(fg), Vec::<String>::new());
 }
 
@@ -176,6 +179,7 @@ async fn one_address_admitted_in_two_spellings_is_refused_as_a_duplicate() {
         condition_message(&refused.conditions, "Ready"),
         "spec.members[0].address (\"192.0.2.60\") and spec.members[1].address (\"192.0.2.60/32\") are the same address, 192.0.2.60; nothing was written"
     );
+    group_observed(&ns, "admins", CONVERGE_WAIT).await;
     assert_eq!(device_writes(fg), Vec::<String>::new());
     assert!(
         fg.group_members("root", Table::Addrgrp, "allowed-admins")
@@ -201,6 +205,7 @@ async fn members_expired_before_the_first_reconcile_create_no_group() {
     );
     assert_eq!(done.counts.desired, 0);
     assert_eq!(done.next_expiry, None);
+    group_observed(&ns, "admins", CONVERGE_WAIT).await;
     assert_eq!(device_writes(fg), Vec::<String>::new());
     assert!(
         fg.group_members("root", Table::Addrgrp, "allowed-admins")

@@ -10,8 +10,8 @@ use kube::Api;
 
 use crate::support::control_plane;
 use crate::support::fixture::{
-    KEY, SERIAL, condition, condition_message, fortigate, fortigate_sim, group, group_ready,
-    member, secret, start_controller, wait_for,
+    KEY, SERIAL, condition, condition_message, fortigate, fortigate_observed, fortigate_sim, group,
+    group_observed, group_ready, member, secret, start_controller, wait_for,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -92,6 +92,9 @@ async fn a_wrong_key_fails_once_for_the_fortigate_and_its_address_group_together
         group.last_error.map(|e| e.reason),
         Some("Unauthorized".into())
     );
+    // Both resources' passes on their current spec have run before "nothing else" is judged.
+    fortigate_observed(&ns, "fw", WAIT).await;
+    group_observed(&ns, "admins", WAIT).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let loopback = IpAddr::from([127, 0, 0, 1]);
     assert_eq!(

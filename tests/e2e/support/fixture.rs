@@ -7,8 +7,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fortisync::api::AddressGroup;
 use fortisync::api::addressgroup::AddressGroupStatus;
+use fortisync::api::common::ConnectionStatus;
+use fortisync::api::{AddressGroup, FortiGate};
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::{Scenario, Simulator};
@@ -193,6 +194,43 @@ where
 pub async fn group_status(ns: &str) -> Option<AddressGroupStatus> {
     let api: Api<AddressGroup> = Api::namespaced(control_plane().client(), ns);
     api.get("admins").await.ok()?.status
+}
+
+/// The status of the AddressGroup `name` once it describes the object's current
+/// `metadata.generation`: the pass that saw the latest spec has run and written its verdict.
+/// Wait on this before asserting that an edit caused nothing (no write, no retry), so the
+/// assertion is about a pass that happened, not one that has not started yet.
+pub async fn group_observed(ns: &str, name: &str, limit: Duration) -> AddressGroupStatus {
+    let api: Api<AddressGroup> = Api::namespaced(control_plane().client(), ns);
+    wait_for(
+        &format!("AddressGroup {name}'s status to observe its generation"),
+        limit,
+        || async {
+            let g = api.get(name).await.ok()?;
+            let status = g.status?;
+            (status.observed_generation.is_some()
+                && status.observed_generation == g.metadata.generation)
+                .then_some(status)
+        },
+    )
+    .await
+}
+
+/// Like [`group_observed`], for the FortiGate `name`.
+pub async fn fortigate_observed(ns: &str, name: &str, limit: Duration) -> ConnectionStatus {
+    let api: Api<FortiGate> = Api::namespaced(control_plane().client(), ns);
+    wait_for(
+        &format!("FortiGate {name}'s status to observe its generation"),
+        limit,
+        || async {
+            let f = api.get(name).await.ok()?;
+            let status = f.status?;
+            (status.observed_generation.is_some()
+                && status.observed_generation == f.metadata.generation)
+                .then_some(status)
+        },
+    )
+    .await
 }
 
 /// Waits until the AddressGroup's `Ready` condition has `status` and `reason`.
