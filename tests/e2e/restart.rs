@@ -9,8 +9,8 @@ use kube::Api;
 
 use crate::support::control_plane::ControlPlane;
 use crate::support::fixture::{
-    KEY, condition, fortigate, fortigate_sim, group, member, secret_in, start_controller_in,
-    wait_for,
+    KEY, condition, fortigate, fortigate_sim, group, group_named, member, secret_in,
+    start_controller_in, wait_for,
 };
 
 async fn ready(api: &Api<AddressGroup>, name: &str) -> Option<()> {
@@ -46,9 +46,13 @@ async fn reconciles_resume_within_seconds_of_an_api_server_restart() {
     let back = Instant::now();
 
     // A resource created after the restart converges without a controller restart.
-    let second = group(("FortiGate", "fw"), "", &[member("192.0.2.20")])
-        .replace("name: admins", "name: second")
-        .replace("groupName: allowed-admins", "groupName: second-group");
+    let second = group_named(
+        "second",
+        "second-group",
+        ("FortiGate", "fw"),
+        "",
+        &[member("192.0.2.20")],
+    );
     assert!(cp.apply(&ns, &second).0);
     wait_for(
         "the group created after the restart on the device",

@@ -9,7 +9,8 @@ use kube::Api;
 
 use crate::support::control_plane::ControlPlane;
 use crate::support::fixture::{
-    KEY, fortigate, fortigate_sim, group, member, secret_in, start_controller_in, wait_for,
+    KEY, fortigate, fortigate_sim, group, group_named, member, secret_in, start_controller_in,
+    wait_for,
 };
 use crate::support::run::RunProcess;
 
@@ -96,13 +97,13 @@ async fn an_object_that_does_not_deserialize_is_reported_and_the_others_converge
     let fg = sim.fortigate("fw");
     secret_in(&cp, &ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
     assert!(cp.apply(&ns, &fortigate(fg.url(), "1h", "")).0);
-    let bad = group(
+    let bad = group_named(
+        "broken",
+        "broken-group",
         ("FortiGate", "fw"),
         "  membership: Sometimes\n",
         &[member("192.0.2.66")],
-    )
-    .replace("name: admins", "name: broken")
-    .replace("groupName: allowed-admins", "groupName: broken-group");
+    );
     let (ok, err) = cp.apply(&ns, &bad);
     assert!(ok, "the loose CRD admits it: {err}");
     assert!(

@@ -12,6 +12,7 @@ use fortisync::api::common::ConnectionStatus;
 use fortisync::api::{AddressGroup, FortiGate};
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
+use fortisync::sim::fortios::{FortiGateHandle, Table};
 use fortisync::sim::{Scenario, Simulator};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -91,11 +92,31 @@ pub fn expiring(address: &str, at: jiff::Timestamp) -> String {
 /// The AddressGroup `admins` (group `allowed-admins`) on `target` (`FortiGate/fw`), with
 /// `extra` spec lines and these member entries.
 pub fn group(target: (&str, &str), extra: &str, members: &[String]) -> String {
+    group_named("admins", "allowed-admins", target, extra, members)
+}
+
+/// Like [`group`], the AddressGroup `name` writing the device group `group_name`.
+pub fn group_named(
+    name: &str,
+    group_name: &str,
+    target: (&str, &str),
+    extra: &str,
+    members: &[String],
+) -> String {
     let list: String = members.iter().map(|m| format!("  - {m}\n")).collect();
-    let (kind, name) = target;
+    let (kind, target) = target;
     format!(
-        "apiVersion: fortisync.dev/v1alpha1\nkind: AddressGroup\nmetadata: {{name: admins}}\nspec:\n  targetRef: {{kind: {kind}, name: {name}}}\n  groupName: allowed-admins\n{extra}  members:\n{list}"
+        "apiVersion: fortisync.dev/v1alpha1\nkind: AddressGroup\nmetadata: {{name: {name}}}\nspec:\n  targetRef: {{kind: {kind}, name: {target}}}\n  groupName: {group_name}\n{extra}  members:\n{list}"
     )
+}
+
+/// The sorted members of `allowed-admins` on the device (empty while it does not exist).
+pub fn members_of(fg: &FortiGateHandle) -> Vec<String> {
+    let mut m = fg
+        .group_members("root", Table::Addrgrp, "allowed-admins")
+        .unwrap_or_default();
+    m.sort();
+    m
 }
 
 /// The in-process controller serving one namespace; stops when dropped.
@@ -192,8 +213,19 @@ where
 
 /// The status of the AddressGroup `admins`.
 pub async fn group_status(ns: &str) -> Option<AddressGroupStatus> {
+    group_status_named(ns, "admins").await
+}
+
+/// The status of the AddressGroup `name`.
+pub async fn group_status_named(ns: &str, name: &str) -> Option<AddressGroupStatus> {
     let api: Api<AddressGroup> = Api::namespaced(control_plane().client(), ns);
-    api.get("admins").await.ok()?.status
+    api.get(name).await.ok()?.status
+}
+
+/// The status of the FortiGate `fw`.
+pub async fn fortigate_status(ns: &str) -> Option<ConnectionStatus> {
+    let api: Api<FortiGate> = Api::namespaced(control_plane().client(), ns);
+    api.get("fw").await.ok()?.status
 }
 
 /// The status of the AddressGroup `name` once it describes the object's current
