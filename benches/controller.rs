@@ -895,6 +895,11 @@ async fn takeover_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle
         tokio::time::sleep(POLL).await;
     };
     standby.assert_alive();
+    let holder = lease_holder(client, &ns).await;
+    assert!(
+        holder.as_ref().is_some_and(|h| *h != leader),
+        "controller bench: a device write while the Lease is still {holder:?}"
+    );
     assert!(
         standby.log().contains("took the Lease"),
         "controller bench: the standby wrote without taking the Lease:\n{}",
@@ -904,7 +909,7 @@ async fn takeover_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle
         "6. leader takeover, two fortisync run replicas with a {lease} s Lease: the new leader's first device write {:.1} s after the leader was killed (Lease taken {}; an edit made right after the kill)",
         written.as_secs_f64(),
         lease_taken.map_or_else(
-            || "before the write, between polls".to_string(),
+            || "within the last 50 ms poll before it".to_string(),
             |d| format!("after {:.1} s", d.as_secs_f64())
         ),
     );
