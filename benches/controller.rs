@@ -1,12 +1,14 @@
 //! The controller's own figures against a real kube-apiserver (etcd + kube-apiserver on
 //! loopback, as the e2e tests start them) and the simulated FortiGate: CR-change → device
 //! latency, device calls per change, a 1,000-member group from empty, device calls per resync
-//! at steady state, and the RSS of the real `fortisync run` binary with 1,000 AddressGroups.
+//! at steady state, the RSS of the real `fortisync run` binary with 1,000 AddressGroups, and
+//! the leader takeover of two `fortisync run` replicas (kill → the new leader's first write).
 //!
 //! Run: `FORTISYNC_CONTROL_PLANE_BIN=<dir with etcd, kube-apiserver, kubectl> cargo bench
 //! --bench controller` (`scripts/control-plane` builds the binaries and prints that directory).
 //! Sizes: `FORTISYNC_BENCH_EDITS` (100), `FORTISYNC_BENCH_BIG_MEMBERS` (1000),
-//! `FORTISYNC_BENCH_RESYNC_GROUPS` (50), `FORTISYNC_BENCH_GROUPS` (1000).
+//! `FORTISYNC_BENCH_RESYNC_GROUPS` (50), `FORTISYNC_BENCH_GROUPS` (1000), and the replicas'
+//! Lease duration `FORTISYNC_BENCH_LEASE_SECONDS` (15, `fortisync run`'s default).
 //!
 //! This is a benchmark, not a test: it prints figures next to their aims and fails (non-zero
 //! exit) only when it cannot measure (no control plane, a timeout, a dead child process).
@@ -28,6 +30,7 @@ use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::fortios::{FortiGateHandle, RequestRecord, Table};
 use fortisync::sim::{Scenario, Simulator};
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -123,6 +126,7 @@ async fn bench(cp: &'static ControlPlane) {
     let big = env_usize("FORTISYNC_BENCH_BIG_MEMBERS", 1000);
     let resync_groups = env_usize("FORTISYNC_BENCH_RESYNC_GROUPS", 50);
     let groups = env_usize("FORTISYNC_BENCH_GROUPS", 1000);
+    let lease_seconds = env_usize("FORTISYNC_BENCH_LEASE_SECONDS", 15);
     println!("controller bench: {}", machine_context());
     let started = Instant::now();
 
@@ -154,6 +158,9 @@ async fn bench(cp: &'static ControlPlane) {
     // Figure 5: the real binary as a child process.
     rss_bench(cp, &client, sim.fortigate("fw-rss"), groups).await;
 
+    // Figure 6: two replicas of the real binary, the leader killed.
+    takeover_bench(cp, &client, sim.fortigate("fw-takeover"), lease_seconds).await;
+
     println!(
         "(whole bench {:.0} s; figures are pessimistic when the machine is shared)",
         started.elapsed().as_secs_f64()
@@ -162,7 +169,7 @@ async fn bench(cp: &'static ControlPlane) {
 
 fn scenario() -> Scenario {
     let mut yaml = String::from("fortigates:\n");
-    for name in ["fw-edit", "fw-resync", "fw-rss"] {
+    for name in ["fw-edit", "fw-resync", "fw-rss", "fw-takeover"] {
         yaml.push_str(&format!(
             "  - name: {name}\n    version: \"7.4.3\"\n    api_users: [{{name: fortisync, key: {KEY}, trusthosts: [\"127.0.0.0/8\"]}}]\n"
         ));
@@ -615,10 +622,15 @@ struct ControllerProcess {
 
 impl ControllerProcess {
     fn start(cp: &ControlPlane, ns: &str) -> Self {
+        Self::start_as(cp, ns, "run", &[])
+    }
+
+    /// `fortisync run` for `ns` with `extra` arguments; `name` tells its log apart.
+    fn start_as(cp: &ControlPlane, ns: &str, name: &str, extra: &[&str]) -> Self {
         let binary = fortisync_binary();
         // Outside the run directory (removed at exit), so it can be read afterwards.
         let log =
-            std::env::temp_dir().join(format!("fortisync-bench-run-{}.log", std::process::id()));
+            std::env::temp_dir().join(format!("fortisync-bench-{name}-{}.log", std::process::id()));
         let out = std::fs::File::create(&log).expect("controller log");
         let admin = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -627,6 +639,7 @@ impl ControllerProcess {
             .args(["run", "--namespace", ns, "--lease-namespace", ns])
             .arg(format!("--admin-address={admin}"))
             .args(["--log-format", "text"])
+            .args(extra)
             .env("KUBECONFIG", cp.kubeconfig())
             .env_remove("POD_NAMESPACE")
             .env_remove("POD_NAME")
@@ -667,6 +680,18 @@ impl ControllerProcess {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as when its node dies: it cannot release the Lease. The log goes with it.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let log = self.log.clone();
+        drop(self);
+        let _ = std::fs::remove_file(log);
     }
 
     /// (VmRSS, VmHWM) in KiB.
@@ -770,4 +795,123 @@ async fn rss_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle, cou
         (calls.reads + calls.writes) as f64 / count as f64,
     );
     child.stop();
+}
+
+/// The holder of the replicas' Lease in `ns`.
+async fn lease_holder(client: &Client, ns: &str) -> Option<String> {
+    Api::<Lease>::namespaced(client.clone(), ns)
+        .get_opt("fortisync-controller")
+        .await
+        .ok()??
+        .spec?
+        .holder_identity
+}
+
+/// Figure 6: two `fortisync run` replicas share the Lease; the leader is killed (SIGKILL, so
+/// it cannot hand the Lease over) and an edit is applied at once. Measured from the kill to
+/// the first device write the simulator logs, which only the new leader can make.
+async fn takeover_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle, lease: usize) {
+    let ns = namespace(client, "bench-takeover").await;
+    secret(client, &ns, fg, "fw-takeover-token").await;
+    connection(client, &ns, "fw-takeover", fg, "10m").await;
+    let lease_arg = lease.to_string();
+    let replica = |identity: &str| {
+        let args = [
+            "--identity",
+            identity,
+            "--lease-duration-seconds",
+            &lease_arg,
+        ];
+        ControllerProcess::start_as(cp, &ns, identity, &args)
+    };
+    let (mut a, mut b) = (replica("takeover-a"), replica("takeover-b"));
+    wait_reachable(client, &ns, "fw-takeover").await;
+    let api = Api::<AddressGroup>::namespaced(client.clone(), &ns);
+    let one = vec!["192.0.2.10".to_string()];
+    api.create(
+        &PostParams::default(),
+        &address_group("takeover", "fw-takeover", &one),
+    )
+    .await
+    .expect("create AddressGroup");
+    wait_device("the group on the device", Duration::from_secs(60), || {
+        member_count(fg, "takeover") == Some(1)
+    })
+    .await;
+    a.assert_alive();
+    b.assert_alive();
+    let started = Instant::now();
+    let leader = loop {
+        if let Some(holder) = lease_holder(client, &ns).await {
+            break holder;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "controller bench: no Lease holder after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (lead, mut standby) = if leader == "takeover-a" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    wait_for("the standby's caches warm", 30, || {
+        let warm = standby.log().contains("standby: caches warm");
+        async move { warm }
+    })
+    .await;
+
+    fg.clear_requests();
+    let killed = Instant::now();
+    lead.kill();
+    let two = members_json(&["192.0.2.10".to_string(), "192.0.2.11".to_string()]);
+    api.patch(
+        "takeover",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"members": two}})),
+    )
+    .await
+    .expect("edit");
+    // Polls the device log every ~1 ms and, every 50 ms, the Lease, to split the figure into
+    // the Lease taking over and the new leader's reconcile.
+    let limit = Duration::from_secs(lease as u64 * 4 + 60);
+    let mut lease_taken = None;
+    let mut lease_polled = Instant::now();
+    let written = loop {
+        if fg.requests().iter().any(|r| r.method != "GET") {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < limit,
+            "controller bench: no device write {limit:?} after the leader was killed"
+        );
+        if lease_taken.is_none() && lease_polled.elapsed() >= Duration::from_millis(50) {
+            lease_polled = Instant::now();
+            if lease_holder(client, &ns).await.is_some_and(|h| h != leader) {
+                lease_taken = Some(killed.elapsed());
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    standby.assert_alive();
+    let holder = lease_holder(client, &ns).await;
+    assert!(
+        holder.as_ref().is_some_and(|h| *h != leader),
+        "controller bench: a device write while the Lease is still {holder:?}"
+    );
+    assert!(
+        standby.log().contains("took the Lease"),
+        "controller bench: the standby wrote without taking the Lease:\n{}",
+        standby.log()
+    );
+    println!(
+        "6. leader takeover, two fortisync run replicas with a {lease} s Lease: the new leader's first device write {:.1} s after the leader was killed (Lease taken {}; an edit made right after the kill)",
+        written.as_secs_f64(),
+        lease_taken.map_or_else(
+            || "within the last 50 ms poll before it".to_string(),
+            |d| format!("after {:.1} s", d.as_secs_f64())
+        ),
+    );
+    standby.stop();
 }

@@ -3,13 +3,18 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fortisync::device::fortios::{FortiOsClient, RetryPolicy};
-use fortisync::device::{Credentials, DeviceMetrics, Guard, LockoutPolicy, TransportConfig};
+use fortisync::device::{Credentials, Guard, LockoutPolicy};
 use fortisync::sim::fortios::{FaultRule, FortiGateScenario, Table};
 use fortisync::sim::{Scenario, Simulator};
 use serde_json::json;
+
+#[path = "support/fortios_client.rs"]
+mod fortios_client;
+
+use fortios_client::FortiOsFixture;
 
 const KEY: &str = "right-key-000000000000000000000";
 
@@ -53,24 +58,26 @@ async fn skip(d: Duration) {
 }
 
 fn guard(name: &str, duration: Duration) -> Arc<Guard> {
-    Arc::new(Guard::new(
+    fortios_client::guard(
         name,
         LockoutPolicy {
             threshold: 3,
             duration,
         },
-        4,
-        DeviceMetrics::default(),
-    ))
+    )
 }
 
-fn transport(sim: &Simulator, device: &str, source: IpAddr) -> TransportConfig {
-    TransportConfig {
-        ca_bundle_pem: sim.fortigate(device).ca_pem().map(str::to_string),
-        source_address: Some(source),
-        timeout: Duration::from_secs(2),
-        ..TransportConfig::default()
-    }
+/// These tests' client: a 2 s timeout and quick retries, so a retried pass takes milliseconds.
+fn fixture(sim: &Simulator, device: &str, source: IpAddr, guard: Arc<Guard>) -> FortiOsFixture {
+    FortiOsFixture::simulated(sim, device)
+        .source(source)
+        .timeout(Duration::from_secs(2))
+        .guard(guard)
+        .retry(RetryPolicy {
+            retries: 3,
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(100),
+        })
 }
 
 fn client(
@@ -80,20 +87,7 @@ fn client(
     source: IpAddr,
     guard: Arc<Guard>,
 ) -> FortiOsClient {
-    FortiOsClient::new(
-        device,
-        sim.fortigate(device).url(),
-        "root",
-        Credentials::Token(key.into()),
-        &transport(sim, device, source),
-        guard,
-    )
-    .expect("client")
-    .with_retry(RetryPolicy {
-        retries: 3,
-        base: Duration::from_millis(20),
-        cap: Duration::from_millis(100),
-    })
+    fixture(sim, device, source, guard).client(Credentials::Token(key.into()))
 }
 
 #[tokio::test]
@@ -252,14 +246,25 @@ async fn a_locked_out_device_does_not_delay_another_device() {
         locked.system_status().await.unwrap_err().reason(),
         "LockedOut"
     );
-    let started = Instant::now();
+    let fw1 = sim.fortigate("fw1");
+    let fw2 = sim.fortigate("fw2");
+    let (fw1_before, fw2_before) = (fw1.count_from(ip(33)), fw2.count_from(ip(33)));
+    // The open breaker refuses on the first poll: no queueing, no I/O, nothing to wait for
+    // that could hold up a request to another device on the same runtime.
+    let refused = futures::FutureExt::now_or_never(locked.system_status())
+        .expect("the locked-out device's refusal is ready at once, without waiting");
+    assert_eq!(refused.unwrap_err().reason(), "LockedOut");
     let (a, b) = tokio::join!(locked.system_status(), healthy.system_status());
     assert_eq!(a.unwrap_err().reason(), "LockedOut");
     assert!(b.is_ok());
+    // The healthy answer came while fw1 still holds this source locked out, and fw1 heard
+    // nothing more: the two devices share no queue.
     assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "the healthy device answered at once"
+        fw1.lockout_remaining(ip(33)).is_some(),
+        "fw1's lockout is still in force"
     );
+    assert_eq!(fw1.count_from(ip(33)), fw1_before, "fw1 heard nothing more");
+    assert_eq!(fw2.count_from(ip(33)), fw2_before + 1, "fw2 answered once");
 }
 
 #[tokio::test]
@@ -378,40 +383,25 @@ async fn each_troubleshooting_row_this_layer_sees_has_its_reason() {
         .local_addr()
         .expect("addr")
         .port();
-    let nowhere = FortiOsClient::new(
-        "nowhere",
-        &format!("https://127.0.0.1:{closed}"),
-        "root",
-        Credentials::Token(KEY.into()),
-        &TransportConfig {
-            timeout: Duration::from_secs(1),
-            ..TransportConfig::default()
-        },
-        guard("nowhere", Duration::from_secs(60)),
-    )
-    .expect("client")
-    .with_retry(RetryPolicy {
-        retries: 0,
-        ..RetryPolicy::default()
-    });
+    let nowhere = FortiOsFixture::at("nowhere", &format!("https://127.0.0.1:{closed}"))
+        .timeout(Duration::from_secs(1))
+        .guard(guard("nowhere", Duration::from_secs(60)))
+        .retry(RetryPolicy {
+            retries: 0,
+            ..RetryPolicy::default()
+        })
+        .client(Credentials::Token(KEY.into()));
     let f1 = nowhere.system_status().await.unwrap_err();
     assert_eq!(
         (f1.reason(), f1.troubleshooting_row()),
         ("ConnectFailed", "F1")
     );
     // F2: a self-signed certificate without the CA bundle.
-    let untrusted = FortiOsClient::new(
-        "fw",
-        dev.url(),
-        "root",
-        Credentials::Token(KEY.into()),
-        &TransportConfig {
-            source_address: Some(ip(36)),
-            ..TransportConfig::default()
-        },
-        guard("fw-tls", Duration::from_secs(60)),
-    )
-    .expect("client");
+    // `at`, not `simulated`: the client must not be handed the simulator's CA.
+    let untrusted = FortiOsFixture::at("fw", dev.url())
+        .source(ip(36))
+        .guard(guard("fw-tls", Duration::from_secs(60)))
+        .client(Credentials::Token(KEY.into()));
     let f2 = untrusted.system_status().await.unwrap_err();
     assert_eq!((f2.reason(), f2.troubleshooting_row()), ("Tls", "F2"));
     assert!(f2.to_string().contains("unknown issuer"), "{f2}");
@@ -433,15 +423,12 @@ async fn each_troubleshooting_row_this_layer_sees_has_its_reason() {
     assert_eq!((f4.reason(), f4.troubleshooting_row()), ("Forbidden", "F4"));
     assert!(f4.remedy().contains("Admin Profiles"));
     // F7: a VDOM that does not exist.
-    let wrong_vdom = FortiOsClient::new(
-        "fw",
-        dev.url(),
-        "nope",
-        Credentials::Token(KEY.into()),
-        &transport(&sim, "fw", ip(36)),
-        g.clone(),
-    )
-    .expect("client");
+    let wrong_vdom = FortiOsFixture::simulated(&sim, "fw")
+        .source(ip(36))
+        .timeout(Duration::from_secs(2))
+        .guard(g.clone())
+        .vdom("nope")
+        .client(Credentials::Token(KEY.into()));
     assert_eq!(
         wrong_vdom
             .list("firewall/address", None)
@@ -533,18 +520,14 @@ async fn password_sessions_send_csrf_and_log_in_again_after_expiry() {
     let mut fg = scenario("fw", 60);
     fg.admins = vec![fortisync::yaml::from_str("{name: admin, password: s3cret}").expect("admin")];
     let sim = start(vec![fg]).await;
-    let c = FortiOsClient::new(
-        "fw",
-        sim.fortigate("fw").url(),
-        "root",
-        Credentials::Password {
+    let c = FortiOsFixture::simulated(&sim, "fw")
+        .source(ip(37))
+        .timeout(Duration::from_secs(2))
+        .guard(guard("fw", Duration::from_secs(60)))
+        .client(Credentials::Password {
             user: "admin".into(),
             password: "s3cret".into(),
-        },
-        &transport(&sim, "fw", ip(37)),
-        guard("fw", Duration::from_secs(60)),
-    )
-    .expect("client");
+        });
     c.create(
         "firewall/address",
         &json!({"name": "s", "subnet": "192.0.2.5/32"}),
@@ -558,18 +541,14 @@ async fn password_sessions_send_csrf_and_log_in_again_after_expiry() {
     )
     .await
     .expect("re-login once, then the write");
-    let bad = FortiOsClient::new(
-        "fw",
-        sim.fortigate("fw").url(),
-        "root",
-        Credentials::Password {
+    let bad = FortiOsFixture::simulated(&sim, "fw")
+        .source(ip(38))
+        .timeout(Duration::from_secs(2))
+        .guard(guard("fw-bad", Duration::from_secs(60)))
+        .client(Credentials::Password {
             user: "admin".into(),
             password: "wrong".into(),
-        },
-        &transport(&sim, "fw", ip(38)),
-        guard("fw-bad", Duration::from_secs(60)),
-    )
-    .expect("client");
+        });
     assert_eq!(
         bad.list("firewall/address", None)
             .await

@@ -11,12 +11,15 @@ use std::time::Duration;
 use fortisync::device::fortimanager::FortiManagerClient;
 use fortisync::device::fortios::FortiOsClient;
 use fortisync::device::transport::MAX_BODY_BYTES;
-use fortisync::device::{
-    Credentials, DeviceError, DeviceMetrics, Guard, LockoutPolicy, TransportConfig,
-};
+use fortisync::device::{Credentials, DeviceError, Guard, LockoutPolicy, TransportConfig};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "support/fortios_client.rs"]
+mod fortios_client;
+
+use fortios_client::FortiOsFixture;
 
 /// What the server does with one request.
 #[derive(Clone)]
@@ -184,12 +187,7 @@ fn json_reply(status: &str, body: &str) -> Vec<u8> {
 }
 
 fn guard() -> Arc<Guard> {
-    Arc::new(Guard::new(
-        "hostile",
-        LockoutPolicy::default(),
-        4,
-        DeviceMetrics::default(),
-    ))
+    fortios_client::guard("hostile", LockoutPolicy::default())
 }
 
 fn transport(timeout: Duration) -> TransportConfig {
@@ -200,15 +198,9 @@ fn transport(timeout: Duration) -> TransportConfig {
 }
 
 fn fortigate(server: &Hostile, credentials: Credentials) -> FortiOsClient {
-    FortiOsClient::new(
-        "fw",
-        &server.url(),
-        "root",
-        credentials,
-        &transport(Duration::from_secs(5)),
-        guard(),
-    )
-    .expect("client")
+    FortiOsFixture::at("fw", &server.url())
+        .guard(guard())
+        .client(credentials)
 }
 
 fn fortimanager(server: &Hostile, credentials: Credentials) -> FortiManagerClient {
@@ -373,20 +365,15 @@ async fn a_slow_drip_is_a_timeout_at_the_connection_deadline() {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n";
     let server = Hostile::start(|_| Action::Drip(head.to_vec(), Duration::from_millis(100))).await;
     let timeout = Duration::from_secs(1);
-    let c = FortiOsClient::new(
-        "fw",
-        &server.url(),
-        "root",
-        token(),
-        &transport(timeout),
-        guard(),
-    )
-    .expect("client")
-    .with_retry(fortisync::device::fortios::RetryPolicy {
-        retries: 0,
-        base: Duration::ZERO,
-        cap: Duration::ZERO,
-    });
+    let c = FortiOsFixture::at("fw", &server.url())
+        .timeout(timeout)
+        .guard(guard())
+        .retry(fortisync::device::fortios::RetryPolicy {
+            retries: 0,
+            base: Duration::ZERO,
+            cap: Duration::ZERO,
+        })
+        .client(token());
     // The outer bound only turns a hang into a failure; it is not a latency assertion.
     let e = tokio::time::timeout(Duration::from_secs(20), c.list("firewall/address", None))
         .await

@@ -5,12 +5,11 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use fortisync::api::AddressGroup;
 use fortisync::api::addressgroup::{AddressGroupStatus, DeletionPolicy, Membership};
+use fortisync::device::Credentials;
 use fortisync::device::fortios::FortiOsClient;
-use fortisync::device::{Credentials, DeviceMetrics, Guard, LockoutPolicy, TransportConfig};
 use fortisync::model::{Firmware, MemberAddress, Owner};
 use fortisync::reconcile::addressgroup::converge::{self, Convergence};
 use fortisync::reconcile::addressgroup::fortigate::{self, Family};
@@ -23,6 +22,11 @@ use fortisync::sim::fortios::Table;
 use fortisync::sim::{Scenario, Simulator};
 use serde_json::json;
 
+#[path = "support/fortios_client.rs"]
+mod fortios_client;
+
+use fortios_client::FortiOsFixture;
+
 async fn sim(version: &str) -> Simulator {
     let yaml = format!(
         "fortigates:\n  - name: fw\n    version: \"{version}\"\n    api_users: [{{name: fs, key: k3y, trusthosts: [\"127.0.0.0/8\"]}}]\n"
@@ -33,28 +37,9 @@ async fn sim(version: &str) -> Simulator {
 }
 
 fn client(sim: &Simulator) -> FortiOsClient {
-    let fg = sim.fortigate("fw");
-    let transport = TransportConfig {
-        ca_bundle_pem: fg.ca_pem().map(str::to_string),
-        source_address: Some(IpAddr::from([127, 0, 0, 40])),
-        timeout: Duration::from_secs(5),
-        ..TransportConfig::default()
-    };
-    let guard = Arc::new(Guard::new(
-        "fw",
-        LockoutPolicy::default(),
-        4,
-        DeviceMetrics::default(),
-    ));
-    FortiOsClient::new(
-        "fw",
-        fg.url(),
-        "root",
-        Credentials::Token("k3y".into()),
-        &transport,
-        guard,
-    )
-    .expect("client")
+    FortiOsFixture::simulated(sim, "fw")
+        .source(IpAddr::from([127, 0, 0, 40]))
+        .client(Credentials::Token("k3y".into()))
 }
 
 fn desired(members: &[&str], empty_allowed: bool) -> DesiredGroup {

@@ -13,52 +13,14 @@ use fortisync::reconcile::addressgroup::converge::{self, Convergence};
 use fortisync::reconcile::connection::{ResolvedConnection, endpoint_config};
 use fortisync::reconcile::error::ReconcileError;
 use fortisync::reconcile::target::{DeviceFacts, Target};
+use fortisync::sim::Simulator;
 use fortisync::sim::fortimanager::Table as AdomTable;
 use fortisync::sim::fortios::Table;
-use fortisync::sim::{Scenario, Simulator};
 
-const FMG_KEY: &str = "fmg-api-key-0000000000000000";
+#[path = "support/estate.rs"]
+mod estate;
 
-const ESTATE: &str = r#"
-fortigates:
-  - name: fw-a
-    version: "7.4.3"
-    api_users: [{name: fs, key: fw-key, trusthosts: ["127.0.0.0/8"]}]
-  - name: fw-b
-    version: "6.4.14"
-    api_users: [{name: fs, key: fw-key, trusthosts: ["127.0.0.0/8"]}]
-fortimanagers:
-  - name: fmg
-    version: "7.4.3"
-    adoms:
-      - name: root
-        os_version: "7.4"
-        workspace_mode: normal
-        devices:
-          - {name: fw-a, serial: FGT60F0000000001, version: "7.4.3"}
-          - {name: fw-b, serial: FGT60F0000000002, version: "6.4.14"}
-    admins:
-      - userid: fortisync
-        user_type: api
-        rpc_permit: read-write
-        profile: Super_User
-        api_key: fmg-api-key-0000000000000000
-        trusthosts: [[127.0.0.1, 255.255.255.255]]
-"#;
-
-async fn estate(extra_device: bool) -> Simulator {
-    let mut text = ESTATE.to_string();
-    if extra_device {
-        // A device the ADOM knows but no simulated FortiGate plays: unreachable.
-        text = text.replace(
-            "          - {name: fw-b, serial: FGT60F0000000002, version: \"6.4.14\"}\n",
-            "          - {name: fw-b, serial: FGT60F0000000002, version: \"6.4.14\"}\n          - {name: fw-gone, serial: FGT60F0000000003, version: \"7.4.3\"}\n",
-        );
-    }
-    Simulator::start(Scenario::from_yaml(&text).expect("scenario"))
-        .await
-        .expect("simulator")
-}
+use estate::{Estate, FMG_KEY, device_members};
 
 fn spec(url: &str) -> FortiManagerSpec {
     serde_json::from_value(serde_json::json!({
@@ -121,34 +83,14 @@ async fn converge(t: &Target, g: &AddressGroup) -> Result<Convergence, Reconcile
     .await
 }
 
+/// The sorted members of the ADOM group, which must exist.
 fn adom_members(sim: &Simulator) -> Vec<String> {
-    let g = sim
-        .fortimanager("fmg")
-        .control()
-        .object("root", AdomTable::Addrgrp, "allowed-admins")
-        .expect("ADOM group");
-    let mut m: Vec<String> = g["member"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    m.sort();
-    m
-}
-
-fn device_members(sim: &Simulator, device: &str) -> Vec<String> {
-    let mut m = sim
-        .fortigate(device)
-        .group_members("root", Table::Addrgrp, "allowed-admins")
-        .unwrap_or_default();
-    m.sort();
-    m
+    estate::adom_members(sim).expect("ADOM group")
 }
 
 #[tokio::test]
 async fn an_adom_change_is_locked_committed_unlocked_and_reaches_every_device() {
-    let sim = estate(false).await;
+    let sim = Estate::default().start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
@@ -210,7 +152,7 @@ async fn an_adom_change_is_locked_committed_unlocked_and_reaches_every_device() 
 
 #[tokio::test]
 async fn a_lock_held_by_another_admin_is_reported_with_its_holder_and_nothing_changes() {
-    let sim = estate(false).await;
+    let sim = Estate::default().start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
@@ -239,7 +181,7 @@ async fn a_lock_held_by_another_admin_is_reported_with_its_holder_and_nothing_ch
 
 #[tokio::test]
 async fn an_unreachable_device_is_reported_and_the_others_converge() {
-    let sim = estate(true).await;
+    let sim = Estate::default().with_unreachable_device().start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
@@ -271,7 +213,7 @@ async fn an_unreachable_device_is_reported_and_the_others_converge() {
 
 #[tokio::test]
 async fn deletion_cleans_the_adom_and_every_device() {
-    let sim = estate(false).await;
+    let sim = Estate::default().start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
@@ -308,7 +250,7 @@ async fn deletion_cleans_the_adom_and_every_device() {
 
 #[tokio::test]
 async fn ipv6_members_go_to_the_adom_address6_tables_and_the_devices() {
-    let sim = estate(false).await;
+    let sim = Estate::default().start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
@@ -343,10 +285,7 @@ async fn ipv6_members_go_to_the_adom_address6_tables_and_the_devices() {
 
 #[tokio::test]
 async fn before_7_2_an_emptied_group_keeps_the_none_placeholder() {
-    let text = ESTATE.replace("os_version: \"7.4\"", "os_version: \"7.0\"");
-    let sim = Simulator::start(Scenario::from_yaml(&text).expect("scenario"))
-        .await
-        .expect("simulator");
+    let sim = Estate::default().adom_os_version("7.0").start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
@@ -373,7 +312,7 @@ async fn before_7_2_an_emptied_group_keeps_the_none_placeholder() {
 
 #[tokio::test]
 async fn an_adom_group_another_resource_owns_is_refused_without_a_lock_or_a_write() {
-    let sim = estate(false).await;
+    let sim = Estate::default().start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),
@@ -402,7 +341,7 @@ async fn an_adom_group_another_resource_owns_is_refused_without_a_lock_or_a_writ
 
 #[tokio::test]
 async fn in_the_adom_and_on_the_devices_an_exclusive_group_keeps_a_member_another_resource_owns() {
-    let sim = estate(false).await;
+    let sim = Estate::default().start().await;
     let (endpoints, facts) = (
         Endpoints::new(DeviceMetrics::default()),
         DeviceFacts::default(),

@@ -1261,7 +1261,7 @@ async fn transactions_stage_writes_until_commit() {
 }
 
 #[tokio::test]
-async fn injected_faults_status_reset_and_latency() {
+async fn injected_faults_status_reset_and_latency_in_order() {
     let sim = sim(fortigate("7.4.3")).await;
     let fg = sim.fortigate("fw");
     let c = client(fg.ca_pem(), ip(24));
@@ -1319,22 +1319,55 @@ async fn injected_faults_status_reset_and_latency() {
         fg.object("root", Table::Address, "r").is_some(),
         "but the write happened: the outcome is ambiguous"
     );
+    // Latency, told by order rather than by a stopwatch: the delayed answer is still held
+    // after an undelayed request to another path has been answered, and comes (a 200) once
+    // the simulator's tokio clock has moved past the delay.
+    const DELAY: Duration = Duration::from_secs(60);
     fg.add_fault(FaultRule {
         path: "/api/v2/monitor".into(),
-        latency_ms: 300,
+        latency_ms: DELAY.as_millis() as u64,
         times: Some(1),
         ..FaultRule::default()
     });
-    let started = std::time::Instant::now();
-    send(
-        &c,
-        Method::GET,
-        &url(&sim, "/api/v2/monitor/system/status"),
-        Some(KEY),
-        None,
-    )
-    .await;
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    let delayed = tokio::spawn({
+        let (c, status_url) = (c.clone(), url(&sim, "/api/v2/monitor/system/status"));
+        async move {
+            send(&c, Method::GET, &status_url, Some(KEY), None)
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    // The rule is used up when the request arrives, before the delay starts.
+    for _ in 0..500 {
+        if fg.faults().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        fg.faults().is_empty(),
+        "the delayed request reached the simulator"
+    );
+    assert_eq!(
+        send(
+            &c,
+            Method::GET,
+            &url(&sim, "/api/v2/cmdb/firewall/address"),
+            Some(KEY),
+            None
+        )
+        .await
+        .status()
+        .as_u16(),
+        200,
+        "another path is answered at once"
+    );
+    assert!(!delayed.is_finished(), "the delayed answer is still held");
+    tokio::time::pause();
+    tokio::time::advance(DELAY).await;
+    tokio::time::resume();
+    assert_eq!(delayed.await.expect("task"), 200, "then it comes");
 }
 
 #[tokio::test]

@@ -9,20 +9,12 @@ use serde_json::json;
 use crate::support::control_plane;
 use crate::support::fixture::{
     KEY, condition_message, events_of, fortigate, fortigate_sim, group, group_ready, member,
-    secret, start_controller, wait_for,
+    members_of, secret, start_controller, wait_for,
 };
 
 /// The resync interval is 10 s with ±10% jitter: one resync fits in 20 s from any moment.
 const RESYNC_WAIT: Duration = Duration::from_secs(20);
 const CONVERGE_WAIT: Duration = Duration::from_secs(30);
-
-fn members_of(fg: &FortiGateHandle) -> Vec<String> {
-    let mut m = fg
-        .group_members("root", Table::Addrgrp, "allowed-admins")
-        .unwrap_or_default();
-    m.sort();
-    m
-}
 
 /// An admin in the GUI: an address object and its membership in the group.
 fn admin_adds_laptop(fg: &FortiGateHandle) {

@@ -5,43 +5,18 @@
 
 use std::time::Duration;
 
+use fortisync::sim::Simulator;
 use fortisync::sim::fortimanager::Table as AdomTable;
-use fortisync::sim::fortios::Table;
-use fortisync::sim::{Scenario, Simulator};
+
+#[path = "../support/estate.rs"]
+mod estate;
+
+use estate::{Estate, FMG_KEY, device_members};
 
 use crate::support::control_plane;
 use crate::support::fixture::{
     condition_message, group, group_ready, member, secret, start_controller, wait_for,
 };
-
-const FMG_KEY: &str = "fmg-api-key-0000000000000000";
-
-const ESTATE: &str = r#"
-fortigates:
-  - name: fw-a
-    version: "7.4.3"
-    api_users: [{name: fs, key: fw-key, trusthosts: ["127.0.0.0/8"]}]
-  - name: fw-b
-    version: "6.4.14"
-    api_users: [{name: fs, key: fw-key, trusthosts: ["127.0.0.0/8"]}]
-fortimanagers:
-  - name: fmg
-    version: "7.4.3"
-    adoms:
-      - name: root
-        os_version: "7.4"
-        workspace_mode: normal
-        devices:
-          - {name: fw-a, serial: FGT60F0000000001, version: "7.4.3"}
-          - {name: fw-b, serial: FGT60F0000000002, version: "6.4.14"}
-    admins:
-      - userid: fortisync
-        user_type: api
-        rpc_permit: read-write
-        profile: Super_User
-        api_key: fmg-api-key-0000000000000000
-        trusthosts: [[127.0.0.1, 255.255.255.255]]
-"#;
 
 fn fortimanager(url: &str) -> String {
     format!(
@@ -49,33 +24,9 @@ fn fortimanager(url: &str) -> String {
     )
 }
 
+/// The sorted members of the ADOM group (empty while it does not exist).
 fn adom_members(sim: &Simulator) -> Vec<String> {
-    let Some(g) =
-        sim.fortimanager("fmg")
-            .control()
-            .object("root", AdomTable::Addrgrp, "allowed-admins")
-    else {
-        return Vec::new();
-    };
-    let mut m: Vec<String> = g["member"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    m.sort();
-    m
-}
-
-fn device_members(sim: &Simulator, device: &str) -> Vec<String> {
-    let mut m = sim
-        .fortigate(device)
-        .group_members("root", Table::Addrgrp, "allowed-admins")
-        .unwrap_or_default();
-    m.sort();
-    m
+    estate::adom_members(sim).unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,9 +34,7 @@ async fn an_adom_group_reaches_both_fortigates_and_a_held_lock_is_reported_until
     let cp = control_plane();
     cp.install_crds();
     let ns = cp.namespace("ag-fmg");
-    let sim = Simulator::start(Scenario::from_yaml(ESTATE).expect("scenario"))
-        .await
-        .expect("simulator");
+    let sim = Estate::default().start().await;
     let fmg = sim.fortimanager("fmg");
     let control = fmg.control().clone();
     secret(&ns, "fmg-token", FMG_KEY, fmg.ca_pem().expect("ca")).await;

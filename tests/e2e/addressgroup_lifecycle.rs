@@ -3,25 +3,17 @@
 use std::time::{Duration, Instant};
 
 use fortisync::api::AddressGroup;
-use fortisync::sim::fortios::{FortiGateHandle, Table};
+use fortisync::sim::fortios::Table;
 use kube::Api;
 use serde_json::json;
 
 use crate::support::control_plane;
 use crate::support::fixture::{
-    KEY, expiring, fortigate, fortigate_sim, group, group_ready, group_status, member, secret,
-    start_controller, wait_for,
+    KEY, expiring, fortigate, fortigate_sim, group, group_ready, group_status, member, members_of,
+    secret, start_controller, wait_for,
 };
 
 const CONVERGE_WAIT: Duration = Duration::from_secs(30);
-
-fn members_of(fg: &FortiGateHandle) -> Vec<String> {
-    let mut m = fg
-        .group_members("root", Table::Addrgrp, "allowed-admins")
-        .unwrap_or_default();
-    m.sort();
-    m
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_member_is_removed_on_time_without_waiting_for_the_resync() {

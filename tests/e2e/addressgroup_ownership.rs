@@ -4,30 +4,20 @@
 
 use std::time::Duration;
 
-use fortisync::api::AddressGroup;
 use fortisync::api::addressgroup::AddressGroupStatus;
 use fortisync::sim::fortios::{FortiGateHandle, Table};
-use kube::Api;
 
 use crate::support::control_plane;
 use crate::support::fixture::{
-    KEY, condition, condition_message, events_of, expiring, fortigate, fortigate_sim, group,
-    group_ready, member, secret, start_controller, wait_for,
+    KEY, condition, condition_message, events_of, expiring, fortigate, fortigate_sim, group_named,
+    group_observed, group_ready, group_status_named, member, secret, start_controller, wait_for,
 };
 
 const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 
 /// The AddressGroup `name` (group `allowed-admins` on `FortiGate/fw`).
 fn named(name: &str, extra: &str, members: &[String]) -> String {
-    group(("FortiGate", "fw"), extra, members).replace(
-        "metadata: {name: admins}",
-        &format!("metadata: {{name: {name}}}"),
-    )
-}
-
-async fn status_of(ns: &str, name: &str) -> Option<AddressGroupStatus> {
-    let api: Api<AddressGroup> = Api::namespaced(control_plane().client(), ns);
-    api.get(name).await.ok()?.status
+    group_named(name, "allowed-admins", ("FortiGate", "fw"), extra, members)
 }
 
 async fn ready_of(ns: &str, name: &str, reason: &str) -> AddressGroupStatus {
@@ -35,7 +25,7 @@ async fn ready_of(ns: &str, name: &str, reason: &str) -> AddressGroupStatus {
         &format!("{ns}/{name} Ready reason {reason}"),
         CONVERGE_WAIT,
         || async {
-            let s = status_of(ns, name).await?;
+            let s = group_status_named(ns, name).await?;
             (condition(&s.conditions, "Ready").is_some_and(|(_, r)| r == reason)).then_some(s)
         },
     )
@@ -97,6 +87,8 @@ async fn a_second_addressgroup_on_an_owned_device_group_is_refused_and_nobody_fl
     assert!(remedy.contains("spec.groupName"), "{remedy}");
 
     // Two resyncs of both resources (each reads the group once per pass): no write at all.
+    group_observed(&ns, "admins", CONVERGE_WAIT).await;
+    group_observed(&ns, "web", CONVERGE_WAIT).await;
     fg.clear_requests();
     wait_for("two resyncs of both resources", CONVERGE_WAIT, || async {
         (group_reads(fg) >= 4).then_some(())
@@ -108,7 +100,7 @@ async fn a_second_addressgroup_on_an_owned_device_group_is_refused_and_nobody_fl
         Some(vec!["fs_192.0.2.10".to_string()])
     );
     assert!(fg.object("root", Table::Address, "fs_192.0.2.20").is_none());
-    let owner = status_of(&ns, "admins").await.expect("status");
+    let owner = group_status_named(&ns, "admins").await.expect("status");
     assert_eq!(
         owner.drift_repairs, 0,
         "the owner never had anything to repair"
@@ -117,7 +109,7 @@ async fn a_second_addressgroup_on_an_owned_device_group_is_refused_and_nobody_fl
         condition(&owner.conditions, "Ready"),
         Some(("True".into(), "Converged".into()))
     );
-    let still = status_of(&ns, "web").await.expect("status");
+    let still = group_status_named(&ns, "web").await.expect("status");
     assert_eq!(
         still.conditions, refused.conditions,
         "the refusal does not flap"
@@ -157,6 +149,7 @@ async fn a_group_owned_in_another_namespace_is_refused_without_naming_that_tenan
     let all = serde_json::to_string(&refused).expect("json");
     assert!(!all.contains(&first), "the other namespace leaks: {all}");
     assert!(!all.contains("fs_192.0.2.10"), "its members leak: {all}");
+    group_observed(&second, "intruder", CONVERGE_WAIT).await;
     assert_eq!(device_writes(fg), Vec::<String>::new());
 }
 
@@ -176,6 +169,7 @@ async fn one_address_admitted_in_two_spellings_is_refused_as_a_duplicate() {
         condition_message(&refused.conditions, "Ready"),
         "spec.members[0].address (\"192.0.2.60\") and spec.members[1].address (\"192.0.2.60/32\") are the same address, 192.0.2.60; nothing was written"
     );
+    group_observed(&ns, "admins", CONVERGE_WAIT).await;
     assert_eq!(device_writes(fg), Vec::<String>::new());
     assert!(
         fg.group_members("root", Table::Addrgrp, "allowed-admins")
@@ -201,6 +195,7 @@ async fn members_expired_before_the_first_reconcile_create_no_group() {
     );
     assert_eq!(done.counts.desired, 0);
     assert_eq!(done.next_expiry, None);
+    group_observed(&ns, "admins", CONVERGE_WAIT).await;
     assert_eq!(device_writes(fg), Vec::<String>::new());
     assert!(
         fg.group_members("root", Table::Addrgrp, "allowed-admins")

@@ -4,23 +4,16 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use fortisync::api::FortiGate;
 use fortisync::api::common::{BreakerState, ConnectionStatus};
-use kube::Api;
 
 use crate::support::control_plane;
 use crate::support::fixture::{
-    KEY, SERIAL, condition, condition_message, fortigate, fortigate_sim, group, group_ready,
-    member, secret, start_controller, wait_for,
+    KEY, SERIAL, condition, condition_message, fortigate, fortigate_observed, fortigate_sim,
+    fortigate_status, group, group_observed, group_ready, member, secret, start_controller,
+    wait_for,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The status of the FortiGate `fw`.
-pub async fn fortigate_status(ns: &str) -> Option<ConnectionStatus> {
-    let api: Api<FortiGate> = Api::namespaced(control_plane().client(), ns);
-    api.get("fw").await.ok()?.status
-}
 
 /// Waits until the FortiGate's `Ready` condition has `status` and `reason`.
 pub async fn fortigate_ready(ns: &str, status: &str, reason: &str) -> ConnectionStatus {
@@ -92,6 +85,9 @@ async fn a_wrong_key_fails_once_for_the_fortigate_and_its_address_group_together
         group.last_error.map(|e| e.reason),
         Some("Unauthorized".into())
     );
+    // Both resources' passes on their current spec have run before "nothing else" is judged.
+    fortigate_observed(&ns, "fw", WAIT).await;
+    group_observed(&ns, "admins", WAIT).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let loopback = IpAddr::from([127, 0, 0, 1]);
     assert_eq!(

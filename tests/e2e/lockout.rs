@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use fortisync::api::common::BreakerState;
 use fortisync::sim::fortios::{FortiGateHandle, Table};
 
-use crate::connection_status::fortigate_status;
 use crate::support::control_plane;
 use crate::support::fixture::{
-    KEY, condition, condition_message, fortigate, fortigate_sim, group, group_ready, member,
-    secret, start_controller, wait_for,
+    KEY, condition, condition_message, fortigate, fortigate_sim, fortigate_status, group,
+    group_ready, member, secret, start_controller, wait_for,
 };
 
 const SOURCE: [u8; 4] = [127, 0, 0, 23];

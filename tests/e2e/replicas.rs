@@ -2,9 +2,6 @@
 //! keeps its caches warm; when the holder dies the other takes the Lease over and converges the
 //! next edit.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fortisync::sim::fortios::Table;
@@ -15,71 +12,16 @@ use crate::support::control_plane;
 use crate::support::fixture::{
     KEY, fortigate, fortigate_sim, group, group_ready, member, secret, wait_for,
 };
+use crate::support::run::RunProcess;
 
-/// One `fortisync run` process; killed when dropped.
-struct Replica {
-    identity: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Replica {
-    fn start(ns: &str, identity: &str) -> Self {
-        let cp = control_plane();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = cp.dir.join(format!("{ns}-{identity}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_fortisync"))
-            .args([
-                "run",
-                "--namespace",
-                ns,
-                "--lease-namespace",
-                ns,
-                "--identity",
-                identity,
-                "--lease-duration-seconds",
-                "4",
-                "--admin-address",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env("KUBECONFIG", cp.kubeconfig())
-            .env("RUST_LOG", "info")
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .expect("start fortisync run");
-        Self {
-            identity: identity.to_string(),
-            child,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Device writes this replica logged.
-    fn writes(&self) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("\"device write\""))
-            .count()
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A replica with a 4 s Lease, so the takeover below waits seconds, not the default 15.
+fn replica(ns: &str, identity: &str) -> RunProcess {
+    RunProcess::start(
+        control_plane(),
+        ns,
+        identity,
+        &["--lease-duration-seconds", "4"],
+    )
 }
 
 async fn holder(ns: &str) -> Option<String> {
@@ -100,10 +42,7 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_when_it_dies() 
     let fg = sim.fortigate("fw");
     secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
     assert!(cp.apply(&ns, &fortigate(fg.url(), "10s", "")).0);
-    let mut replicas = vec![
-        Replica::start(&ns, "replica-a"),
-        Replica::start(&ns, "replica-b"),
-    ];
+    let mut replicas = vec![replica(&ns, "replica-a"), replica(&ns, "replica-b")];
     assert!(
         cp.apply(
             &ns,

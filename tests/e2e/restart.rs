@@ -1,21 +1,17 @@
 //! The API server restarts under a running controller: reconciles resume within seconds of
 //! it answering again, without the controller restarting.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fortisync::api::AddressGroup;
-use fortisync::reconcile::context::Context;
-use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::fortios::Table;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::PostParams;
-use prometheus_client::registry::Registry;
 
 use crate::support::control_plane::ControlPlane;
-use crate::support::fixture::{KEY, condition, fortigate, fortigate_sim, group, member, wait_for};
+use crate::support::fixture::{
+    KEY, condition, fortigate, fortigate_sim, group, group_named, member, secret_in,
+    start_controller_in, wait_for,
+};
 
 async fn ready(api: &Api<AddressGroup>, name: &str) -> Option<()> {
     let s = api.get(name).await.ok()?.status?;
@@ -29,25 +25,8 @@ async fn reconciles_resume_within_seconds_of_an_api_server_restart() {
     let ns = cp.namespace("restart");
     let sim = fortigate_sim("").await;
     let fg = sim.fortigate("fw");
-    let secrets: Api<Secret> = Api::namespaced(cp.client(), &ns);
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("fw-token".into()),
-            ..Default::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("token".to_string(), KEY.to_string()),
-            ("ca.crt".to_string(), fg.ca_pem().expect("ca").to_string()),
-        ])),
-        ..Secret::default()
-    };
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
-    let mut registry = Registry::default();
-    let ctx = Arc::new(Context::new(cp.client(), &mut registry));
-    let controller = tokio::spawn(controller::run(ctx, Scope::namespace(ns.clone())));
+    secret_in(&cp, &ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    let controller = start_controller_in(&cp, &ns);
     assert!(cp.apply(&ns, &fortigate(fg.url(), "1h", "")).0);
     assert!(
         cp.apply(
@@ -67,9 +46,13 @@ async fn reconciles_resume_within_seconds_of_an_api_server_restart() {
     let back = Instant::now();
 
     // A resource created after the restart converges without a controller restart.
-    let second = group(("FortiGate", "fw"), "", &[member("192.0.2.20")])
-        .replace("name: admins", "name: second")
-        .replace("groupName: allowed-admins", "groupName: second-group");
+    let second = group_named(
+        "second",
+        "second-group",
+        ("FortiGate", "fw"),
+        "",
+        &[member("192.0.2.20")],
+    );
     assert!(cp.apply(&ns, &second).0);
     wait_for(
         "the group created after the restart on the device",
@@ -86,5 +69,4 @@ async fn reconciles_resume_within_seconds_of_an_api_server_restart() {
         back.elapsed()
     );
     assert!(!controller.is_finished(), "the controller kept running");
-    controller.abort();
 }

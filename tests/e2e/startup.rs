@@ -2,77 +2,23 @@
 //! complete list, a missing CRD is named with how to install it, and one object that does not
 //! deserialize is reported and skipped while the others converge.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use fortisync::reconcile::context::Context;
-use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::fortios::Table;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::PostParams;
-use prometheus_client::registry::Registry;
 
 use crate::support::control_plane::ControlPlane;
-use crate::support::fixture::{KEY, fortigate, fortigate_sim, group, member, wait_for};
-
-/// `fortisync run` against `cp`; killed when dropped.
-struct Run {
-    child: Child,
-    log: std::path::PathBuf,
-    admin: String,
-}
-
-impl Run {
-    fn start(cp: &ControlPlane, ns: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = cp.dir.join(format!("{ns}-run.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let admin = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_fortisync"))
-            .args(["run", "--namespace", ns, "--lease-namespace", ns])
-            .args(["--identity", "startup", "--admin-address", &admin])
-            .env("KUBECONFIG", cp.kubeconfig())
-            .env("RUST_LOG", "info")
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .expect("start fortisync run");
-        Self { child, log, admin }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The HTTP status of `/readyz`, None while the admin server is not up.
-    async fn readyz(&self) -> Option<u16> {
-        let url = format!("http://{}/readyz", self.admin);
-        let answer = reqwest::get(&url).await.ok()?;
-        Some(answer.status().as_u16())
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::fixture::{
+    KEY, fortigate, fortigate_sim, group, group_named, member, secret_in, start_controller_in,
+    wait_for,
+};
+use crate::support::run::RunProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_waits_for_every_watch_and_a_missing_crd_is_named_with_its_remedy() {
     let cp = ControlPlane::private("startup");
     let ns = cp.namespace("startup");
-    let run = Run::start(&cp, &ns);
+    let run = RunProcess::start(&cp, &ns, "startup", &[]);
     // Without the CRDs the watches cannot list: not ready, and the log says what to do.
     wait_for(
         "the missing CRD named in the log",
@@ -149,33 +95,15 @@ async fn an_object_that_does_not_deserialize_is_reported_and_the_others_converge
     let ns = cp.namespace("bad-object");
     let sim = fortigate_sim("").await;
     let fg = sim.fortigate("fw");
-    let secrets: Api<Secret> = Api::namespaced(cp.client(), &ns);
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("fw-token".into()),
-            ..Default::default()
-        },
-        string_data: Some(
-            [
-                ("token".to_string(), KEY.to_string()),
-                ("ca.crt".to_string(), fg.ca_pem().expect("ca").to_string()),
-            ]
-            .into(),
-        ),
-        ..Secret::default()
-    };
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
+    secret_in(&cp, &ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
     assert!(cp.apply(&ns, &fortigate(fg.url(), "1h", "")).0);
-    let bad = group(
+    let bad = group_named(
+        "broken",
+        "broken-group",
         ("FortiGate", "fw"),
         "  membership: Sometimes\n",
         &[member("192.0.2.66")],
-    )
-    .replace("name: admins", "name: broken")
-    .replace("groupName: allowed-admins", "groupName: broken-group");
+    );
     let (ok, err) = cp.apply(&ns, &bad);
     assert!(ok, "the loose CRD admits it: {err}");
     assert!(
@@ -185,9 +113,7 @@ async fn an_object_that_does_not_deserialize_is_reported_and_the_others_converge
         )
         .0
     );
-    let mut registry = Registry::default();
-    let ctx = Arc::new(Context::new(cp.client(), &mut registry));
-    let controller = tokio::spawn(controller::run(ctx, Scope::namespace(ns.clone())));
+    let controller = start_controller_in(&cp, &ns);
     wait_for(
         "the good group on the device",
         Duration::from_secs(30),
@@ -219,5 +145,5 @@ async fn an_object_that_does_not_deserialize_is_reported_and_the_others_converge
     .await;
     assert!(note.contains("Sometimes"), "{note}");
     assert!(fg.object("root", Table::Addrgrp, "broken-group").is_none());
-    controller.abort();
+    assert!(!controller.is_finished(), "the controller kept running");
 }

@@ -15,16 +15,21 @@ use kube::runtime::watcher;
 
 use crate::support::control_plane;
 use crate::support::fixture::{
-    KEY, condition, event_writes, events_of, fortigate, fortigate_sim, member, reconciles, secret,
-    start_controller_with_context, wait_for,
+    KEY, condition, event_writes, events_of, fortigate, fortigate_sim, group_named, member,
+    reconciles, secret, start_controller_with_context, wait_for,
 };
 
 const GROUPS: usize = 20;
 
+/// The AddressGroup `gNN` writing the device group `group-NN`, one member.
 fn group(i: usize) -> String {
-    format!(
-        "apiVersion: fortisync.dev/v1alpha1\nkind: AddressGroup\nmetadata: {{name: g{i:02}}}\nspec:\n  targetRef: {{kind: FortiGate, name: fw}}\n  groupName: group-{i:02}\n  members:\n  - {}\n",
-        member(&format!("192.0.2.{}", i + 1))
+    let member = member(&format!("192.0.2.{}", i + 1));
+    group_named(
+        &format!("g{i:02}"),
+        &format!("group-{i:02}"),
+        ("FortiGate", "fw"),
+        "",
+        &[member],
     )
 }
 

@@ -7,10 +7,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fortisync::api::AddressGroup;
 use fortisync::api::addressgroup::AddressGroupStatus;
+use fortisync::api::common::ConnectionStatus;
+use fortisync::api::{AddressGroup, FortiGate};
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
+use fortisync::sim::fortios::{FortiGateHandle, Table};
 use fortisync::sim::{Scenario, Simulator};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -20,6 +22,7 @@ use kube::api::{ListParams, PostParams};
 use prometheus_client::registry::Registry;
 
 use super::control_plane;
+use super::control_plane::ControlPlane;
 
 /// The simulated FortiGate's API key.
 pub const KEY: &str = "e2e-fortigate-token-000000000000";
@@ -45,7 +48,12 @@ pub async fn fortigate_sim(global: &str) -> Simulator {
 
 /// A Secret `name` with the API token and the device's CA certificate.
 pub async fn secret(ns: &str, name: &str, token: &str, ca: &str) {
-    let api: Api<Secret> = Api::namespaced(control_plane().client(), ns);
+    secret_in(control_plane(), ns, name, token, ca).await;
+}
+
+/// Like [`secret`], on a private control plane (`ControlPlane::private`).
+pub async fn secret_in(cp: &ControlPlane, ns: &str, name: &str, token: &str, ca: &str) {
+    let api: Api<Secret> = Api::namespaced(cp.client(), ns);
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(name.into()),
@@ -84,11 +92,31 @@ pub fn expiring(address: &str, at: jiff::Timestamp) -> String {
 /// The AddressGroup `admins` (group `allowed-admins`) on `target` (`FortiGate/fw`), with
 /// `extra` spec lines and these member entries.
 pub fn group(target: (&str, &str), extra: &str, members: &[String]) -> String {
+    group_named("admins", "allowed-admins", target, extra, members)
+}
+
+/// Like [`group`], the AddressGroup `name` writing the device group `group_name`.
+pub fn group_named(
+    name: &str,
+    group_name: &str,
+    target: (&str, &str),
+    extra: &str,
+    members: &[String],
+) -> String {
     let list: String = members.iter().map(|m| format!("  - {m}\n")).collect();
-    let (kind, name) = target;
+    let (kind, target) = target;
     format!(
-        "apiVersion: fortisync.dev/v1alpha1\nkind: AddressGroup\nmetadata: {{name: admins}}\nspec:\n  targetRef: {{kind: {kind}, name: {name}}}\n  groupName: allowed-admins\n{extra}  members:\n{list}"
+        "apiVersion: fortisync.dev/v1alpha1\nkind: AddressGroup\nmetadata: {{name: {name}}}\nspec:\n  targetRef: {{kind: {kind}, name: {target}}}\n  groupName: {group_name}\n{extra}  members:\n{list}"
     )
+}
+
+/// The sorted members of `allowed-admins` on the device (empty while it does not exist).
+pub fn members_of(fg: &FortiGateHandle) -> Vec<String> {
+    let mut m = fg
+        .group_members("root", Table::Addrgrp, "allowed-admins")
+        .unwrap_or_default();
+    m.sort();
+    m
 }
 
 /// The in-process controller serving one namespace; stops when dropped.
@@ -98,6 +126,11 @@ impl RunningController {
     /// Runs `controllers` until dropped.
     pub fn spawn(controllers: impl Future<Output = ()> + Send + 'static) -> Self {
         Self(tokio::spawn(controllers))
+    }
+
+    /// Whether the controller task has ended (it should only end when stopped).
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
     }
 }
 
@@ -112,10 +145,22 @@ pub fn start_controller(ns: &str) -> RunningController {
     start_controller_with_context(ns).0
 }
 
+/// Like [`start_controller`], on a private control plane (`ControlPlane::private`).
+pub fn start_controller_in(cp: &ControlPlane, ns: &str) -> RunningController {
+    start_controller_with_context_in(cp, ns).0
+}
+
 /// Like [`start_controller`], also handing back the context (its metrics count reconciles).
 pub fn start_controller_with_context(ns: &str) -> (RunningController, Arc<Context>) {
+    start_controller_with_context_in(control_plane(), ns)
+}
+
+fn start_controller_with_context_in(
+    cp: &ControlPlane,
+    ns: &str,
+) -> (RunningController, Arc<Context>) {
     let mut registry = Registry::default();
-    let ctx = Arc::new(Context::new(control_plane().client(), &mut registry));
+    let ctx = Arc::new(Context::new(cp.client(), &mut registry));
     let running = RunningController(tokio::spawn(controller::run(
         ctx.clone(),
         Scope::namespace(ns.to_string()),
@@ -173,8 +218,56 @@ where
 
 /// The status of the AddressGroup `admins`.
 pub async fn group_status(ns: &str) -> Option<AddressGroupStatus> {
+    group_status_named(ns, "admins").await
+}
+
+/// The status of the AddressGroup `name`.
+pub async fn group_status_named(ns: &str, name: &str) -> Option<AddressGroupStatus> {
     let api: Api<AddressGroup> = Api::namespaced(control_plane().client(), ns);
-    api.get("admins").await.ok()?.status
+    api.get(name).await.ok()?.status
+}
+
+/// The status of the FortiGate `fw`.
+pub async fn fortigate_status(ns: &str) -> Option<ConnectionStatus> {
+    let api: Api<FortiGate> = Api::namespaced(control_plane().client(), ns);
+    api.get("fw").await.ok()?.status
+}
+
+/// The status of the AddressGroup `name` once it describes the object's current
+/// `metadata.generation`: the pass that saw the latest spec has run and written its verdict.
+/// Wait on this before asserting that an edit caused nothing (no write, no retry), so the
+/// assertion is about a pass that happened, not one that has not started yet.
+pub async fn group_observed(ns: &str, name: &str, limit: Duration) -> AddressGroupStatus {
+    let api: Api<AddressGroup> = Api::namespaced(control_plane().client(), ns);
+    wait_for(
+        &format!("AddressGroup {name}'s status to observe its generation"),
+        limit,
+        || async {
+            let g = api.get(name).await.ok()?;
+            let status = g.status?;
+            (status.observed_generation.is_some()
+                && status.observed_generation == g.metadata.generation)
+                .then_some(status)
+        },
+    )
+    .await
+}
+
+/// Like [`group_observed`], for the FortiGate `name`.
+pub async fn fortigate_observed(ns: &str, name: &str, limit: Duration) -> ConnectionStatus {
+    let api: Api<FortiGate> = Api::namespaced(control_plane().client(), ns);
+    wait_for(
+        &format!("FortiGate {name}'s status to observe its generation"),
+        limit,
+        || async {
+            let f = api.get(name).await.ok()?;
+            let status = f.status?;
+            (status.observed_generation.is_some()
+                && status.observed_generation == f.metadata.generation)
+                .then_some(status)
+        },
+    )
+    .await
 }
 
 /// Waits until the AddressGroup's `Ready` condition has `status` and `reason`.

@@ -2,5 +2,6 @@
 
 pub mod control_plane;
 pub mod fixture;
+pub mod run;
 
 pub use control_plane::control_plane;
