@@ -80,8 +80,31 @@ pub async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let mut registry = Registry::default();
-    let ctx =
-        Arc::new(Context::new(client.clone(), &mut registry).with_leader_election(leading.clone()));
+    let ctx = Arc::new(
+        Context::new(client.clone(), &mut registry)
+            .with_leader_election(leading.clone())
+            .with_edl_base_url(args.edl_base_url.clone()),
+    );
+    if let Some(addr) = args.edl_address {
+        let tls = match edl_tls(
+            args.edl_tls_cert_file.as_deref(),
+            args.edl_tls_key_file.as_deref(),
+        ) {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::error!(error = %e, "the EDL certificate or key is not usable");
+                return ExitCode::FAILURE;
+            }
+        };
+        let lists = ctx.edl.clone();
+        tokio::spawn(async move {
+            tracing::info!(%addr, tls = tls.is_some(), "EDL endpoint listening (/edl/<namespace>/<name>)");
+            if let Err(e) = crate::edl::serve(addr, lists, tls).await {
+                tracing::error!(error = %e, %addr, "EDL server failed");
+                std::process::exit(1);
+            }
+        });
+    }
     let registry = Arc::new(Mutex::new(registry));
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let admin_state = admin::AdminState::new(registry, ready_rx);
@@ -123,4 +146,20 @@ pub async fn run(args: RunArgs) -> ExitCode {
     controller::run_reporting_readiness(ctx, scope, ready_tx).await;
     tracing::info!("controllers stopped");
     ExitCode::SUCCESS
+}
+
+/// The EDL endpoint's TLS settings from `--edl-tls-cert-file` / `--edl-tls-key-file`.
+fn edl_tls(
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<Option<rustls::ServerConfig>, String> {
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    crate::edl::tls_config(&read(cert)?, &read(key)?)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }

@@ -350,3 +350,73 @@ async fn feed_the_fortigate_pulls_from_the_edl_and_a_wrong_password_is_reported(
         "the last good list stays"
     );
 }
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_replica_serves_the_feed_too() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("ec-standby");
+    let sim = fortigate_on("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    assert!(cp.apply(&ns, &fortigate(fg.url(), "1h", "")).0);
+    let ports = [free_port(), free_port()];
+    let start = |identity: &str, port: u16| {
+        let edl = format!("127.0.0.1:{port}");
+        crate::support::run::RunProcess::start(
+            cp,
+            &ns,
+            identity,
+            &["--lease-duration-seconds", "4", "--edl-address", &edl],
+        )
+    };
+    let replicas = [start("replica-a", ports[0]), start("replica-b", ports[1])];
+    let leader = wait_for("a Lease holder", WAIT, || async {
+        let api: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(cp.client(), &ns);
+        api.get_opt("fortisync-controller")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    })
+    .await;
+    let standby = replicas
+        .iter()
+        .position(|r| r.identity != leader)
+        .expect("a standby");
+    // The FortiGate polls the standby's endpoint: only the standby's cache can answer it.
+    let feed = format!(
+        "  feed: {{refreshRate: 60, url: \"http://127.0.0.1:{}/edl/{ns}/blocklist\"}}\n",
+        ports[standby]
+    );
+    let (ok, err) = cp.apply(
+        &ns,
+        &connector(
+            "Feed",
+            &feed,
+            &["{address: 192.0.2.1}", "{address: 192.0.2.2}"],
+        ),
+    );
+    assert!(ok, "{err}");
+    ready(&ns, "True", "Converged").await;
+    assert_eq!(
+        sorted(fg.feed_entries("root", "fs-blocklist")),
+        ["192.0.2.1", "192.0.2.2"]
+    );
+    let polls = fg.feed_polls("root", "fs-blocklist");
+    assert!(
+        polls
+            .iter()
+            .all(|p| p.url.contains(&format!(":{}/", ports[standby]))),
+        "every pull went to the standby: {polls:?}"
+    );
+    assert_eq!(replicas[standby].writes(), 0, "the standby wrote nothing");
+}

@@ -334,11 +334,10 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         )
         .await;
     }
-    // A feed is pulled at once when its list changed, not at the next refresh-rate.
-    let body_changed = previous.entries.desired as usize != list.entries.len()
-        || previous.observed_generation != ec.metadata.generation
-        || planned.writes() > 0;
-    if ec.spec.mode == ConnectorMode::Feed && body_changed {
+    // A feed the device does not hold yet is pulled now, not at the next refresh-rate: after
+    // a change of the list, and again while an earlier pull failed or raced the EDL.
+    let device_behind = on_device.as_ref().is_none_or(|l| l.entries != list.entries);
+    if ec.spec.mode == ConnectorMode::Feed && (device_behind || planned.writes() > 0) {
         fortigate::refresh(client, &d.name).await?;
     }
     let device = fortigate::entry_list(client, &d.name).await?;
@@ -358,12 +357,19 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         )
         .await?;
     }
-    // A feed the device has not pulled yet is looked at again soon.
+    // A pull under way is looked at again soon; a failing one (a wrong password, an
+    // unreachable URL) every 30 s, each look asking for one more pull.
     let next = next_requeue(resync, list.next_expiry, now);
+    let pending = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == READY && c.reason == "Pending");
     Ok(Action::requeue(if settled {
         next
-    } else {
+    } else if pending {
         next.min(Duration::from_secs(2))
+    } else {
+        next.min(Duration::from_secs(30))
     }))
 }
 
