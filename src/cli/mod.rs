@@ -13,7 +13,6 @@ pub mod secure;
 #[cfg(feature = "sim")]
 mod sim;
 pub mod standalone;
-pub mod wording;
 
 use std::process::ExitCode;
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::doctor::render::safe_url;
-use super::wording::noun;
+use crate::device::wording::noun;
 use crate::device::{Credentials, EndpointConfig};
 
 /// Where the memory lives and whether to ignore it once (shared by plan, apply and doctor).

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod metrics;
 pub mod transport;
 pub mod untrusted;
+pub mod wording;
 
 pub use credentials::Credentials;
 pub use endpoint::{DeviceKind, Endpoint, EndpointConfig, Endpoints};

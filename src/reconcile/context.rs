@@ -149,6 +149,19 @@ impl Context {
         );
     }
 
+    /// The credentials last resolved for `target` (to word a refusal for their kind).
+    pub fn credentials_of(
+        &self,
+        namespace: &str,
+        target: &TargetRef,
+    ) -> Option<crate::device::Credentials> {
+        self.last_resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&connection_ref(namespace, target))
+            .map(|r| r.credentials.clone())
+    }
+
     /// Stops serving `/edl/<namespace>/<name>`.
     pub fn withdraw_feed(&self, namespace: &str, name: &str) {
         self.published

@@ -193,10 +193,16 @@ async fn report_failure<K: Reconciler>(
     ctx: &Context,
     error: &ReconcileError,
 ) {
-    let report = error_report(error);
+    let namespace = object.namespace().unwrap_or_default();
+    let report = match (error, ctx.credentials_of(&namespace, &object.target())) {
+        // A refused password is worded as a password, a refused key as a key.
+        (ReconcileError::Device(e), Some(credentials)) => {
+            crate::device::wording::report(e, &credentials)
+        }
+        _ => error_report(error),
+    };
     tracing::warn!(reason = %report.reason, error = %report.message, remedy = %report.remedy, "reconcile failed");
     if error.is_credential_or_lockout() {
-        let namespace = object.namespace().unwrap_or_default();
         ctx.recheck_connection(&namespace, &object.target());
     }
     let previous = object.current_status().cloned().unwrap_or_default();

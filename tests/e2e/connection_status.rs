@@ -99,3 +99,52 @@ async fn a_wrong_key_fails_once_for_the_fortigate_and_its_address_group_together
     assert_eq!(fg.count_from(loopback), 1, "and nothing else was sent");
     assert_eq!(fg.lockout_remaining(loopback), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_password_is_called_a_password_not_an_api_key() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("wrong-password");
+    let yaml = "fortigates:\n  - name: fw\n    version: \"7.4.3\"\n    admins: [{name: admin, password: right-password, trusthosts: [\"127.0.0.0/8\"]}]\n";
+    let sim = fortisync::sim::Simulator::start(
+        fortisync::sim::Scenario::from_yaml(yaml).expect("scenario"),
+    )
+    .await
+    .expect("simulator");
+    let fg = sim.fortigate("fw");
+    let ca = fg.ca_pem().expect("ca").to_string();
+    cp.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "fw-login",
+        "-n",
+        &ns,
+        "--from-literal=username=admin",
+        "--from-literal=password=wrong-password",
+        &format!("--from-literal=ca.crt={ca}"),
+    ]);
+    let _controller = start_controller(&ns);
+    let manifest = format!(
+        "apiVersion: fortisync.dev/v1alpha1\nkind: FortiGate\nmetadata: {{name: fw}}\nspec:\n  url: {}\n  credentialsSecretRef: {{name: fw-login, usernameKey: username, passwordKey: password}}\n  tls: {{caBundleSecretRef: {{name: fw-login, key: ca.crt}}}}\n  resyncInterval: 1h\n",
+        fg.url()
+    );
+    let (ok, err) = cp.apply(&ns, &manifest);
+    assert!(ok, "{err}");
+    assert!(
+        cp.apply(
+            &ns,
+            &group(("FortiGate", "fw"), "", &[member("192.0.2.10")])
+        )
+        .0
+    );
+    let s = fortigate_ready(&ns, "False", "Unauthorized").await;
+    let on_connection = condition_message(&s.conditions, "Ready");
+    let g = group_ready(&ns, "False", "Unauthorized", WAIT).await;
+    let on_group = condition_message(&g.conditions, "Ready");
+    for message in [on_connection, on_group] {
+        assert!(message.contains("password"), "{message}");
+        assert!(!message.contains("API key"), "{message}");
+        assert!(!message.contains("Regenerate"), "{message}");
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::wording;
+use crate::device::wording;
 use crate::device::{Credentials, DeviceError, DeviceKind, LockoutPolicy};
 
 /// How one checklist step turned out.

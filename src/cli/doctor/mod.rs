@@ -22,7 +22,7 @@ use std::sync::Arc;
 use super::refused::{Refusal, RefusedArgs, RefusedKeys};
 use super::render::{ColorChoice, OutputFormat};
 use super::secure::verification_off;
-use super::wording::{self, noun};
+use crate::device::wording::{self, noun};
 use crate::device::{DeviceError, DeviceKind, DeviceMetrics, EndpointConfig, Guard};
 use checks::{Report, Status, Step};
 

@@ -155,7 +155,7 @@ async fn probe_and_report<K: ConnectionResource>(
     let previous = object.connection_status().cloned().unwrap_or_default();
     let generation = object.meta().generation;
     let (status, retry) = match ctx.endpoint(&namespace, &target).await {
-        Ok((endpoint, _)) => {
+        Ok((endpoint, resolved)) => {
             let outcome = probe(&endpoint).await;
             let breaker = Some(endpoint.guard().breaker());
             match outcome {
@@ -181,7 +181,12 @@ async fn probe_and_report<K: ConnectionResource>(
                 Err(e) => {
                     let retry = e.retry_after();
                     (
-                        failed(&previous, generation, e.report(), breaker),
+                        failed(
+                            &previous,
+                            generation,
+                            crate::device::wording::report(&e, &resolved.credentials),
+                            breaker,
+                        ),
                         Some(retry.unwrap_or(resync)),
                     )
                 }

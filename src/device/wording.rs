@@ -1,6 +1,6 @@
-//! How the CLI names a refused credential. The device layer's texts for a refusal speak of an
+//! How a refused credential is named, in the CLI and the controller alike. The device layer's texts for a refusal speak of an
 //! API key (regenerate it, the API user's trusted hosts); a refused password login is a wrong
-//! password, fixed elsewhere in the GUI, so plan, apply and doctor say "password" for password
+//! password, fixed elsewhere in the GUI, so every report says "password" for password
 //! credentials and "API key" for key credentials.
 
 use crate::api::common::ErrorReport;
