@@ -3,9 +3,7 @@
 //! RBAC): both namespaces converge on their devices, and a third namespace's AddressGroup is
 //! never touched — no finalizer, no status, not one request to its device.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fortisync::api::{AddressGroup, FortiGate};
@@ -20,62 +18,9 @@ use crate::support::fixture::{
     KEY, events_of, fortigate, fortigate_sim, group, group_ready, group_status, member, secret,
     wait_for,
 };
+use crate::support::run::{RunOptions, RunProcess};
 
 const RELEASE: &str = "fsrun";
-
-/// The controller process; killed when dropped.
-struct Controller {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Controller {
-    /// `fortisync run` serving `namespaces`, with its Lease in `release_ns`, as `kubeconfig`.
-    fn start(release_ns: &str, namespaces: &[&str], kubeconfig: &PathBuf) -> Self {
-        let cp = control_plane();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = cp.dir.join(format!("{release_ns}-controller.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let mut args = vec![
-            "run".to_string(),
-            "--lease-namespace".to_string(),
-            release_ns.to_string(),
-            "--identity".to_string(),
-            "ns-run".to_string(),
-            "--admin-address".to_string(),
-            format!("127.0.0.1:{port}"),
-        ];
-        for ns in namespaces {
-            args.extend(["--namespace".to_string(), ns.to_string()]);
-        }
-        let child = Command::new(env!("CARGO_BIN_EXE_fortisync"))
-            .args(&args)
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info")
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .expect("start fortisync run");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A kubeconfig holding a fresh token of the chart's ServiceAccount in `release_ns`.
 fn service_account_kubeconfig(release_ns: &str) -> PathBuf {
@@ -129,7 +74,17 @@ async fn a_run_scoped_to_two_namespaces_with_the_charts_rbac_converges_both_and_
     let sim_a = tenant(&a, "192.0.2.10").await;
     let sim_b = tenant(&b, "192.0.2.20").await;
     let sim_c = tenant(&c, "192.0.2.30").await;
-    let controller = Controller::start(&release_ns, &[&a, &b], &kubeconfig);
+    let controller = RunProcess::start_with(
+        cp,
+        &RunOptions {
+            namespaces: &[&a, &b],
+            lease_namespace: &release_ns,
+            identity: "ns-run",
+            extra: &[],
+            kubeconfig: Some(kubeconfig.clone()),
+            log_filter: "info",
+        },
+    );
 
     for ns in [&a, &b] {
         group_ready(ns, "True", "Converged", Duration::from_secs(40)).await;

@@ -3,9 +3,6 @@
 //! API tokens — one the device refuses, one it accepts — never leave the Secret: not in an
 //! event, a status, a log line (at `trace`), `/metrics`, or a URL the device received.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fortisync::api::{AddressGroup, FortiGate};
@@ -18,74 +15,9 @@ use kube::api::ListParams;
 
 use crate::support::control_plane;
 use crate::support::fixture::{KEY, condition, condition_message, fortigate_sim, secret, wait_for};
+use crate::support::run::{RunOptions, RunProcess};
 
 const WAIT: Duration = Duration::from_secs(40);
-
-/// One `fortisync run` process for one namespace, its log in a file; killed when dropped.
-struct Controller {
-    child: Child,
-    log: PathBuf,
-    admin: String,
-}
-
-impl Controller {
-    fn start(ns: &str) -> Self {
-        let cp = control_plane();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = cp.dir.join(format!("{ns}-controller.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let admin = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_fortisync"))
-            .args([
-                "run",
-                "--namespace",
-                ns,
-                "--lease-namespace",
-                ns,
-                "--identity",
-                "security",
-                "--admin-address",
-                &admin,
-            ])
-            .env("KUBECONFIG", cp.kubeconfig())
-            // Everything every crate logs, so a token in any of it would show.
-            .env("RUST_LOG", "trace")
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .expect("start fortisync run");
-        Self { child, log, admin }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `GET /metrics` of the admin server.
-    async fn metrics(&self) -> String {
-        let url = format!("http://{}/metrics", self.admin);
-        reqwest::get(&url)
-            .await
-            .and_then(|r| r.error_for_status())
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics body")
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A `FortiGate` named `name` on `url` reading the Secret `secret`; `tls` is its `tls` mapping.
 fn connection(name: &str, url: &str, secret: &str, tls: &str) -> String {
@@ -142,7 +74,18 @@ async fn insecure_skip_verify_shows_as_a_condition_a_metric_and_one_warning() {
     let sim = fortigate_sim("").await;
     let fg = sim.fortigate("fw");
     secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
-    let controller = Controller::start(&ns);
+    // Everything every crate logs, so a token in any of it would show.
+    let controller = RunProcess::start_with(
+        control_plane(),
+        &RunOptions {
+            namespaces: &[&ns],
+            lease_namespace: &ns,
+            identity: "security",
+            extra: &[],
+            kubeconfig: None,
+            log_filter: "trace",
+        },
+    );
     let manifest = connection("fw", fg.url(), "fw-token", "{insecureSkipVerify: true}");
     assert!(cp.apply(&ns, &manifest).0);
 
@@ -224,7 +167,18 @@ async fn api_tokens_appear_in_no_event_status_log_metric_or_device_url() {
     let (good, bad) = (sim.fortigate("fw"), sim.fortigate("fw2"));
     secret(&ns, "good-token", &accepted, good.ca_pem().expect("ca")).await;
     secret(&ns, "bad-token", &refused, bad.ca_pem().expect("ca")).await;
-    let controller = Controller::start(&ns);
+    // Everything every crate logs, so a token in any of it would show.
+    let controller = RunProcess::start_with(
+        control_plane(),
+        &RunOptions {
+            namespaces: &[&ns],
+            lease_namespace: &ns,
+            identity: "security",
+            extra: &[],
+            kubeconfig: None,
+            log_filter: "trace",
+        },
+    );
     let tls = |secret: &str| format!("{{caBundleSecretRef: {{name: {secret}, key: ca.crt}}}}");
     let manifests = [
         connection("good", good.url(), "good-token", &tls("good-token")),

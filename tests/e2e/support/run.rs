@@ -8,6 +8,22 @@ use std::process::{Child, Command, Stdio};
 
 use super::control_plane::ControlPlane;
 
+/// How to start one `fortisync run`.
+pub struct RunOptions<'a> {
+    /// `--namespace` flags (empty: every namespace).
+    pub namespaces: &'a [&'a str],
+    /// Where its Lease lives.
+    pub lease_namespace: &'a str,
+    /// Its identity in the Lease (and its log file's name).
+    pub identity: &'a str,
+    /// More arguments.
+    pub extra: &'a [&'a str],
+    /// A kubeconfig other than the admin's (e.g. a ServiceAccount token's).
+    pub kubeconfig: Option<PathBuf>,
+    /// `RUST_LOG`.
+    pub log_filter: &'a str,
+}
+
 /// One `fortisync run` process; killed (SIGKILL, so it never releases its Lease) when dropped.
 pub struct RunProcess {
     /// Its identity in the Lease.
@@ -21,19 +37,47 @@ impl RunProcess {
     /// Starts `fortisync run` for `ns` as `identity`, with `extra` arguments (e.g.
     /// `["--lease-duration-seconds", "4"]`) and its admin server on a free loopback port.
     pub fn start(cp: &ControlPlane, ns: &str, identity: &str, extra: &[&str]) -> Self {
+        Self::start_with(
+            cp,
+            &RunOptions {
+                namespaces: &[ns],
+                lease_namespace: ns,
+                identity,
+                extra,
+                kubeconfig: None,
+                log_filter: "info",
+            },
+        )
+    }
+
+    /// Starts `fortisync run` as `options` say.
+    pub fn start_with(cp: &ControlPlane, options: &RunOptions<'_>) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let log = cp.dir.join(format!("{ns}-{identity}.log"));
+        let log = cp.dir.join(format!(
+            "{}-{}.log",
+            options.lease_namespace, options.identity
+        ));
         let out = std::fs::File::create(&log).expect("log file");
         let admin = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_fortisync"))
-            .args(["run", "--namespace", ns, "--lease-namespace", ns])
-            .args(["--identity", identity, "--admin-address", &admin])
-            .args(extra)
-            .env("KUBECONFIG", cp.kubeconfig())
-            .env("RUST_LOG", "info")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fortisync"));
+        command.args(["run", "--lease-namespace", options.lease_namespace]);
+        for ns in options.namespaces {
+            command.args(["--namespace", ns]);
+        }
+        let child = command
+            .args(["--identity", options.identity, "--admin-address", &admin])
+            .args(options.extra)
+            .env(
+                "KUBECONFIG",
+                options
+                    .kubeconfig
+                    .clone()
+                    .unwrap_or_else(|| cp.kubeconfig()),
+            )
+            .env("RUST_LOG", options.log_filter)
             .env_remove("POD_NAME")
             .env_remove("POD_NAMESPACE")
             .stdin(Stdio::null())
@@ -42,11 +86,23 @@ impl RunProcess {
             .spawn()
             .expect("start fortisync run");
         Self {
-            identity: identity.to_string(),
+            identity: options.identity.to_string(),
             child,
             log,
             admin,
         }
+    }
+
+    /// `GET /metrics` of its admin server.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin);
+        reqwest::get(&url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
     }
 
     /// Everything it has logged so far.
