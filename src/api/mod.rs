@@ -8,6 +8,7 @@ pub mod addressgroup;
 pub mod cel;
 pub mod common;
 pub mod conditions;
+pub mod devicepolicy;
 pub mod externalconnector;
 pub mod formats;
 pub mod fortigate;
@@ -18,6 +19,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 pub use addressgroup::{AddressGroup, AddressGroupSpec, AddressGroupStatus};
+pub use devicepolicy::{DevicePolicy, DevicePolicySpec};
 pub use externalconnector::{ExternalConnector, ExternalConnectorSpec, ExternalConnectorStatus};
 pub use fortigate::{FortiGate, FortiGateSpec, FortiGateStatus};
 pub use fortimanager::{FortiManager, FortiManagerSpec, FortiManagerStatus};
@@ -36,6 +38,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         FortiManager::crd(),
         AddressGroup::crd(),
         ExternalConnector::crd(),
+        DevicePolicy::crd(),
     ]
     .into_iter()
     .map(formats::without_unknown_formats)

@@ -29,6 +29,10 @@ pub struct Context {
     /// The lists the EDL endpoint serves (ExternalConnector feeds).
     pub edl: crate::edl::Lists,
     edl_base_url: Option<String>,
+    /// The DevicePolicies in force, by name, and a counter that moves when they change.
+    /// None while the controller has not listed them yet (everything waits: fail closed).
+    policies: std::sync::RwLock<Option<Vec<(String, crate::api::DevicePolicySpec)>>>,
+    policy_changes: tokio::sync::watch::Sender<u64>,
     /// What each feed was last published with (a digest), so an unchanged list is not rebuilt.
     published: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
 }
@@ -75,6 +79,9 @@ impl Context {
             edl: crate::edl::Lists::new(crate::edl::EdlMetrics::register(registry)),
             edl_base_url: None,
             published: Default::default(),
+            // Without a cluster (plan/apply) there are no policies to wait for.
+            policies: std::sync::RwLock::new(Some(Vec::new())),
+            policy_changes: tokio::sync::watch::channel(0).0,
         }
     }
 
@@ -147,6 +154,89 @@ impl Context {
                 credentials,
             },
         );
+    }
+
+    /// Replaces the DevicePolicies in force (from the controller's watch).
+    pub fn set_policies(&self, policies: Vec<(String, crate::api::DevicePolicySpec)>) {
+        *self.policies.write().unwrap_or_else(|p| p.into_inner()) = Some(policies);
+        self.policy_changes.send_modify(|n| *n += 1);
+    }
+
+    /// Until the controller has listed the DevicePolicies, nothing reaches a device.
+    pub fn await_policies(&self) {
+        *self.policies.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Moves whenever the DevicePolicies change (every resource is looked at again).
+    pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.policy_changes.subscribe()
+    }
+
+    fn verdict(
+        &self,
+        namespace: &str,
+        url: &str,
+    ) -> Result<crate::api::devicepolicy::Verdict, ReconcileError> {
+        let policies = self.policies.read().unwrap_or_else(|p| p.into_inner());
+        let Some(policies) = policies.as_ref() else {
+            return Err(ReconcileError::Setup {
+                reason: "PoliciesUnknown",
+                message: "the DevicePolicies have not been listed yet; nothing is sent to a device until they are".into(),
+                remedy: "wait; if it lasts, check that the controller may list devicepolicies.fortisync.dev (the chart's ClusterRole)".into(),
+            });
+        };
+        Ok(crate::api::devicepolicy::verdict(
+            policies.iter().map(|(n, s)| (n.as_str(), s)),
+            namespace,
+            url,
+        ))
+    }
+
+    /// Refuses a namespace a DevicePolicy does not grant the device at `url`: before any
+    /// request, so such a namespace cannot even spend the device's failed-login budget.
+    pub fn admits_namespace(&self, namespace: &str, url: &str) -> Result<(), ReconcileError> {
+        match self.verdict(namespace, url)? {
+            crate::api::devicepolicy::Verdict::Allowed(_) => Ok(()),
+            crate::api::devicepolicy::Verdict::Denied { policies } => Err(ReconcileError::Setup {
+                reason: "NotAllowedByPolicy",
+                message: format!(
+                    "the DevicePolicy {} governs this device and grants it to other namespaces, not {namespace:?}; nothing was sent to the device",
+                    policies.join(", ")
+                ),
+                remedy: "ask the cluster administrator to add this namespace to the DevicePolicy, or target a device this namespace is granted".into(),
+            }),
+        }
+    }
+
+    /// Refuses a device object `name` (a group, a feed) the namespace's grant does not cover.
+    pub fn admits_name(
+        &self,
+        namespace: &str,
+        url: &str,
+        field: &str,
+        name: &str,
+    ) -> Result<(), ReconcileError> {
+        match self.verdict(namespace, url)? {
+            crate::api::devicepolicy::Verdict::Allowed(patterns)
+                if crate::api::devicepolicy::name_allowed(&patterns, name) =>
+            {
+                Ok(())
+            }
+            crate::api::devicepolicy::Verdict::Allowed(patterns) => Err(ReconcileError::Setup {
+                reason: "NotAllowedByPolicy",
+                message: format!(
+                    "{field} {name:?} is outside what the DevicePolicy grants this namespace on this device ({}); nothing was written",
+                    patterns.join(", ")
+                ),
+                remedy: format!(
+                    "choose a {field} matching {}, or ask the cluster administrator to widen the grant",
+                    patterns.join(" or ")
+                ),
+            }),
+            crate::api::devicepolicy::Verdict::Denied { .. } => {
+                self.admits_namespace(namespace, url)
+            }
+        }
     }
 
     /// The credentials last resolved for `target` (to word a refusal for their kind).
@@ -223,6 +313,7 @@ impl Context {
         target: &TargetRef,
     ) -> Result<(Endpoint, ResolvedConnection), ReconcileError> {
         let resolved = resolve(&self.client, namespace, target).await?;
+        self.admits_namespace(namespace, &resolved.connection.url)?;
         self.last_resolved
             .lock()
             .unwrap_or_else(|p| p.into_inner())

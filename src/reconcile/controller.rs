@@ -23,7 +23,7 @@ use super::connection::status::ConnectionResource;
 use super::context::Context;
 use super::error::ReconcileError;
 use super::lifecycle::{self, Reconciler, Reference};
-use crate::api::{AddressGroup, ExternalConnector, FortiGate, FortiManager};
+use crate::api::{AddressGroup, DevicePolicy, ExternalConnector, FortiGate, FortiManager};
 
 /// Which namespaces the controller serves.
 #[derive(Debug, Clone)]
@@ -216,6 +216,36 @@ pub async fn run_reporting_readiness(
     };
     let mut tasks: Vec<BoxFuture<'static, ()>> = Vec::new();
     let mut stores_ready: Vec<BoxFuture<'static, ()>> = Vec::new();
+    // DevicePolicies are cluster-scoped: one watch whatever the scope; nothing reaches a
+    // device before they are listed.
+    ctx.await_policies();
+    let (policies, policies_writer) = reflector::store::<DevicePolicy>();
+    stores_ready.push(listed(policies.clone()));
+    tasks.push({
+        let ctx = ctx.clone();
+        let store = policies.clone();
+        watcher(
+            Api::<DevicePolicy>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .backoff(watch_backoff())
+        .reflect(policies_writer)
+        .for_each(move |event| {
+            match event {
+                Err(e) => log_watch_error("DevicePolicy", &e),
+                Ok(watcher::Event::InitApply(_) | watcher::Event::Init) => {}
+                Ok(_) => ctx.set_policies(
+                    store
+                        .state()
+                        .iter()
+                        .map(|p| (p.name_any(), p.spec.clone()))
+                        .collect(),
+                ),
+            }
+            futures::future::ready(())
+        })
+        .boxed()
+    });
     stores_ready.extend(inputs.fortigates.stores.iter().cloned().map(listed));
     stores_ready.extend(inputs.fortimanagers.stores.iter().cloned().map(listed));
     stores_ready.extend(inputs.secrets.stores.iter().cloned().map(listed));
@@ -317,6 +347,14 @@ fn learned<K: ConnectionResource>(guard: &DeserializeGuard<K>) -> Option<Learned
     ))
 }
 
+/// Every change of the DevicePolicies re-triggers every resource.
+fn on_policy_change(ctx: &Context) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(ctx.policy_changes(), |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    })
+}
+
 /// Resolves once `store` has its first complete list.
 fn listed<K>(store: Store<K>) -> BoxFuture<'static, ()>
 where
@@ -382,6 +420,7 @@ fn kind_controller<K: Reconciler>(
         let controller = Controller::for_stream(changes, store)
             .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
             .reconcile_all_on(on_becoming_leader(ctx))
+            .reconcile_all_on(on_policy_change(ctx))
             .watches_shared_stream(
                 generation_changes(inputs.fortigates.subscribe()),
                 move |fg| connection_dependents(&by_gate, &*fg),
@@ -459,6 +498,7 @@ fn connection_controller<C: ConnectionResource>(
         let controller = Controller::for_shared_stream(generation_changes(changes), store)
             .reconcile_on(rechecks::<C>(ctx))
             .reconcile_all_on(on_becoming_leader(ctx))
+            .reconcile_all_on(on_policy_change(ctx))
             .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
                 let name = secret.name_any();

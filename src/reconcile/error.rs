@@ -149,6 +149,8 @@ impl ReconcileError {
             Self::DependentsRemain { .. } => Duration::from_secs(2),
             // Its creation re-triggers the resource through the watches; this is a backstop.
             Self::Source(_) => Duration::from_secs(60),
+            // Policies arrive within moments of the start; a policy change re-triggers anyway.
+            Self::Setup { reason, .. } if *reason == "PoliciesUnknown" => Duration::from_secs(2),
             Self::Setup { .. } => Duration::from_secs(300),
         }
     }

@@ -240,9 +240,16 @@ fn chart_with_watch_namespaces_grants_only_those_namespaces() {
     );
     let watch = format!("watchNamespaces={{{a},{b}}}");
     let manifests = install("fsns", &release_ns, &[&watch]);
+    // Cluster-wide, only the read-only DevicePolicy role: the namespaces' own objects and
+    // Secrets are granted by Roles in them.
+    assert_eq!(
+        manifests.matches("\nkind: ClusterRole\n").count(),
+        1,
+        "one ClusterRole:\n{manifests}"
+    );
     assert!(
-        !manifests.contains("kind: ClusterRole"),
-        "nothing cluster-wide:\n{manifests}"
+        manifests.contains("name: fsns-fortisync-device-policies\n"),
+        "{manifests}"
     );
     assert!(manifests.contains(&format!("- --namespace={a}\n")));
     assert!(manifests.contains(&format!("- --namespace={b}\n")));

@@ -108,6 +108,12 @@ fn log_write(device: &str, op: &Op) {
 
 async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
     let (target, resync, resolved) = target(ctx, &group).await?;
+    ctx.admits_name(
+        &group.namespace().unwrap_or_default(),
+        &resolved.connection.url,
+        "spec.groupName",
+        &group.spec.group_name,
+    )?;
     let now = jiff::Timestamp::now();
     let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
     let outcome = converge(&target, &group, now, !observe_only, &mut log_write).await?;

@@ -231,6 +231,12 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         .connection
         .resync_period()
         .unwrap_or(Duration::from_secs(300));
+    ctx.admits_name(
+        &namespace,
+        &resolved.connection.url,
+        "spec.resourceName",
+        &ec.spec.resource_name,
+    )?;
     let Target::FortiGate { client, firmware } = &target else {
         return Err(ReconcileError::Unsupported(
             "an ExternalConnector through a FortiManager is not supported by this build yet: target a FortiGate".into(),
