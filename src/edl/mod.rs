@@ -15,4 +15,4 @@ pub use body::RejectedEntry;
 pub use http::{CHALLENGE, router};
 pub use lists::{Clock, Entry, ListSnapshot, ListSpec, Lists};
 pub use metrics::{EdlMetrics, Outcome, OutcomeLabels};
-pub use serve::{TlsError, limits, serve, serve_on, tls_config};
+pub use serve::{TlsError, limits, serve, serve_bounded, serve_on, tls_config};

@@ -86,7 +86,18 @@ pub async fn serve_on(
     tls: Option<ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let app = router(lists);
+    serve_bounded(listener, router(lists), tls, shutdown).await
+}
+
+/// Serves `app` with the same bounds as the EDL endpoint (connections, header size and count,
+/// header and handshake timeouts, a lifetime per connection): every listener fortisync runs
+/// faces a network it does not control. Request bodies are never read.
+pub async fn serve_bounded(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) {
     let acceptor = tls.map(|c| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
     let permits = Arc::new(Semaphore::new(limits::MAX_CONNECTIONS));
     // Connections live in the set, so returning (shutdown) closes them all.

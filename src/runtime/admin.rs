@@ -37,11 +37,13 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Binds `addr` and serves the admin routes until the process ends.
+/// Binds `addr` and serves the admin routes until the process ends, with the same bounds as
+/// every listener fortisync runs (connections, headers, timeouts).
 pub async fn serve(addr: SocketAddr, state: AdminState) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "admin server listening (/metrics, /healthz, /readyz)");
-    axum::serve(listener, router(state)).await
+    crate::edl::serve_bounded(listener, router(state), None, std::future::pending()).await;
+    Ok(())
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
