@@ -112,6 +112,9 @@ impl ReconcileError {
             Self::Kube(kube::Error::Api(s)) => s.code == 409,
             Self::Finalizer(kube::Error::Api(s)) => s.code == 409 || s.code == 422,
             Self::DependentsRemain { .. } => true,
+            // The DevicePolicies arrive within moments of the start; their listing
+            // re-triggers every resource.
+            Self::Setup { reason, .. } => *reason == "PoliciesUnknown",
             _ => false,
         }
     }
@@ -181,6 +184,13 @@ mod tests {
         assert!(!ReconcileError::Kube(api_error(422)).recovers_by_itself());
         assert!(!ReconcileError::Finalizer(api_error(403)).recovers_by_itself());
         assert!(!ReconcileError::Kube(api_error(403)).recovers_by_itself());
+        let waiting = |reason| ReconcileError::Setup {
+            reason,
+            message: String::new(),
+            remedy: String::new(),
+        };
+        assert!(waiting("PoliciesUnknown").recovers_by_itself());
+        assert!(!waiting("NotAllowedByPolicy").recovers_by_itself());
     }
 
     #[test]

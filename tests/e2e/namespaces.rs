@@ -116,12 +116,20 @@ async fn a_run_scoped_to_two_namespaces_with_the_charts_rbac_converges_both_and_
     // What the chart's Roles must allow, done for real by the process: the connection
     // finalizer, a status, an event, the Lease in the release namespace.
     for ns in [&a, &b] {
-        let fw = Api::<FortiGate>::namespaced(cp.client(), ns)
-            .get("fw")
-            .await
-            .expect("FortiGate");
+        let api = Api::<FortiGate>::namespaced(cp.client(), ns);
+        let fw = wait_for(
+            "the FortiGate reachable",
+            Duration::from_secs(20),
+            || async {
+                let fw = api.get("fw").await.ok()?;
+                fw.status
+                    .as_ref()
+                    .is_some_and(|s| s.reachable)
+                    .then_some(fw)
+            },
+        )
+        .await;
         assert_eq!(fw.finalizers(), ["fortisync.dev/dependents"], "in {ns}");
-        assert!(fw.status.is_some_and(|s| s.reachable), "in {ns}");
         let events = events_of(ns, "fw").await;
         assert!(
             events

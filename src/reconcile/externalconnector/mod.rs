@@ -373,7 +373,17 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
     Ok(Action::requeue(if settled {
         next
     } else if pending {
-        next.min(Duration::from_secs(2))
+        // A loopback pull takes milliseconds, a real one up to seconds: look again soon once,
+        // then every 2 s.
+        let was_pending = previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == READY && c.reason == "Pending");
+        next.min(if was_pending {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_millis(250)
+        })
     } else {
         next.min(Duration::from_secs(30))
     }))
