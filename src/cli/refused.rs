@@ -13,7 +13,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::doctor::render::safe_url;
 use crate::device::wording::noun;
@@ -78,26 +77,7 @@ pub fn default_path() -> Option<PathBuf> {
 }
 
 fn fingerprint(salt: &str, credentials: &Credentials) -> String {
-    let mut hash = Sha256::new();
-    hash.update(salt.as_bytes());
-    hash.update(b"\0");
-    match credentials {
-        Credentials::Token(token) => {
-            hash.update(b"token\0");
-            hash.update(token.as_bytes());
-        }
-        Credentials::Password { user, password } => {
-            hash.update(b"password\0");
-            hash.update(user.as_bytes());
-            hash.update(b"\0");
-            hash.update(password.as_bytes());
-        }
-    }
-    hash.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    credentials.salted_fingerprint(salt)
 }
 
 impl Refusal {

@@ -33,7 +33,21 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// A short fingerprint that changes whenever the material changes; safe to log.
     pub fn fingerprint(&self) -> String {
+        self.digest(None, 8)
+    }
+
+    /// A fingerprint under `salt` (a stored record that must not be matched across files).
+    pub fn salted_fingerprint(&self, salt: &str) -> String {
+        self.digest(Some(salt), 16)
+    }
+
+    /// The first `bytes` bytes of SHA-256 over the optional salt and the material, in hex.
+    fn digest(&self, salt: Option<&str>, bytes: usize) -> String {
         let mut hash = Sha256::new();
+        if let Some(salt) = salt {
+            hash.update(salt.as_bytes());
+            hash.update(b"\0");
+        }
         match self {
             Self::Token(token) => {
                 hash.update(b"token\0");
@@ -48,7 +62,7 @@ impl Credentials {
         }
         hash.finalize()
             .iter()
-            .take(8)
+            .take(bytes)
             .map(|b| format!("{b:02x}"))
             .collect()
     }
