@@ -77,9 +77,10 @@ pub trait Reconciler:
         self: Arc<Self>,
         ctx: &Context,
     ) -> impl Future<Output = Result<Action, ReconcileError>> + Send;
-    /// What every replica does, leading or not, before the leader gate: keep what it serves
-    /// from its own cache current (ExternalConnector feeds on the EDL endpoint). Never writes
-    /// to a device or to the API server.
+    /// What a standby (or a paused resource) does instead of reconciling: keep what it serves
+    /// from its own cache current (ExternalConnector feeds on the EDL endpoint; the leader does
+    /// it in `apply`).
+    /// Never writes to a device or to the API server.
     fn on_every_replica(
         self: Arc<Self>,
         _ctx: &Context,
@@ -112,12 +113,12 @@ async fn reconcile_in_span<K: Reconciler>(
     object: Arc<K>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    if let Err(e) = object.clone().on_every_replica(&ctx).await {
-        tracing::debug!(error = %e, "could not refresh what this replica serves");
-    }
-    // A standby keeps its caches warm and does nothing else; becoming leader re-triggers
-    // every resource (see the controller wiring).
+    // A standby keeps its caches warm and what it serves current, and writes nothing;
+    // becoming leader re-triggers every resource (see the controller wiring).
     if !ctx.is_leading() {
+        if let Err(e) = object.on_every_replica(&ctx).await {
+            tracing::debug!(error = %e, "could not refresh what this replica serves");
+        }
         return Ok(Action::await_change());
     }
     let started = Instant::now();
@@ -129,6 +130,10 @@ async fn reconcile_in_span<K: Reconciler>(
         .map(String::as_str)
         == Some("true")
     {
+        // Paused is about device writes: what the replica serves still follows the spec.
+        if let Err(e) = object.clone().on_every_replica(&ctx).await {
+            tracing::debug!(error = %e, "could not refresh what this replica serves");
+        }
         report_paused(&api, &object).await?;
         return Ok(Action::await_change());
     }

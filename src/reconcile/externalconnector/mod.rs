@@ -111,17 +111,16 @@ impl Reconciler for ExternalConnector {
         cleanup(self, ctx).await
     }
 
-    /// Every replica serves the feed from its own cache, so a standby answers FortiGates too.
+    /// A standby serves the feed from its own cache too, so it answers FortiGates as the
+    /// leader does (the leader publishes in `apply`, from the same reads).
     async fn on_every_replica(self: Arc<Self>, ctx: &Context) -> Result<(), ReconcileError> {
-        let namespace = self.namespace().unwrap_or_default();
-        if self.spec.mode != ConnectorMode::Feed || self.metadata.deletion_timestamp.is_some() {
-            ctx.withdraw_feed(&namespace, &self.name_any());
+        if self.metadata.deletion_timestamp.is_some() {
+            ctx.withdraw_feed(&self.namespace().unwrap_or_default(), &self.name_any());
             return Ok(());
         }
-        let list = desired::desired(&sources(ctx, &self).await?, jiff::Timestamp::now());
-        let (credentials, _) = feed_credentials(ctx, &self).await?;
-        ctx.publish_feed(&namespace, &self.name_any(), &list, credentials);
-        Ok(())
+        gather_and_publish(ctx, &self, jiff::Timestamp::now())
+            .await
+            .map(|_| ())
     }
 }
 
@@ -223,8 +222,28 @@ async fn feed_credentials(
     ))
 }
 
+/// What a connector declares and its feed credentials (with the Secret's resourceVersion),
+/// read once; a Feed-mode list is published on the EDL endpoint (a Push one withdrawn) before
+/// anything else, so the endpoint serves the new list even while the device is unreachable.
+async fn gather_and_publish(
+    ctx: &Context,
+    ec: &ExternalConnector,
+    now: jiff::Timestamp,
+) -> Result<(DesiredList, Option<(String, String)>, Option<String>), ReconcileError> {
+    let (namespace, name) = (ec.namespace().unwrap_or_default(), ec.name_any());
+    let list = desired::desired(&sources(ctx, ec).await?, now);
+    let (credentials, version) = feed_credentials(ctx, ec).await?;
+    match ec.spec.mode {
+        ConnectorMode::Feed => ctx.publish_feed(&namespace, &name, &list, credentials.clone()),
+        ConnectorMode::Push => ctx.withdraw_feed(&namespace, &name),
+    }
+    Ok((list, credentials, version))
+}
+
 async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = ec.namespace().unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    let (list, credentials, credentials_version) = gather_and_publish(ctx, &ec, now).await?;
     let (target, resolved) = ctx.target(&namespace, &ec.spec.target_ref).await?;
     tracing::Span::current().record("device", target.device());
     let resync = resolved
@@ -242,9 +261,6 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
             "an ExternalConnector through a FortiManager is not supported by this build yet: target a FortiGate".into(),
         ));
     };
-    let now = jiff::Timestamp::now();
-    let list = desired::desired(&sources(ctx, &ec).await?, now);
-    let (credentials, credentials_version) = feed_credentials(ctx, &ec).await?;
     let previous = ec.status.clone().unwrap_or_default();
     let url = match (feed_url(&ec, ctx.edl_base_url()), ec.spec.mode) {
         (Some(url), _) => url,
@@ -259,7 +275,6 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
             });
         }
     };
-    // The feed itself was published by `on_every_replica` just before this pass.
     let feed = ec.spec.feed.clone().unwrap_or_default();
     let d = DesiredResource {
         name: ec.spec.resource_name.clone(),
