@@ -43,6 +43,21 @@ async fn status(ns: &str) -> Option<ExternalConnectorStatus> {
     api.get("blocklist").await.ok()?.status
 }
 
+/// Waits until the status describes the current generation, Ready, with the device holding
+/// every desired entry.
+async fn settled(ns: &str) -> ExternalConnectorStatus {
+    let api: Api<ExternalConnector> = Api::namespaced(control_plane().client(), ns);
+    wait_for("the status settled on this generation", WAIT, || async {
+        let ec = api.get("blocklist").await.ok()?;
+        let s = ec.status?;
+        (s.observed_generation == ec.metadata.generation
+            && condition(&s.conditions, "Ready").is_some_and(|(ok, _)| ok == "True")
+            && s.entries.on_device == s.entries.desired)
+            .then_some(s)
+    })
+    .await
+}
+
 async fn ready(ns: &str, ok: &str, reason: &str) -> ExternalConnectorStatus {
     let started = std::time::Instant::now();
     loop {
@@ -123,6 +138,9 @@ async fn push_converges_apply_edit_expiry_drift_and_delete() {
         .filter(|r| r.method == "POST" && r.path.ends_with("/external-resource/dynamic"))
         .count();
     assert_eq!(pushes, 1, "one batched call per change");
+    // The edit's pass reports itself settled before the hand edit below; otherwise the hand
+    // edit races that pass and its repair is not an out-of-band change over a converged spec.
+    settled(&ns).await;
 
     // Someone removes an entry on the device by hand: the next pass repairs it.
     let removed = reqwest::Client::builder()
