@@ -12,6 +12,7 @@
 pub mod desired;
 pub mod fortigate;
 pub mod plan;
+pub mod resource;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,12 +24,13 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use self::desired::{DesiredList, SourceEntries};
-use self::plan::{DesiredResource, Refusal};
+use self::plan::Refusal;
+use self::resource::{desired_resource, resource_url};
 use crate::api::addressgroup::TargetRef;
 use crate::api::common::ErrorReport;
 use crate::api::conditions::{READY, SYNCED, is_true, ready_and_synced};
 use crate::api::externalconnector::{
-    ConnectorMode, EntryCounts, ExternalConnector, ExternalConnectorStatus, ServerIdentityCheck,
+    ConnectorMode, EntryCounts, ExternalConnector, ExternalConnectorStatus,
 };
 use crate::api::{AddressGroup, addressgroup::DeletionPolicy};
 use crate::model::Owner;
@@ -42,8 +44,7 @@ use crate::reconcile::target::Target;
 /// Controller name in metrics, events and logs.
 pub const CONTROLLER: &str = "externalconnector";
 
-/// The `resource` of a Push-mode list when no feed URL is configured.
-pub const PUSH_ONLY_URL: &str = "https://fortisync.invalid/push-only";
+pub use self::resource::PUSH_ONLY_URL;
 
 impl KindStatus for ExternalConnectorStatus {
     fn conditions(&self) -> &[Condition] {
@@ -262,37 +263,19 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         ));
     };
     let previous = ec.status.clone().unwrap_or_default();
-    let url = match (feed_url(&ec, ctx.edl_base_url()), ec.spec.mode) {
-        (Some(url), _) => url,
-        // Whether a push-only resource needs `resource` is UNCONFIRMED (Terraform marks it
-        // required): a name under the reserved `.invalid` domain can never reach anyone.
-        (None, ConnectorMode::Push) => PUSH_ONLY_URL.to_string(),
-        (None, ConnectorMode::Feed) => {
-            return Err(ReconcileError::Setup {
-                reason: "FeedUrlUnknown",
-                message: "no URL for the FortiGate to poll: spec.feed.url is unset and this controller runs without --edl-base-url".into(),
-                remedy: "set spec.feed.url, or run the controller with --edl-base-url (the chart's edl.baseUrl): the EDL endpoint as the FortiGate reaches it".into(),
-            });
-        }
+    let Some(url) = resource_url(&ec, ctx.edl_base_url()) else {
+        return Err(ReconcileError::Setup {
+            reason: "FeedUrlUnknown",
+            message: "no URL for the FortiGate to poll: spec.feed.url is unset and this controller runs without --edl-base-url".into(),
+            remedy: "set spec.feed.url, or run the controller with --edl-base-url (the chart's edl.baseUrl): the EDL endpoint as the FortiGate reaches it".into(),
+        });
     };
-    let feed = ec.spec.feed.clone().unwrap_or_default();
-    let d = DesiredResource {
-        name: ec.spec.resource_name.clone(),
-        owner: Owner {
-            namespace: namespace.clone(),
-            name: ec.name_any(),
-        },
-        mode: ec.spec.mode,
-        url: url.clone(),
-        refresh_rate: feed.refresh_rate,
+    let d = desired_resource(
+        &ec,
+        &url,
         credentials,
-        server_identity_check: if url.starts_with("http://") {
-            ServerIdentityCheck::None
-        } else {
-            feed.server_identity_check
-        },
-        credentials_changed: credentials_version != previous.feed_credentials_version,
-    };
+        credentials_version != previous.feed_credentials_version,
+    );
     let (object, on_device) = fortigate::observe(client, &d.name).await?;
     let was_converged = previous.observed_generation == ec.metadata.generation
         && is_true(&previous.conditions, SYNCED);
@@ -500,38 +483,7 @@ async fn refused(
     list: &DesiredList,
     refusal: Refusal,
 ) -> Result<Action, ReconcileError> {
-    let (reason, message) = match refusal {
-        Refusal::NotOwned => (
-            "ResourceNotOwned",
-            format!(
-                "an external resource {:?} exists that fortisync did not create; nothing was written. Remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
-                ec.spec.resource_name
-            ),
-        ),
-        Refusal::OwnedByAnother {
-            same_namespace,
-            owner,
-        } => (
-            "ResourceOwnedByAnother",
-            if same_namespace {
-                format!(
-                    "the external resource {:?} belongs to {owner}; nothing was written. Remedy: choose another spec.resourceName",
-                    ec.spec.resource_name
-                )
-            } else {
-                format!(
-                    "another fortisync resource (in another namespace) owns the external resource {:?}; nothing was written. Remedy: choose another spec.resourceName",
-                    ec.spec.resource_name
-                )
-            },
-        ),
-        Refusal::PushUnsupported(f) => (
-            "PushUnsupported",
-            format!(
-                "the device runs FortiOS {f}; the dynamic push API needs 7.2.1 or later; nothing was written. Remedy: use mode: Feed, or upgrade the FortiGate"
-            ),
-        ),
-    };
+    let (reason, message) = refusal.explain(&ec.spec.resource_name);
     let generation = ec.metadata.generation;
     let status = ExternalConnectorStatus {
         observed_generation: generation,

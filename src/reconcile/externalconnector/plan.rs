@@ -49,6 +49,45 @@ pub enum Refusal {
     PushUnsupported(Firmware),
 }
 
+impl Refusal {
+    /// The condition reason and message (with its remedy) of this refusal of the external
+    /// resource `resource_name`; nothing was written.
+    pub fn explain(&self, resource_name: &str) -> (&'static str, String) {
+        match self {
+            Refusal::NotOwned => (
+                "ResourceNotOwned",
+                format!(
+                    "an external resource {:?} exists that fortisync did not create; nothing was written. Remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
+                    resource_name
+                ),
+            ),
+            Refusal::OwnedByAnother {
+                same_namespace,
+                owner,
+            } => (
+                "ResourceOwnedByAnother",
+                if *same_namespace {
+                    format!(
+                        "the external resource {:?} belongs to {owner}; nothing was written. Remedy: choose another spec.resourceName",
+                        resource_name
+                    )
+                } else {
+                    format!(
+                        "another fortisync resource (in another namespace) owns the external resource {:?}; nothing was written. Remedy: choose another spec.resourceName",
+                        resource_name
+                    )
+                },
+            ),
+            Refusal::PushUnsupported(f) => (
+                "PushUnsupported",
+                format!(
+                    "the device runs FortiOS {f}; the dynamic push API needs 7.2.1 or later; nothing was written. Remedy: use mode: Feed, or upgrade the FortiGate"
+                ),
+            ),
+        }
+    }
+}
+
 /// The object write a pass needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObjectWrite {
