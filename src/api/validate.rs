@@ -21,6 +21,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use crate::api::addressgroup::Member;
 use crate::api::addressgroup::{
     ANY_ADDRESS_MESSAGE, AddressGroupSpec, BUILTIN_OBJECT_NAMES, GROUP_NAME_BUILTIN_MESSAGE,
     MAX_PREFIX_LEN, MEMBER_ADDRESS_MAX_LEN, MEMBER_FORM_MESSAGE, MEMBER_HOST_BITS_MESSAGE,
@@ -29,6 +30,10 @@ use crate::api::addressgroup::{
 use crate::api::common::{
     ConnectionSpec, CredentialsSecretRef, MAX_CONCURRENT_MESSAGE, SECRET_KEY_MESSAGE,
     SECRET_NAME_MESSAGE, SecretKeyRef, parse_go_duration,
+};
+use crate::api::externalconnector::{
+    ExternalConnectorSpec, MAX_INLINE_ENTRIES, RESOURCE_NAME_MAX_LEN,
+    RESOURCE_NAME_NOT_GLOBAL_MESSAGE,
 };
 use crate::api::fortigate::FortiGateSpec;
 use crate::api::fortimanager::FortiManagerSpec;
@@ -75,39 +80,7 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
         }
     }
     out.length("spec.targetRef.name", &spec.target_ref.name, 1, 253);
-    if spec.members.len() > 2000 {
-        out.push(
-            "spec.members",
-            &format!(
-                "Too many: {}: must have at most 2000 items",
-                spec.members.len()
-            ),
-        );
-    }
-    let mut seen = BTreeSet::new();
-    for (i, m) in spec.members.iter().enumerate() {
-        let field = format!("spec.members[{i}].address");
-        if out.max_len(&field, &m.address, MEMBER_ADDRESS_MAX_LEN) {
-            let problems = member_address_problems(&m.address);
-            for problem in &problems {
-                out.refuse(&field, &m.address, problem);
-            }
-            // The reconciler parses with `MemberAddress`; anything it cannot read must not
-            // pass here (none is known: these checks are the stricter ones).
-            if let (true, Err(e)) = (problems.is_empty(), MemberAddress::parse(&m.address)) {
-                out.refuse(&field, &m.address, &e);
-            }
-        }
-        if !seen.insert(m.address.as_str()) {
-            out.push(
-                &format!("spec.members[{i}]"),
-                &format!("Duplicate value: {{\"address\":\"{}\"}}", m.address),
-            );
-        }
-        if let Some(comment) = &m.comment {
-            out.max_len(&format!("spec.members[{i}].comment"), comment, 128);
-        }
-    }
+    members(&mut out, "spec.members", &spec.members, 2000);
     if let Some(i) = any_address_member(spec) {
         out.push(
             "spec.members",
@@ -130,6 +103,121 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
         );
     }
     out.0
+}
+
+/// The schema and CEL checks of a member list (AddressGroup `members`, ExternalConnector
+/// `entries`): at most `max`, each address well formed, no duplicate, comments bounded.
+fn members(out: &mut Problems, list: &str, members: &[Member], max: usize) {
+    if members.len() > max {
+        out.push(
+            list,
+            &format!("Too many: {}: must have at most {max} items", members.len()),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, m) in members.iter().enumerate() {
+        let field = format!("{list}[{i}].address");
+        if out.max_len(&field, &m.address, MEMBER_ADDRESS_MAX_LEN) {
+            let problems = member_address_problems(&m.address);
+            for problem in &problems {
+                out.refuse(&field, &m.address, problem);
+            }
+            // The reconciler parses with `MemberAddress`; anything it cannot read must not
+            // pass here (none is known: these checks are the stricter ones).
+            if let (true, Err(e)) = (problems.is_empty(), MemberAddress::parse(&m.address)) {
+                out.refuse(&field, &m.address, &e);
+            }
+        }
+        if !seen.insert(m.address.as_str()) {
+            out.push(
+                &format!("{list}[{i}]"),
+                &format!("Duplicate value: {{\"address\":\"{}\"}}", m.address),
+            );
+        }
+        if let Some(comment) = &m.comment {
+            out.max_len(&format!("{list}[{i}].comment"), comment, 128);
+        }
+    }
+}
+
+/// Every problem with an ExternalConnector `spec`, each naming its field; empty when admitted.
+pub fn validate_connector(spec: &ExternalConnectorSpec) -> Vec<String> {
+    let mut out = Problems::default();
+    let name = &spec.resource_name;
+    if out.max_len("spec.resourceName", name, RESOURCE_NAME_MAX_LEN) {
+        if name.is_empty() {
+            out.refuse(
+                "spec.resourceName",
+                name,
+                "spec.resourceName must be 1-35 characters (the FortiOS name limit)",
+            );
+        }
+        if name.contains(['<', '>', '(', ')', '#', '"', '\'', '/', ' ']) {
+            out.refuse(
+                "spec.resourceName",
+                name,
+                "spec.resourceName must not contain spaces or < > ( ) # \" ' / (refused by FortiOS)",
+            );
+        }
+        if name.starts_with("g-") {
+            out.refuse("spec.resourceName", name, RESOURCE_NAME_NOT_GLOBAL_MESSAGE);
+        }
+    }
+    out.length("spec.targetRef.name", &spec.target_ref.name, 1, 253);
+    members(&mut out, "spec.entries", &spec.entries, MAX_INLINE_ENTRIES);
+    if spec.entries_from.len() > 64 {
+        out.push(
+            "spec.entriesFrom",
+            &format!(
+                "Too many: {}: must have at most 64 items",
+                spec.entries_from.len()
+            ),
+        );
+    }
+    for (i, source) in spec.entries_from.iter().enumerate() {
+        let field = format!("spec.entriesFrom[{i}]");
+        if source.config_map_ref.is_some() == source.address_group_ref.is_some() {
+            out.push(
+                &field,
+                "Invalid value: \"object\": each spec.entriesFrom item names exactly one of configMapRef or addressGroupRef",
+            );
+        }
+        if let Some(r) = &source.config_map_ref {
+            dns_name(&mut out, &format!("{field}.configMapRef.name"), &r.name);
+            out.length(&format!("{field}.configMapRef.key"), &r.key, 1, 253);
+        }
+        if let Some(r) = &source.address_group_ref {
+            dns_name(&mut out, &format!("{field}.addressGroupRef.name"), &r.name);
+        }
+    }
+    if let Some(feed) = &spec.feed {
+        out.range("spec.feed.refreshRate", feed.refresh_rate, 1, 43200);
+        if let Some(url) = &feed.url
+            && out.max_len("spec.feed.url", url, 511)
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            out.refuse(
+                "spec.feed.url",
+                url,
+                "spec.feed.url must be an http:// or https:// URL",
+            );
+        }
+        if let Some(r) = &feed.credentials_secret_ref {
+            secret_name(&mut out, "spec.feed.credentialsSecretRef.name", &r.name);
+        }
+    }
+    out.0
+}
+
+/// A DNS-1123 subdomain name of 1-253 characters (a ConfigMap's or an AddressGroup's).
+fn dns_name(out: &mut Problems, field: &str, name: &str) {
+    if out.length(field, name, 1, 253) && !is_dns1123_subdomain(name) {
+        out.refuse(
+            field,
+            name,
+            "must be a DNS-1123 subdomain name: lower-case letters, digits, '-' and '.'",
+        );
+    }
 }
 
 /// The first member that admits every address, when the spec has not opted in with
