@@ -269,3 +269,120 @@ async fn a_manifest_that_is_not_yaml_names_the_file_and_document() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("zz-broken.yaml: document 1:"), "{stderr}");
 }
+
+const CONNECTORS: &str = include_str!("../examples/externalconnectors.yaml");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_connector_is_planned_pushed_in_one_call_and_then_in_sync() {
+    let e = estate("connector", FORTIGATE).await;
+    std::fs::write(e.dir.join("externalconnectors.yaml"), CONNECTORS).expect("write");
+    let fg = e.sim.fortigate("fw-edge-1");
+
+    let planned = run(&e, &["plan"]).await;
+    assert_eq!(planned.status.code(), Some(2), "{}", text(&planned));
+    let out = text(&planned);
+    assert!(out.contains("ExternalConnector default/blocklist -> FortiGate default/fw-edge-1 external resource \"fs-blocklist\" (Push)\n  at "), "{out}");
+    for line in [
+        "  + external resource fs-blocklist\n",
+        "  + entry 192.0.2.10\n",
+        "  + entry 192.0.2.64/26\n",
+        "  + entry 198.51.100.0/24\n",
+        "  + entry 203.0.113.7\n",
+    ] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+    assert!(
+        out.ends_with("13 change(s) to apply across 3 resource(s)\n"),
+        "{out}"
+    );
+    assert!(
+        fg.feed_entries("root", "fs-blocklist").is_empty(),
+        "plan writes nothing"
+    );
+
+    let json = run(&e, &["plan", "--output", "json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let ec = &doc["resources"][2];
+    assert_eq!(ec["kind"], "ExternalConnector");
+    assert_eq!(ec["object"], "create");
+    assert_eq!(ec["add"].as_array().map(Vec::len), Some(4));
+    assert_eq!(ec["desired"], 4);
+
+    fg.clear_requests();
+    let applied = run(&e, &["apply"]).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let mut held = fg.feed_entries("root", "fs-blocklist");
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            "192.0.2.10",
+            "192.0.2.64/26",
+            "198.51.100.0/24",
+            "203.0.113.7"
+        ]
+    );
+    let pushes = fg
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/external-resource/dynamic"))
+        .count();
+    assert_eq!(pushes, 1, "every entry in one dynamic call");
+
+    let again = run(&e, &["plan"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("  = no changes\n  = device holds 4 of 4 entries; list status"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_refused_offline_or_by_ownership_name_their_reason_and_write_nothing() {
+    let e = estate("connector-refused", FORTIGATE).await;
+    std::fs::remove_file(e.dir.join("addressgroups.yaml")).expect("rm");
+    let connector = |name: &str, resource: &str, mode: &str| {
+        format!(
+            "apiVersion: fortisync.dev/v1alpha1\nkind: ExternalConnector\nmetadata: {{name: {name}}}\nspec:\n  targetRef: {{kind: FortiGate, name: fw-edge-1}}\n  resourceName: {resource}\n  mode: {mode}\n  entries: [{{address: 192.0.2.1}}]\n"
+        )
+    };
+    std::fs::write(
+        e.dir.join("connectors.yaml"),
+        [
+            // The scenario's `fortisync-edl` was made by hand, without fortisync's marker.
+            connector("taken", "fortisync-edl", "Push"),
+            connector("global", "g-list", "Push"),
+            connector("feed", "fs-feed", "Feed"),
+        ]
+        .join("---\n"),
+    )
+    .expect("write");
+    let fg = e.sim.fortigate("fw-edge-1");
+    fg.clear_requests();
+
+    let out = run(&e, &["apply"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    for expected in [
+        "! ResourceNotOwned: an external resource \"fortisync-edl\" exists that fortisync did not create; nothing was written.\n    remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
+        "! InvalidSpec: invalid spec: spec.resourceName: Invalid value: \"g-list\": spec.resourceName must not start with 'g-'",
+        "! FeedUrlUnknown: no URL for the FortiGate to poll: spec.feed.url is unset",
+    ] {
+        assert!(
+            report.contains(expected),
+            "{expected:?} missing from:\n{report}"
+        );
+    }
+    assert!(
+        report.ends_with("0 change(s) applied across 3 resource(s); 3 failed\n"),
+        "{report}"
+    );
+    let writes: Vec<String> = fg
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "nothing written: {writes:?}");
+}

@@ -193,7 +193,7 @@ async fn demo(color: bool) -> anyhow::Result<()> {
         .run_all(&manifests, false, &mut |_: &str, _: &Op| {})
         .await;
     fail_on_error(&fixed)?;
-    print!("{}", indent(&render::summary(&fixed, false)));
+    print!("{}", indent(&render::summary(&fixed, &[], false)));
 
     sim.shutdown().await;
     println!(
@@ -228,7 +228,7 @@ fn show(runs: &[GroupRun], applied: bool, color: bool) {
     for r in runs {
         print!("{}", indent(&render::resource(r, applied, color)));
     }
-    print!("{}", indent(&render::summary(runs, applied)));
+    print!("{}", indent(&render::summary(runs, &[], applied)));
 }
 
 fn indent(text: &str) -> String {

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use serde::Deserialize;
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::api::validate::{validate_fortigate, validate_fortimanager};
-use crate::api::{AddressGroup, FortiGate, FortiManager};
+use crate::api::{AddressGroup, ExternalConnector, FortiGate, FortiManager};
 use crate::reconcile::connection::{Connection, ResolveError, ResolvedConnection, assemble};
 
 /// Why manifests could not be loaded; each names the file (and document) at fault.
@@ -62,6 +62,10 @@ pub struct Manifests {
     pub fortimanagers: Vec<FortiManager>,
     /// Address groups.
     pub address_groups: Vec<AddressGroup>,
+    /// External connectors (IP lists).
+    pub external_connectors: Vec<ExternalConnector>,
+    /// ConfigMaps (entries of external connectors).
+    pub config_maps: Vec<ConfigMap>,
     /// Secrets (credentials and CA bundles).
     pub secrets: Vec<Secret>,
     /// Documents of other kinds, or no Kubernetes manifests at all, skipped (kind, name, origin).
@@ -127,6 +131,16 @@ impl Manifests {
                     let mut o: AddressGroup = typed(value, &invalid)?;
                     self.place(&mut o.metadata, "AddressGroup", namespace, &at)?;
                     self.address_groups.push(o);
+                }
+                ("fortisync.dev/v1alpha1", "ExternalConnector") => {
+                    let mut o: ExternalConnector = typed(value, &invalid)?;
+                    self.place(&mut o.metadata, "ExternalConnector", namespace, &at)?;
+                    self.external_connectors.push(o);
+                }
+                ("v1", "ConfigMap") => {
+                    let mut o: ConfigMap = typed(value, &invalid)?;
+                    self.place(&mut o.metadata, "ConfigMap", namespace, &at)?;
+                    self.config_maps.push(o);
                 }
                 ("v1", "Secret") => {
                     let mut o: Secret = typed(value, &invalid)?;
@@ -212,7 +226,9 @@ impl Manifests {
         })
     }
 
-    fn secret(
+    /// Secret `name` of `namespace`: its manifest, else the `keys` read from `secrets_dir` or
+    /// the environment (see [`Manifests::resolve`]).
+    pub fn secret(
         &self,
         namespace: &str,
         name: &str,

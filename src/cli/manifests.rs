@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::connector::{self, ConnectorRun};
 use super::load::Manifests;
 use super::refused::{RefusedArgs, RefusedKeys};
 use super::render::{self, ColorChoice, OutputFormat};
@@ -77,8 +78,10 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
         };
         eprintln!("fortisync {command}: skipping {what} ({at}): not a fortisync resource");
     }
-    if manifests.address_groups.is_empty() {
-        eprintln!("fortisync {command}: the manifests hold no AddressGroup; nothing to do");
+    if manifests.address_groups.is_empty() && manifests.external_connectors.is_empty() {
+        eprintln!(
+            "fortisync {command}: the manifests hold no AddressGroup or ExternalConnector; nothing to do"
+        );
     }
     let runner = Runner::new(CredentialSources {
         secrets_dir: args.secrets_dir.clone(),
@@ -119,10 +122,39 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
         }
         runs.push(r);
     }
+    let mut connectors: Vec<_> = manifests.external_connectors.iter().collect();
+    connectors.sort_by_key(|c| (c.metadata.namespace.clone(), c.metadata.name.clone()));
+    let mut connector_runs: Vec<ConnectorRun> = Vec::new();
+    for (i, ec) in connectors.iter().enumerate() {
+        if text && write {
+            eprintln!(
+                "[{}/{}] applying ExternalConnector {}/{}",
+                i + 1,
+                connectors.len(),
+                ec.metadata.namespace.as_deref().unwrap_or_default(),
+                ec.metadata.name.as_deref().unwrap_or_default()
+            );
+        }
+        let r = runner.run_connector(&manifests, ec, write).await;
+        let said = runs.iter().any(|p| p.insecure_tls && p.target == r.target)
+            || connector_runs
+                .iter()
+                .any(|p| p.insecure_tls && p.target == r.target);
+        if text && r.insecure_tls && !said {
+            println!(
+                "{}",
+                verification_off(&r.target, "spec.tls.insecureSkipVerify")
+            );
+        }
+        if text {
+            print!("{}", connector::render(&r, write, color));
+        }
+        connector_runs.push(r);
+    }
     if text {
-        println!("{}", render::summary(&runs, write));
+        println!("{}", render::summary(&runs, &connector_runs, write));
     } else {
-        match serde_json::to_string_pretty(&report(&runs)) {
+        match serde_json::to_string_pretty(&report(&runs, &connector_runs)) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("fortisync {command}: cannot print JSON: {e}");
@@ -130,18 +162,19 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
             }
         }
     }
-    exit_code(&runs, write)
+    exit_code(&runs, &connector_runs, write)
 }
 
 /// The exit code of a run (pure).
-pub fn exit_code(runs: &[GroupRun], write: bool) -> ExitCode {
+pub fn exit_code(runs: &[GroupRun], connectors: &[ConnectorRun], write: bool) -> ExitCode {
     let failed = runs.iter().any(|r| {
         r.result.is_err()
             || r.result.as_ref().is_ok_and(|c| {
                 c.refusal().is_some() || c.plans.iter().any(|p| !p.plan.conflicts().is_empty())
             })
-    });
-    let changes: usize = runs.iter().map(GroupRun::writes).sum();
+    }) || connectors.iter().any(ConnectorRun::failed);
+    let changes: usize = runs.iter().map(GroupRun::writes).sum::<usize>()
+        + connectors.iter().map(ConnectorRun::writes).sum::<usize>();
     if failed {
         ExitCode::FAILURE
     } else if !write && changes > 0 {

@@ -1,5 +1,6 @@
 //! The `fortisync` command line: one subcommand per job, one module per subcommand.
 
+mod connector;
 mod crds;
 #[cfg(feature = "sim")]
 mod demo;

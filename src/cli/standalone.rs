@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use kube::ResourceExt;
 use serde::Serialize;
 
+use super::connector::{self, ConnectorReport, ConnectorRun};
 use super::doctor::render::safe_url;
 use super::load::Manifests;
 use super::refused::RefusedKeys;
 use super::secure::{HTTPS_REMEDY, require_https, verification_off};
 use crate::api::AddressGroup;
-use crate::api::addressgroup::{ManagementPolicy, TargetKind};
+use crate::api::addressgroup::{ManagementPolicy, TargetKind, TargetRef};
 use crate::api::common::ErrorReport;
 use crate::device::EndpointConfig;
 use crate::device::wording::{self, noun};
@@ -55,12 +56,22 @@ impl GroupRun {
     }
 }
 
+/// A resource's connection, resolved and checked before any request.
+pub(crate) struct Prepared {
+    pub resolved: ResolvedConnection,
+    pub config: EndpointConfig,
+    /// The device URL and VDOM/ADOM, for the report.
+    pub location: String,
+    /// The connection turns certificate verification off.
+    pub insecure_tls: bool,
+}
+
 /// Runs every AddressGroup once, in namespace/name order; `write` applies the plans.
 /// `progress` hears each device write as it is made.
 pub struct Runner {
     endpoints: Endpoints,
     facts: DeviceFacts,
-    sources: CredentialSources,
+    pub(crate) sources: CredentialSources,
     refused: RefusedKeys,
 }
 
@@ -82,23 +93,28 @@ impl Runner {
         self
     }
 
-    /// Everything before a request: the spec, its connection and Secrets, an https:// URL,
-    /// and a credential no earlier run saw refused. Fills in `run`'s location and TLS mode.
-    fn prepare(
+    /// Everything before a request: the spec (`problems`: what offline admission found), its
+    /// connection and Secrets, an https:// URL, and a credential no earlier run saw refused.
+    pub(crate) fn prepare(
         &self,
         manifests: &Manifests,
-        group: &AddressGroup,
-        run: &mut GroupRun,
-    ) -> Result<(ResolvedConnection, EndpointConfig), ErrorReport> {
-        if let Some(problem) = crate::api::validate::validate(&group.spec).first() {
-            return Err(reconcile_report(ReconcileError::Spec(problem.clone())));
+        namespace: &str,
+        target: &TargetRef,
+        problems: &[String],
+    ) -> Result<Prepared, ErrorReport> {
+        if let Some(problem) = problems.first() {
+            // Found by the CLI's own admission rules: the cluster would refuse it the same.
+            return Err(ErrorReport {
+                reason: "InvalidSpec".into(),
+                message: format!("invalid spec: {problem}"),
+                remedy: "fix the field the message names; a cluster's admission refuses the same"
+                    .into(),
+            });
         }
-        let namespace = group.namespace().unwrap_or_default();
-        let target = &group.spec.target_ref;
         let resolved = manifests
-            .resolve(&namespace, target, self.sources.secrets_dir.as_deref())
+            .resolve(namespace, target, self.sources.secrets_dir.as_deref())
             .map_err(|e| reconcile_report(e.into()))?;
-        run.location = format!(
+        let location = format!(
             "{} ({})",
             safe_url(&resolved.connection.url),
             match target.kind {
@@ -113,7 +129,7 @@ impl Runner {
             message,
             remedy: HTTPS_REMEDY.into(),
         })?;
-        run.insecure_tls = resolved.connection.tls.insecure_skip_verify;
+        let insecure_tls = resolved.connection.tls.insecure_skip_verify;
         let config = endpoint_config(&resolved).map_err(reconcile_report)?;
         if let Some(refusal) = self.refused.refused(&config) {
             let refused = DeviceError::Unauthorized {
@@ -125,7 +141,30 @@ impl Runner {
                 remedy: wording::remedy(&refused, &config.credentials).to_string(),
             });
         }
-        Ok((resolved, config))
+        Ok(Prepared {
+            resolved,
+            config,
+            location,
+            insecure_tls,
+        })
+    }
+
+    /// Connects to the prepared target (one endpoint and Guard per device for the run).
+    pub(crate) async fn connect(&self, prepared: &Prepared) -> Result<Target, ReconcileError> {
+        let endpoint = self.endpoints.get(&prepared.config)?;
+        Target::connect(endpoint, &prepared.resolved, &self.facts).await
+    }
+
+    /// Remembers what the device said of the credential: a refused key is not sent by a later
+    /// run until its Secret changes; an accepted one is forgotten from the refused list.
+    pub(crate) fn remember<T>(&self, config: &EndpointConfig, outcome: &Result<T, ReconcileError>) {
+        match outcome {
+            Err(ReconcileError::Device(DeviceError::Unauthorized { .. })) => {
+                self.refused.remember(config);
+            }
+            Ok(_) => self.refused.forget(config),
+            Err(_) => {}
+        }
     }
 
     /// Plans (and with `write` applies) one AddressGroup.
@@ -152,16 +191,18 @@ impl Runner {
             observe_only,
             insecure_tls: false,
         };
-        let (resolved, config) = match self.prepare(manifests, group, &mut run) {
+        let problems = crate::api::validate::validate(&group.spec);
+        let prepared = match self.prepare(manifests, &namespace, target, &problems) {
             Ok(ready) => ready,
             Err(report) => {
                 run.result = Err(report);
                 return run;
             }
         };
+        run.location = prepared.location.clone();
+        run.insecure_tls = prepared.insecure_tls;
         let outcome: Result<Convergence, ReconcileError> = async {
-            let endpoint = self.endpoints.get(&config)?;
-            let target = Target::connect(endpoint, &resolved, &self.facts).await?;
+            let target = self.connect(&prepared).await?;
             converge::converge(
                 &target,
                 group,
@@ -172,13 +213,8 @@ impl Runner {
             .await
         }
         .await;
-        match &outcome {
-            Err(ReconcileError::Device(DeviceError::Unauthorized { .. })) => {
-                self.refused.remember(&config);
-            }
-            Ok(_) => self.refused.forget(&config),
-            Err(_) => {}
-        }
+        self.remember(&prepared.config, &outcome);
+        let config = &prepared.config;
         run.result = outcome.map_err(|e| match e {
             ReconcileError::Device(d) => wording::report(&d, &config.credentials),
             other => reconcile_report(other),
@@ -203,7 +239,7 @@ impl Runner {
     }
 }
 
-fn reconcile_report(e: ReconcileError) -> ErrorReport {
+pub(crate) fn reconcile_report(e: ReconcileError) -> ErrorReport {
     match e {
         ReconcileError::Device(d) => d.report(),
         other => ErrorReport {
@@ -224,8 +260,18 @@ pub struct RunReport<'a> {
     pub failures: usize,
     /// What deserves attention besides the plan (TLS verification turned off).
     pub warnings: Vec<String>,
-    /// One entry per AddressGroup.
-    pub resources: Vec<ResourceReport<'a>>,
+    /// One entry per resource: AddressGroups, then ExternalConnectors (each with `kind`).
+    pub resources: Vec<AnyReport<'a>>,
+}
+
+/// A resource of any kind in a [`RunReport`].
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AnyReport<'a> {
+    /// An AddressGroup.
+    Group(ResourceReport<'a>),
+    /// An ExternalConnector.
+    Connector(ConnectorReport<'a>),
 }
 
 /// One AddressGroup in a [`RunReport`].
@@ -264,18 +310,31 @@ pub struct DeviceReport<'a> {
 }
 
 /// The connections of `runs` that turn certificate verification off, each once, in order.
-pub fn insecure_connections(runs: &[GroupRun]) -> Vec<&str> {
+pub fn insecure_connections<'a>(
+    runs: &'a [GroupRun],
+    connectors: &'a [ConnectorRun],
+) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
-    for r in runs.iter().filter(|r| r.insecure_tls) {
-        if !out.contains(&r.target.as_str()) {
-            out.push(&r.target);
+    let insecure = runs
+        .iter()
+        .filter(|r| r.insecure_tls)
+        .map(|r| r.target.as_str())
+        .chain(
+            connectors
+                .iter()
+                .filter(|c| c.insecure_tls)
+                .map(|c| c.target.as_str()),
+        );
+    for target in insecure {
+        if !out.contains(&target) {
+            out.push(target);
         }
     }
     out
 }
 
 /// Builds the JSON report of `runs`.
-pub fn report(runs: &[GroupRun]) -> RunReport<'_> {
+pub fn report<'a>(runs: &'a [GroupRun], connectors: &'a [ConnectorRun]) -> RunReport<'a> {
     let resources = runs
         .iter()
         .map(|r| {
@@ -303,7 +362,7 @@ pub fn report(runs: &[GroupRun]) -> RunReport<'_> {
                 ),
                 Err(_) => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
             };
-            ResourceReport {
+            AnyReport::Group(ResourceReport {
                 kind: "AddressGroup",
                 resource: &r.resource,
                 target: &r.target,
@@ -313,16 +372,23 @@ pub fn report(runs: &[GroupRun]) -> RunReport<'_> {
                 conflicts,
                 devices,
                 error: r.result.as_ref().err(),
-            }
+            })
         })
+        .chain(
+            connectors
+                .iter()
+                .map(|c| AnyReport::Connector(connector::report(c))),
+        )
         .collect();
     RunReport {
-        warnings: insecure_connections(runs)
+        warnings: insecure_connections(runs, connectors)
             .into_iter()
             .map(|t| verification_off(t, "spec.tls.insecureSkipVerify"))
             .collect(),
-        changes: runs.iter().map(GroupRun::writes).sum(),
-        failures: runs.iter().filter(|r| r.result.is_err()).count(),
+        changes: runs.iter().map(GroupRun::writes).sum::<usize>()
+            + connectors.iter().map(ConnectorRun::writes).sum::<usize>(),
+        failures: runs.iter().filter(|r| r.result.is_err()).count()
+            + connectors.iter().filter(|c| c.failed()).count(),
         resources,
     }
 }
