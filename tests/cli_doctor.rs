@@ -74,6 +74,7 @@ fn fw_target(sim: &Simulator, key: &str, source: IpAddr) -> Target {
     Target {
         endpoint: endpoint(DeviceKind::FortiGate, fg.url(), fg.ca_pem(), key, source),
         admin_user: None,
+        feeds: Vec::new(),
     }
 }
 
@@ -570,6 +571,7 @@ fn fmg_target(sim: &Simulator, key: &str, source: IpAddr, user: Option<&str>) ->
             source,
         ),
         admin_user: user.map(str::to_string),
+        feeds: Vec::new(),
     }
 }
 
@@ -767,4 +769,73 @@ async fn fortimanager_read_only_rpc_permit_is_f14_for_the_login_user() {
         0,
         "doctor logs out"
     );
+}
+
+#[tokio::test]
+async fn a_feed_the_fortigate_cannot_pull_is_explained_from_what_the_device_reports() {
+    use fortisync::api::externalconnector::ConnectorMode;
+    use fortisync::cli::doctor::feeds::FeedCheck;
+    use fortisync::model::Owner;
+
+    let sim = fortigate("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let owner = Owner {
+        namespace: "team-a".into(),
+        name: "blocklist".into(),
+    };
+    // Port 9 on loopback: nothing listens, so the FortiGate's pull fails to connect.
+    let created = send(
+        &client(fg.ca_pem(), ip(1)),
+        Method::POST,
+        &format!("{}/api/v2/cmdb/system/external-resource", fg.url()),
+        Some(KEY),
+        Some(serde_json::json!({
+            "name": "fs-blocklist", "type": "address", "update-method": "feed",
+            "resource": "http://127.0.0.1:9/edl/team-a/blocklist", "refresh-rate": 5,
+            "comments": owner.marker(),
+        })),
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    let polls = fg
+        .wait_for_polls("root", "fs-blocklist", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(polls.len(), 1, "the simulated FortiGate pulled once");
+    fg.clear_requests();
+
+    let mut target = fw_target(&sim, KEY, ip(1));
+    target.feeds = vec![FeedCheck {
+        resource: "team-a/blocklist".into(),
+        resource_name: "fs-blocklist".into(),
+        mode: ConnectorMode::Feed,
+        owner,
+    }];
+    let report = diagnose(&target).await;
+    let step = report
+        .steps
+        .iter()
+        .find(|s| s.id == "connector.fs-blocklist")
+        .expect("the connector's step");
+    assert_eq!(step.status, Status::Fail, "{step:?}");
+    assert_eq!(step.reason.as_deref(), Some("FeedPullFailed"));
+    assert!(
+        step.detail.starts_with(
+            "the FortiGate's last pull of http://127.0.0.1:9/edl/team-a/blocklist failed ("
+        ),
+        "{}",
+        step.detail
+    );
+    assert!(
+        step.cause
+            .as_deref()
+            .is_some_and(|c| c.starts_with("the FortiGate could not fetch the URL")),
+        "{step:?}"
+    );
+    assert!(!report.passed());
+    let writes: Vec<_> = fg
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert!(writes.is_empty(), "doctor only reads: {writes:?}");
 }

@@ -351,6 +351,7 @@ fn target(url: String, ca: String, credentials: Credentials) -> Target {
             lock_retries: 0,
         },
         admin_user: None,
+        feeds: Vec::new(),
     }
 }
 

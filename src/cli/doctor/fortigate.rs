@@ -13,6 +13,7 @@ use super::checks::{
     self, PROBES, STOPPED, Step, auth_step, probe_step, skip_from, skipped_after_auth, stops,
     vdom_step,
 };
+use super::feeds::FeedCheck;
 use super::rules::{device_lockout, lockout_step, version_steps};
 use crate::device::fortios::{FortiOsClient, RetryPolicy};
 use crate::device::{DeviceError, DeviceKind, EndpointConfig, Guard};
@@ -75,6 +76,7 @@ pub async fn check(
     endpoint: &EndpointConfig,
     guard: Arc<Guard>,
     source: Option<IpAddr>,
+    feeds: &[FeedCheck],
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let scoped = match client(endpoint, &endpoint.scope, &guard) {
@@ -187,5 +189,15 @@ pub async fn check(
     steps.push(Step::ok("facts", "device facts", facts));
     steps.push(lockout_step(lockout, endpoint.lockout));
     steps.extend(version_steps(&status.version));
+    if vdom_missing {
+        let why = format!("not tried: VDOM {:?} does not exist", endpoint.scope);
+        steps.extend(
+            feeds
+                .iter()
+                .map(|f| Step::skip(&f.id(), &f.title(), why.clone())),
+        );
+    } else {
+        steps.extend(super::feeds::check(&scoped, feeds).await);
+    }
     steps
 }

@@ -7,6 +7,7 @@
 //! Exit codes: 0 every step passed (warnings allowed), 1 a step failed, 2 bad arguments.
 
 pub mod checks;
+pub mod feeds;
 mod fortigate;
 mod fortimanager;
 mod network;
@@ -109,6 +110,8 @@ pub struct Target {
     pub endpoint: EndpointConfig,
     /// FortiManager administrator to inspect.
     pub admin_user: Option<String>,
+    /// The manifests' ExternalConnectors on this FortiGate, whose lists doctor reads.
+    pub feeds: Vec<feeds::FeedCheck>,
 }
 
 impl Target {
@@ -152,7 +155,7 @@ pub async fn diagnose_remembering(target: &Target, refused: &RefusedKeys) -> Rep
         ));
         let source = endpoint.transport.source_address.or(net.local);
         steps.extend(match endpoint.kind {
-            DeviceKind::FortiGate => fortigate::check(endpoint, guard, source).await,
+            DeviceKind::FortiGate => fortigate::check(endpoint, guard, source, &target.feeds).await,
             DeviceKind::FortiManager => {
                 fortimanager::check(endpoint, guard, source, target.admin_user.as_deref()).await
             }

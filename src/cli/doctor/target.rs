@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 
+use super::feeds::FeedCheck;
 use super::{DoctorArgs, Target};
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::cli::load::Manifests;
@@ -46,10 +47,10 @@ fn read(path: &std::path::Path) -> Result<String, TargetError> {
 
 /// Builds the target from the command line.
 pub fn from_args(args: &DoctorArgs) -> Result<Target, TargetError> {
-    let mut endpoint = if !args.files.is_empty() {
+    let (mut endpoint, feeds) = if !args.files.is_empty() {
         from_manifests(args)?
     } else if let Some(url) = &args.url {
-        from_flags(args, url)?
+        (from_flags(args, url)?, Vec::new())
     } else {
         return Err(TargetError::Nothing);
     };
@@ -73,6 +74,7 @@ pub fn from_args(args: &DoctorArgs) -> Result<Target, TargetError> {
     Ok(Target {
         endpoint,
         admin_user: args.admin_user.clone(),
+        feeds,
     })
 }
 
@@ -104,7 +106,7 @@ fn from_flags(args: &DoctorArgs, url: &str) -> Result<EndpointConfig, TargetErro
     })
 }
 
-fn from_manifests(args: &DoctorArgs) -> Result<EndpointConfig, TargetError> {
+fn from_manifests(args: &DoctorArgs) -> Result<(EndpointConfig, Vec<FeedCheck>), TargetError> {
     let manifests = Manifests::load(&args.files, &args.namespace)
         .map_err(|e| TargetError::Manifests(e.to_string()))?;
     let mut candidates: Vec<(TargetKind, String, String)> = manifests
@@ -155,14 +157,29 @@ fn from_manifests(args: &DoctorArgs) -> Result<EndpointConfig, TargetError> {
             )));
         }
     };
+    let target = TargetRef { kind, name };
     let resolved = manifests
-        .resolve(
-            &namespace,
-            &TargetRef { kind, name },
-            args.secrets_dir.as_deref(),
-        )
+        .resolve(&namespace, &target, args.secrets_dir.as_deref())
         .map_err(|e| TargetError::Manifests(format!("{e}; {}", e.remedy())))?;
     // As the CRD does, and before any request: the credential would cross in cleartext.
     require_https("spec.url", &resolved.connection.url).map_err(TargetError::Url)?;
-    endpoint_config(&resolved).map_err(|e| TargetError::Manifests(e.to_string()))
+    let endpoint = endpoint_config(&resolved).map_err(|e| TargetError::Manifests(e.to_string()))?;
+    let mut feeds: Vec<FeedCheck> = manifests
+        .external_connectors
+        .iter()
+        .filter(|ec| {
+            ec.namespace().as_deref() == Some(namespace.as_str()) && ec.spec.target_ref == target
+        })
+        .map(|ec| FeedCheck {
+            resource: format!("{namespace}/{}", ec.name_any()),
+            resource_name: ec.spec.resource_name.clone(),
+            mode: ec.spec.mode,
+            owner: crate::model::Owner {
+                namespace: namespace.clone(),
+                name: ec.name_any(),
+            },
+        })
+        .collect();
+    feeds.sort_by(|a, b| a.resource_name.cmp(&b.resource_name));
+    Ok((endpoint, feeds))
 }
