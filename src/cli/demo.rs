@@ -1,8 +1,8 @@
 //! `fortisync demo`: the README's first command. Starts the built-in simulator with the
 //! example estate, converges `examples/fortigate.yaml` + `examples/addressgroups.yaml` the way
 //! `fortisync apply` does (no cluster needed), shows the plan, the writes and the device's
-//! resulting groups, then plays one failure live: a regenerated API key. Leaves nothing
-//! running.
+//! resulting groups, pushes `examples/externalconnectors.yaml` and repairs a hand edit of it,
+//! then plays one failure live: a regenerated API key. Leaves nothing running.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
 
+use super::connector;
 use super::load::Manifests;
 use super::render;
 use super::standalone::{CredentialSources, GroupRun, Runner};
@@ -28,6 +29,7 @@ pub struct DemoArgs {
 const SCENARIO: &str = include_str!("../../examples/sim-scenario.yaml");
 const FORTIGATE: &str = include_str!("../../examples/fortigate.yaml");
 const GROUPS: &str = include_str!("../../examples/addressgroups.yaml");
+const CONNECTORS: &str = include_str!("../../examples/externalconnectors.yaml");
 const DEVICE: &str = "fw-edge-1";
 const API_USER: &str = "fortisync";
 
@@ -139,9 +141,11 @@ async fn demo(color: bool) -> anyhow::Result<()> {
         fg.requests().len()
     );
 
+    connectors(&runner, &mut manifests, fg, color).await?;
+
     step(
         color,
-        6,
+        7,
         "A failure, live: an admin regenerates the API key on the device; the Secret still has the old one",
     );
     let new_key = "fortisync-regenerated-key-000001";
@@ -203,6 +207,70 @@ async fn demo(color: bool) -> anyhow::Result<()> {
     println!(
         "next: `fortisync plan -f examples/` against your own device, `fortisync doctor` when it refuses you."
     );
+    Ok(())
+}
+
+/// Step 6: a list too large for a group, pushed in one call; then drift made by hand, repaired.
+async fn connectors(
+    runner: &Runner,
+    manifests: &mut Manifests,
+    fg: &FortiGateHandle,
+    color: bool,
+) -> anyhow::Result<()> {
+    step(
+        color,
+        6,
+        "An IP list (examples/externalconnectors.yaml): ExternalConnector pushes it with FortiOS's dynamic API",
+    );
+    manifests.add(CONNECTORS, "examples/externalconnectors.yaml", "default")?;
+    let list = manifests
+        .external_connectors
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("examples/externalconnectors.yaml holds no connector"))?;
+    fg.clear_requests();
+    let t = Instant::now();
+    let pushed = runner.run_connector(manifests, &list, true).await;
+    let elapsed = t.elapsed();
+    print!("{}", indent(&connector::render(&pushed, true, color)));
+    if let Err(e) = &pushed.result {
+        anyhow::bail!(
+            "{}: {}: {} (remedy: {})",
+            pushed.resource,
+            e.reason,
+            e.message,
+            e.remedy
+        );
+    }
+    let calls = fg.requests().iter().filter(|r| r.method != "GET").count();
+    let mut held = fg.feed_entries("root", &list.spec.resource_name);
+    held.sort();
+    println!(
+        "   {} entries on the device after {calls} write call(s) in {:.0} ms: {}",
+        held.len(),
+        elapsed.as_secs_f64() * 1000.0,
+        held.join(", ")
+    );
+    println!("   an admin removes 192.0.2.10 on the device by hand; the next pass puts it back:");
+    // As another tool on the device would: its own dynamic call.
+    let (status, _) = fg.dispatch_internal(
+        "POST",
+        "/api/v2/monitor/system/external-resource/dynamic?vdom=root",
+        Some(serde_json::json!({"commands": [{
+            "name": list.spec.resource_name, "command": "remove", "entries": ["192.0.2.10"],
+        }]})),
+    );
+    anyhow::ensure!(
+        status == 200,
+        "the simulated hand edit failed: HTTP {status}"
+    );
+    let repaired = runner.run_connector(manifests, &list, true).await;
+    print!("{}", indent(&connector::render(&repaired, true, color)));
+    let back = fg
+        .feed_entries("root", &list.spec.resource_name)
+        .iter()
+        .any(|e| e == "192.0.2.10");
+    anyhow::ensure!(back, "the entry removed by hand was not restored");
     Ok(())
 }
 
