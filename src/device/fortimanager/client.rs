@@ -54,6 +54,10 @@ pub struct FortiManagerClient {
     next_id: AtomicU64,
     lock_retries: u32,
     lock_backoff: Duration,
+    /// One workspace pass at a time through this client (see [`FortiManagerClient::workspace_turn`]).
+    workspace: tokio::sync::Mutex<()>,
+    /// Set once the ADOM was checked for a lock an earlier run left.
+    stale_lock_checked: tokio::sync::OnceCell<()>,
 }
 
 /// Escapes a name for a FortiManager URL (`/` → `\/`).
@@ -86,7 +90,22 @@ impl FortiManagerClient {
             next_id: AtomicU64::new(1),
             lock_retries: 5,
             lock_backoff: Duration::from_millis(500),
+            workspace: tokio::sync::Mutex::new(()),
+            stale_lock_checked: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Waits for this client's turn in the ADOM workspace. FortiManager ties the lock to the
+    /// session, and every pass through this connection shares one (API-key calls share one
+    /// per admin), so two passes inside lock → commit → unlock at once would commit or discard
+    /// each other's half-made writes.
+    pub async fn workspace_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.workspace.lock().await
+    }
+
+    /// Marks the once-per-client check for a lock an earlier run left.
+    pub fn stale_lock_checked(&self) -> &tokio::sync::OnceCell<()> {
+        &self.stale_lock_checked
     }
 
     /// Attempts and first backoff when the ADOM lock is held by someone else.
@@ -520,7 +539,8 @@ impl FortiManagerClient {
         }
     }
 
-    async fn lock_holder(&self) -> Option<String> {
+    /// Who holds the ADOM lock (`<user> (session <sid>)`), None when unlocked or unknown.
+    pub async fn lock_holder(&self) -> Option<String> {
         let url = self.workspace_url("lockinfo");
         let info = self.call_result("get", &url, Map::new()).await.ok()?;
         let first = info

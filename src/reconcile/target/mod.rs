@@ -96,6 +96,7 @@ impl Target {
                         v
                     }
                 };
+                workspace::release_stale_lock(&client, &spec).await;
                 Ok(Self::FortiManager {
                     client,
                     spec: Box::new(spec),

@@ -38,9 +38,13 @@ where
     E: From<DeviceError>,
 {
     let locking = needs_lock(client, spec).await?;
-    if locking {
+    let _turn = if locking {
+        let turn = client.workspace_turn().await;
         client.lock().await?;
-    }
+        Some(turn)
+    } else {
+        None
+    };
     let mut written = writes().await;
     if locking {
         if written.is_ok() {
@@ -51,4 +55,40 @@ where
         }
     }
     written
+}
+
+/// Releases, once per client, an ADOM lock that an earlier fortisync run left when it was
+/// killed between lock and unlock: left alone it would stop every other admin's changes and,
+/// on a converged ADOM, no later pass would ever unlock it. FortiManager ties the lock to the
+/// session and API-key calls of one admin share one, so the restarted controller holds it and
+/// its unlock releases it (discarding the dead pass's uncommitted writes, which the next pass
+/// plans again). A lock of any other session (another admin, or an earlier run's password
+/// session) is refused with -20055 and left alone; whether session expiry frees that one is
+/// UNCONFIRMED. Best effort: a failure here is logged and the pass goes on.
+pub async fn release_stale_lock(client: &FortiManagerClient, spec: &FortiManagerSpec) {
+    client
+        .stale_lock_checked()
+        .get_or_init(|| async {
+            if !matches!(needs_lock(client, spec).await, Ok(true)) {
+                return;
+            }
+            let _turn = client.workspace_turn().await;
+            let Some(holder) = client.lock_holder().await else {
+                return;
+            };
+            match client.unlock().await {
+                Ok(()) => tracing::warn!(
+                    device = %client.device(),
+                    %holder,
+                    "released an ADOM lock an earlier fortisync run left (killed between lock and unlock); its uncommitted changes are discarded"
+                ),
+                Err(e) => tracing::info!(
+                    device = %client.device(),
+                    %holder,
+                    error = %e,
+                    "the ADOM is locked by another session; left alone"
+                ),
+            }
+        })
+        .await;
 }
