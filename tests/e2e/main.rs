@@ -11,6 +11,7 @@ mod admission;
 mod chart;
 mod connection_status;
 mod control_plane;
+mod crash;
 mod deletion;
 mod device_policy;
 mod externalconnector;
