@@ -4,14 +4,16 @@
 //! → status from what the device reports.
 //!
 //! - `desired`: entries from every source, canonical, without expired ones (pure);
-//! - `plan`: the object and push commands (pure); `fortigate`: observe and apply on a VDOM.
-//!
-//! FortiManager targets (ADOM object + proxy to the FortiGates) are not built yet: such a
-//! resource is reported `Unsupported` with nothing written.
+//! - `plan`: the object and push commands (pure); `fortigate`: observe and apply on a VDOM;
+//! - `fortimanager`: the ADOM object in the workspace, then `proxied`: the FortiGates behind
+//!   the FortiManager through `/sys/proxy/json`; `fmg_pass`: that pass's status and events.
 
 pub mod desired;
+mod fmg_pass;
 pub mod fortigate;
+pub mod fortimanager;
 pub mod plan;
+pub mod proxied;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,11 +258,6 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         "spec.resourceName",
         &ec.spec.resource_name,
     )?;
-    let Target::FortiGate { client, firmware } = &target else {
-        return Err(ReconcileError::Unsupported(
-            "an ExternalConnector through a FortiManager is not supported by this build yet: target a FortiGate".into(),
-        ));
-    };
     let previous = ec.status.clone().unwrap_or_default();
     let url = match (feed_url(&ec, ctx.edl_base_url()), ec.spec.mode) {
         (Some(url), _) => url,
@@ -292,6 +289,28 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
             feed.server_identity_check
         },
         credentials_changed: credentials_version != previous.feed_credentials_version,
+    };
+    let (client, firmware) = match &target {
+        Target::FortiGate { client, firmware } => (client, firmware),
+        Target::FortiManager {
+            client,
+            spec,
+            firmware,
+        } => {
+            let pass = fmg_pass::Pass {
+                client,
+                spec,
+                adom_firmware: *firmware,
+                desired: &d,
+                list: &list,
+                previous: &previous,
+                credentials_version,
+                insecure: resolved.connection.tls.insecure_skip_verify,
+                resync,
+                now,
+            };
+            return fmg_pass::apply(&ec, ctx, pass).await;
+        }
     };
     let (object, on_device) = fortigate::observe(client, &d.name).await?;
     let was_converged = previous.observed_generation == ec.metadata.generation
@@ -488,7 +507,44 @@ fn feed_status(
         feed_credentials_version: credentials_version,
         drift_repairs: previous.drift_repairs,
         next_expiry: list.next_expiry.map(Time),
+        devices: Vec::new(),
         last_error: None,
+    }
+}
+
+/// The reason and message of a refusal of resource `name` (nothing was written).
+pub fn refusal_text(refusal: &Refusal, name: &str) -> (&'static str, String) {
+    match refusal {
+        Refusal::NotOwned => (
+            "ResourceNotOwned",
+            format!(
+                "an external resource {:?} exists that fortisync did not create; nothing was written. Remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
+                name
+            ),
+        ),
+        Refusal::OwnedByAnother {
+            same_namespace,
+            owner,
+        } => (
+            "ResourceOwnedByAnother",
+            if *same_namespace {
+                format!(
+                    "the external resource {:?} belongs to {owner}; nothing was written. Remedy: choose another spec.resourceName",
+                    name
+                )
+            } else {
+                format!(
+                    "another fortisync resource (in another namespace) owns the external resource {:?}; nothing was written. Remedy: choose another spec.resourceName",
+                    name
+                )
+            },
+        ),
+        Refusal::PushUnsupported(f) => (
+            "PushUnsupported",
+            format!(
+                "the device runs FortiOS {f}; the dynamic push API needs 7.2.1 or later; nothing was written. Remedy: use mode: Feed, or upgrade the FortiGate"
+            ),
+        ),
     }
 }
 
@@ -500,38 +556,7 @@ async fn refused(
     list: &DesiredList,
     refusal: Refusal,
 ) -> Result<Action, ReconcileError> {
-    let (reason, message) = match refusal {
-        Refusal::NotOwned => (
-            "ResourceNotOwned",
-            format!(
-                "an external resource {:?} exists that fortisync did not create; nothing was written. Remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
-                ec.spec.resource_name
-            ),
-        ),
-        Refusal::OwnedByAnother {
-            same_namespace,
-            owner,
-        } => (
-            "ResourceOwnedByAnother",
-            if same_namespace {
-                format!(
-                    "the external resource {:?} belongs to {owner}; nothing was written. Remedy: choose another spec.resourceName",
-                    ec.spec.resource_name
-                )
-            } else {
-                format!(
-                    "another fortisync resource (in another namespace) owns the external resource {:?}; nothing was written. Remedy: choose another spec.resourceName",
-                    ec.spec.resource_name
-                )
-            },
-        ),
-        Refusal::PushUnsupported(f) => (
-            "PushUnsupported",
-            format!(
-                "the device runs FortiOS {f}; the dynamic push API needs 7.2.1 or later; nothing was written. Remedy: use mode: Feed, or upgrade the FortiGate"
-            ),
-        ),
-    };
+    let (reason, message) = refusal_text(&refusal, &ec.spec.resource_name);
     let generation = ec.metadata.generation;
     let status = ExternalConnectorStatus {
         observed_generation: generation,
@@ -585,12 +610,15 @@ async fn cleanup(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Re
         }
         Err(e) => return Err(e),
     };
-    let Target::FortiGate { client, .. } = &target else {
-        return Ok(Action::await_change());
-    };
     let owner = Owner {
         namespace,
         name: ec.name_any(),
+    };
+    let client = match &target {
+        Target::FortiGate { client, .. } => client,
+        Target::FortiManager { client, spec, .. } => {
+            return fmg_pass::cleanup(&ec, ctx, client, spec, owner).await;
+        }
     };
     // Only what this resource owns is deleted.
     if let Some(object) = client.get(fortigate::TABLE, &ec.spec.resource_name).await?
