@@ -14,6 +14,7 @@ mod control_plane;
 mod deletion;
 mod device_policy;
 mod externalconnector;
+mod externalconnector_fortimanager;
 mod lockout;
 mod namespaces;
 mod replicas;
