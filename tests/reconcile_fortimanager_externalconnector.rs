@@ -6,6 +6,8 @@
 //! deletion cleans the ADOM and the devices.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use fortisync::api::addressgroup::TargetKind;
 use fortisync::api::common::ConnectionSpec;
@@ -98,9 +100,19 @@ fn device(name: &str) -> ConnectorDeviceTarget {
     }
 }
 
-/// One pass, written, as the controller runs it.
+/// One Push pass, written, as the controller runs it.
 async fn converge(
     t: &Target,
+    list: &BTreeSet<String>,
+    targets: &[ConnectorDeviceTarget],
+    converged: &BTreeSet<(String, Option<String>)>,
+) -> Result<Outcome, ReconcileError> {
+    converge_as(t, &desired(), list, targets, converged).await
+}
+
+async fn converge_as(
+    t: &Target,
+    d: &DesiredResource,
     list: &BTreeSet<String>,
     targets: &[ConnectorDeviceTarget],
     converged: &BTreeSet<(String, Option<String>)>,
@@ -113,9 +125,8 @@ async fn converge(
     else {
         panic!("a FortiManager target")
     };
-    let d = desired();
     let pass = DevicePass {
-        desired: &d,
+        desired: d,
         take_over: false,
         entries: list,
         targets,
@@ -448,4 +459,89 @@ async fn deletion_removes_the_adom_object_and_every_devices_resource_only_where_
             .expect("alice's stays")["comments"],
         "alice's list"
     );
+}
+
+/// A loopback list URL the simulated FortiGates pull, whose body the test sets.
+async fn list_server(body: &str) -> (String, Arc<Mutex<String>>) {
+    let state = Arc::new(Mutex::new(body.to_string()));
+    let served = state.clone();
+    let app = axum::Router::new().route(
+        "/list",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { served.lock().expect("body").clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/list", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, state)
+}
+
+#[tokio::test]
+async fn feed_mode_creates_feed_resources_and_refreshes_each_device_through_the_proxy_on_a_change()
+{
+    let (url, body) = list_server("192.0.2.1\n").await;
+    let sim = Estate::default().start().await;
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    let t = target(&sim, &endpoints).await;
+    let feed = DesiredResource {
+        mode: ConnectorMode::Feed,
+        url: url.clone(),
+        refresh_rate: 60,
+        server_identity_check: ServerIdentityCheck::None,
+        ..desired()
+    };
+    let wait = Duration::from_secs(10);
+    let first = converge_as(&t, &feed, &entries(&["192.0.2.1"]), &[], &BTreeSet::new())
+        .await
+        .expect("first");
+    let adom = sim
+        .fortimanager("fmg")
+        .control()
+        .object("root", AdomTable::ExternalResource, RESOURCE)
+        .expect("the ADOM object");
+    assert_eq!(adom["update-method"], "feed");
+    assert_eq!(adom["resource"], url.as_str());
+    // fw-b runs 6.4.14: a feed works there (no update-method field before 7.2.1).
+    for fw in ["fw-a", "fw-b"] {
+        assert!(
+            !sim.fortigate(fw)
+                .wait_for_polls("root", RESOURCE, 1, wait)
+                .await
+                .is_empty(),
+            "{fw} pulled"
+        );
+        assert_eq!(held(&sim, fw), ["192.0.2.1"], "{fw}");
+    }
+    assert!(first.devices.iter().all(|d| d.error.is_none()), "{first:?}");
+
+    let settled = converge_as(&t, &feed, &entries(&["192.0.2.1"]), &[], &BTreeSet::new())
+        .await
+        .expect("settled");
+    assert_eq!(settled.writes(), 0, "{settled:?}");
+    for fw in ["fw-a", "fw-b"] {
+        assert_eq!(state_of(&settled, fw), DeviceState::Converged, "{fw}");
+    }
+    let polls = |fw: &str| sim.fortigate(fw).feed_polls("root", RESOURCE).len();
+    let before = (polls("fw-a"), polls("fw-b"));
+
+    // The list changes: nothing to write, but each device is asked to pull at once.
+    *body.lock().expect("body") = "192.0.2.1\n192.0.2.2\n".into();
+    let changed = entries(&["192.0.2.1", "192.0.2.2"]);
+    let out = converge_as(&t, &feed, &changed, &[], &BTreeSet::new())
+        .await
+        .expect("change");
+    assert_eq!(out.writes(), 0, "a refresh is not a write: {out:?}");
+    for (fw, n) in [("fw-a", before.0), ("fw-b", before.1)] {
+        sim.fortigate(fw)
+            .wait_for_polls("root", RESOURCE, n + 1, wait)
+            .await;
+        assert_eq!(held(&sim, fw), ["192.0.2.1", "192.0.2.2"], "{fw}");
+        assert_eq!(polls(fw), n + 1, "{fw}: one pull, the one asked for");
+    }
 }

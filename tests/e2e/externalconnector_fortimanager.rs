@@ -14,10 +14,8 @@ use fortisync::sim::fortios::Table;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 
-#[path = "../support/estate.rs"]
-mod estate;
-
-use estate::{Estate, FMG_KEY};
+// One estate module per test binary (clippy::duplicate_mod): the AddressGroup e2e loads it.
+use crate::addressgroup_fortimanager::estate::{Estate, FMG_KEY};
 
 use crate::support::control_plane;
 use crate::support::fixture::{condition, secret, start_controller, wait_for};
