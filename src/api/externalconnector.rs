@@ -75,7 +75,7 @@ pub struct ExternalConnectorSpec {
     /// ADOM object. Empty: the FortiManager connection's own `deviceTargets`, which default to
     /// every FortiGate of the ADOM (its `All_FortiGate` group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = MAX_DEVICE_TARGETS))]
     #[x_kube(validation = Rule::new(DEVICE_TARGETS_UNIQUE_RULE).message(DEVICE_TARGETS_UNIQUE_MESSAGE))]
     pub device_targets: Vec<ConnectorDeviceTarget>,
 }
@@ -92,18 +92,25 @@ pub const DEVICE_TARGETS_UNIQUE_RULE: &str = "self.all(t, self.filter(u, u.name 
 pub const DEVICE_TARGETS_UNIQUE_MESSAGE: &str =
     "spec.deviceTargets must name each device (and VDOM) once";
 
+/// Refusal: a device target name FortiManager cannot have.
+pub const DEVICE_TARGET_NAME_MESSAGE: &str =
+    "spec.deviceTargets[].name must be a FortiManager device name: not empty, no '/'";
+/// Refusal: a VDOM name FortiOS cannot have.
+pub const DEVICE_TARGET_VDOM_MESSAGE: &str =
+    "spec.deviceTargets[].vdom must be 1-31 characters of letters, digits, '_', '.', '-'";
+
 /// One FortiGate behind the FortiManager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorDeviceTarget {
     /// The device name exactly as FortiManager shows it (what proxy targets use).
-    #[x_kube(validation = Rule::new("self.size() >= 1 && !self.contains('/')").message("spec.deviceTargets[].name must be a FortiManager device name: not empty, no '/'"))]
+    #[x_kube(validation = Rule::new("self.size() >= 1 && !self.contains('/')").message(DEVICE_TARGET_NAME_MESSAGE))]
     #[schemars(length(max = 64))]
     pub name: String,
     /// The VDOM on that device (default: the device's management VDOM, as a request without
     /// `vdom` reaches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_.-]{1,31}$')").message("spec.deviceTargets[].vdom must be 1-31 characters of letters, digits, '_', '.', '-'"))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_.-]{1,31}$')").message(DEVICE_TARGET_VDOM_MESSAGE))]
     #[schemars(length(max = 31))]
     pub vdom: Option<String>,
 }

@@ -204,3 +204,73 @@ async fn the_adom_object_and_two_fortigates_converge_an_unreachable_and_an_unkno
     }
     assert_eq!(control.lock_holder("root"), None);
 }
+
+/// `spec.deviceTargets` rows both the API server and the offline check refuse, naming the
+/// same field with the same reason: (what, targetRef kind, deviceTargets, field, reason).
+#[rustfmt::skip] // a table: one row a line
+fn bad_device_targets() -> Vec<(&'static str, &'static str, serde_json::Value, &'static str, &'static str)> {
+    use fortisync::api::externalconnector::{
+        DEVICE_TARGET_NAME_MESSAGE, DEVICE_TARGET_VDOM_MESSAGE, DEVICE_TARGETS_KIND_MESSAGE,
+        DEVICE_TARGETS_UNIQUE_MESSAGE,
+    };
+    use serde_json::json;
+    vec![
+        ("device targets on a FortiGate target", "FortiGate", json!([{"name": "fw-a"}]), "spec", DEVICE_TARGETS_KIND_MESSAGE),
+        ("one device twice", "FortiManager", json!([{"name": "fw-a"}, {"name": "fw-b"}, {"name": "fw-a"}]), "spec.deviceTargets", DEVICE_TARGETS_UNIQUE_MESSAGE),
+        ("one device and VDOM twice", "FortiManager", json!([{"name": "fw-a", "vdom": "dmz"}, {"name": "fw-a", "vdom": "dmz"}]), "spec.deviceTargets", DEVICE_TARGETS_UNIQUE_MESSAGE),
+        ("a slash in a device name", "FortiManager", json!([{"name": "adom/root"}]), "spec.deviceTargets[0].name", DEVICE_TARGET_NAME_MESSAGE),
+        ("an empty device name", "FortiManager", json!([{"name": ""}]), "spec.deviceTargets[0].name", DEVICE_TARGET_NAME_MESSAGE),
+        ("a space in a VDOM", "FortiManager", json!([{"name": "fw-a", "vdom": "my vdom"}]), "spec.deviceTargets[0].vdom", DEVICE_TARGET_VDOM_MESSAGE),
+    ]
+}
+
+fn with_targets(kind: &str, targets: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "fortisync.dev/v1alpha1",
+        "kind": "ExternalConnector",
+        "metadata": {"name": "targets"},
+        "spec": {
+            "targetRef": {"kind": kind, "name": "fmg"},
+            "resourceName": RESOURCE,
+            "mode": "Push",
+            "deviceTargets": targets,
+        },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_device_targets_are_refused_by_the_api_server_and_offline_with_the_same_field_and_reason()
+ {
+    use fortisync::api::validate::validate_device_targets;
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("ec-targets");
+    let names = |text: &str, field: &str, reason: &str| {
+        text.lines()
+            .any(|l| l.contains(&format!("{field}: ")) && l.contains(reason))
+    };
+    for (what, kind, targets, field, reason) in bad_device_targets() {
+        let manifest = with_targets(kind, &targets);
+        let (ok, err) = cp.apply(&ns, &manifest.to_string());
+        assert!(!ok, "{what}: admitted by the API server");
+        assert!(
+            names(&err, field, reason),
+            "{what}: {field}: …{reason}… not in {err}"
+        );
+        let spec = serde_json::from_value(manifest["spec"].clone()).expect("spec");
+        let offline = validate_device_targets(&spec);
+        assert!(
+            offline.iter().any(|p| names(p, field, reason)),
+            "{what}: offline: {offline:?}"
+        );
+    }
+    // The same device in two VDOMs, and one without a VDOM, is three targets.
+    let good = with_targets(
+        "FortiManager",
+        &serde_json::json!([{"name": "fw-a", "vdom": "root"}, {"name": "fw-a", "vdom": "dmz"}, {"name": "fw-a"}]),
+    );
+    let (ok, err) = cp.apply(&ns, &good.to_string());
+    assert!(ok, "{err}");
+    let spec = serde_json::from_value(good["spec"].clone()).expect("spec");
+    assert_eq!(validate_device_targets(&spec), Vec::<String>::new());
+}
