@@ -286,7 +286,13 @@ pub fn status(
         },
         device: None,
         feed_url: (ec.spec.mode == ConnectorMode::Feed).then(|| url.to_string()),
-        feed_credentials_version: credentials_version,
+        // The devices never read a password back: the Secret's version is recorded only once
+        // every device took the write, so one that missed it gets the password next pass.
+        feed_credentials_version: if missed.is_empty() {
+            credentials_version
+        } else {
+            previous.feed_credentials_version.clone()
+        },
         drift_repairs: previous.drift_repairs,
         next_expiry: list.next_expiry.map(Time),
         devices,
@@ -325,4 +331,126 @@ pub async fn cleanup(
         .await;
     }
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::externalconnector::fortigate::EntryList;
+    use crate::reconcile::externalconnector::proxied::DeviceResult;
+
+    fn connector() -> ExternalConnector {
+        let mut ec: ExternalConnector = serde_json::from_value(serde_json::json!({
+            "apiVersion": "fortisync.dev/v1alpha1",
+            "kind": "ExternalConnector",
+            "metadata": {"name": "blocklist", "namespace": "team-a"},
+            "spec": {
+                "targetRef": {"kind": "FortiManager", "name": "fmg"},
+                "resourceName": "fs-blocklist",
+                "mode": "Push",
+            },
+        }))
+        .expect("connector");
+        ec.metadata.generation = Some(2);
+        ec
+    }
+
+    fn result(name: &str, state: DeviceState, held: &[&str]) -> DeviceResult {
+        DeviceResult {
+            name: name.into(),
+            vdom: None,
+            state,
+            error: (state != DeviceState::Converged).then(|| format!("{name} went wrong")),
+            list: (!held.is_empty()).then(|| EntryList {
+                entries: held.iter().map(|e| e.to_string()).collect(),
+                ..Default::default()
+            }),
+            writes: 0,
+            drift_writes: 0,
+        }
+    }
+
+    #[test]
+    fn devices_that_do_not_hold_the_list_are_named_and_a_missed_push_is_a_warning() {
+        let list = DesiredList {
+            entries: ["192.0.2.1".to_string(), "192.0.2.2".to_string()].into(),
+            ..Default::default()
+        };
+        let outcome = Outcome {
+            adom: ObjectWrite::None,
+            refusal: None,
+            devices: vec![
+                result("fw-typo", DeviceState::UnknownDevice, &[]),
+                result("fw-a", DeviceState::Converged, &["192.0.2.1", "192.0.2.2"]),
+                result("fw-gone", DeviceState::Unreachable, &[]),
+            ],
+        };
+        let previous = ExternalConnectorStatus {
+            feed_credentials_version: Some("7".into()),
+            ..Default::default()
+        };
+        let s = status(
+            &connector(),
+            &previous,
+            &list,
+            &outcome,
+            Some("8".into()),
+            "https://x",
+        );
+        let ready = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .expect("Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "DevicesNotSynced")
+        );
+        assert_eq!(
+            ready.message,
+            "the ADOM object is converged but 2 of 3 device(s) do not hold the list: fw-typo: UnknownDevice (fw-typo went wrong); fw-gone: Unreachable (fw-gone went wrong)"
+        );
+        let degraded = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == PUSH_DEGRADED)
+            .expect("PushDegraded");
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "PushFailed")
+        );
+        assert!(degraded.message.contains("fw-gone"), "{}", degraded.message);
+        assert!(
+            !degraded.message.contains("fw-typo"),
+            "an unknown name is not a failed push"
+        );
+        let names: Vec<(&str, bool, &str, u32)> = s
+            .devices
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.synced,
+                    d.reason.as_str(),
+                    d.entries_on_device,
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("fw-typo", false, "UnknownDevice", 0),
+                ("fw-a", true, "Converged", 2),
+                ("fw-gone", false, "Unreachable", 0)
+            ]
+        );
+        assert_eq!(s.entries.on_device, 2, "only devices that answered count");
+        assert_eq!(
+            s.feed_credentials_version.as_deref(),
+            Some("7"),
+            "a device missed the write: the password goes out again next pass"
+        );
+        assert_eq!(s.last_error, None);
+        assert_eq!(s.device, None);
+    }
 }
