@@ -545,3 +545,111 @@ async fn feed_mode_creates_feed_resources_and_refreshes_each_device_through_the_
         assert_eq!(polls(fw), n + 1, "{fw}: one pull, the one asked for");
     }
 }
+
+#[tokio::test]
+async fn a_device_target_with_a_vdom_is_written_in_that_vdom_only() {
+    let mut scenario = Estate::default().fw_b_version("7.4.3").scenario();
+    scenario.fortigates[0].vdoms = vec!["root".into(), "dmz".into()];
+    let sim = Simulator::start(scenario).await.expect("simulator");
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    let t = target(&sim, &endpoints).await;
+    let dmz = ConnectorDeviceTarget {
+        name: "fw-a".into(),
+        vdom: Some("dmz".into()),
+    };
+    let out = converge(&t, &entries(&["192.0.2.1"]), &[dmz], &BTreeSet::new())
+        .await
+        .expect("converge");
+    assert_eq!(out.devices.len(), 1, "{out:?}");
+    assert_eq!(out.devices[0].vdom.as_deref(), Some("dmz"));
+    assert_eq!(out.devices[0].state, DeviceState::Converged);
+    let fw = sim.fortigate("fw-a");
+    assert_eq!(fw.feed_entries("dmz", RESOURCE), ["192.0.2.1"]);
+    assert!(
+        fw.object("root", Table::ExternalResource, RESOURCE)
+            .is_none(),
+        "the management VDOM is not written"
+    );
+    assert!(
+        sim.fortigate("fw-b")
+            .object("root", Table::ExternalResource, RESOURCE)
+            .is_none(),
+        "an untargeted device is not written"
+    );
+}
+
+#[tokio::test]
+async fn a_fault_injected_on_a_fortigate_answers_its_proxied_requests_too() {
+    use fortisync::sim::fortios::{FaultBody, FaultRule};
+    let sim = Estate::default().start().await;
+    let fw = sim.fortigate("fw-a");
+    fw.add_fault(FaultRule {
+        path: "/api/v2/monitor/system/external-resource/dynamic".into(),
+        method: Some("POST".into()),
+        status: Some(500),
+        body: FaultBody::Json,
+        error: Some(-5),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let call = || {
+        fw.dispatch_internal(
+            "POST",
+            "/api/v2/monitor/system/external-resource/dynamic",
+            Some(json!({"commands": [{"name": RESOURCE, "command": "add", "entries": ["192.0.2.1"]}]})),
+        )
+    };
+    let (status, body) = call();
+    assert_eq!(
+        (status, body["http_status"].clone(), body["error"].clone()),
+        (500, json!(500), json!(-5))
+    );
+    assert!(fw.faults().is_empty(), "the rule is used up");
+    let (status, _) = call();
+    assert_ne!(status, 500, "the next request runs on the device");
+}
+
+#[tokio::test]
+async fn a_push_one_device_refuses_is_push_failed_there_and_the_other_device_converges() {
+    use fortisync::sim::fortios::{FaultBody, FaultRule};
+    let sim = Estate::default().fw_b_version("7.4.3").start().await;
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    let t = target(&sim, &endpoints).await;
+    sim.fortigate("fw-b").add_fault(FaultRule {
+        path: "/api/v2/monitor/system/external-resource/dynamic".into(),
+        status: Some(500),
+        body: FaultBody::Json,
+        error: Some(-5),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let list = entries(&["192.0.2.1"]);
+    let out = converge(&t, &list, &[], &BTreeSet::new())
+        .await
+        .expect("a refused push does not fail the pass");
+    assert_eq!(state_of(&out, "fw-a"), DeviceState::Converged);
+    let b = out
+        .devices
+        .iter()
+        .find(|d| d.name == "fw-b")
+        .expect("listed");
+    assert_eq!(b.state, DeviceState::PushFailed, "{b:?}");
+    assert!(
+        b.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("pushing the entries: the device refused it, HTTP 500")),
+        "{b:?}"
+    );
+    assert!(held(&sim, "fw-b").is_empty());
+    assert!(
+        sim.fortigate("fw-b")
+            .object("root", Table::ExternalResource, RESOURCE)
+            .is_some(),
+        "the object write before the push went through"
+    );
+    let again = converge(&t, &list, &[], &BTreeSet::new())
+        .await
+        .expect("again");
+    assert_eq!(state_of(&again, "fw-b"), DeviceState::Converged);
+    assert_eq!(held(&sim, "fw-b"), ["192.0.2.1"]);
+}
