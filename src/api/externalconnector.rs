@@ -292,7 +292,7 @@ pub struct ConnectorDeviceStatus {
     /// Whether the device holds the declared list.
     pub synced: bool,
     /// `Converged`, `Pending`, or why not: `UnknownDevice`, `Unreachable`, `PushFailed`,
-    /// `WriteFailed`, `FeedPullFailed`, `ResourceNotOwned`, `ResourceOwnedByAnother`,
+    /// `DeviceError`, `FeedPullFailed`, `ResourceNotOwned`, `ResourceOwnedByAnother`,
     /// `PushUnsupported`, `ListOverflow`.
     pub reason: String,
     /// Entries the device holds (valid ones).

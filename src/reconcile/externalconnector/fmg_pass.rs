@@ -241,7 +241,7 @@ pub fn status(
         .filter(|d| {
             matches!(
                 d.state,
-                DeviceState::PushFailed | DeviceState::Unreachable | DeviceState::WriteFailed
+                DeviceState::PushFailed | DeviceState::Unreachable | DeviceState::DeviceError
             )
         })
         .map(|d| d.name.as_str())

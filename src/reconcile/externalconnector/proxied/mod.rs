@@ -54,7 +54,7 @@ pub enum DeviceState {
     /// The FortiManager could not reach it.
     Unreachable,
     /// Its resource could not be read or written.
-    WriteFailed,
+    DeviceError,
     /// The `dynamic` push failed (a warning: the next pass pushes again).
     PushFailed,
     /// Its last feed pull failed.
@@ -73,7 +73,7 @@ impl DeviceState {
             Self::Pending => "Pending",
             Self::UnknownDevice => "UnknownDevice",
             Self::Unreachable => "Unreachable",
-            Self::WriteFailed => "WriteFailed",
+            Self::DeviceError => "DeviceError",
             Self::PushFailed => "PushFailed",
             Self::FeedPullFailed => "FeedPullFailed",
             Self::ListOverflow => "ListOverflow",
@@ -188,7 +188,7 @@ fn body_of<'a>(r: &'a ProxyResult, what: &str) -> Result<&'a Value, (DeviceState
     })?;
     match http_status(body) {
         s if s >= 400 && s != 404 => Err((
-            DeviceState::WriteFailed,
+            DeviceState::DeviceError,
             format!(
                 "HTTP {s} {what} (FortiOS error {})",
                 envelope(body)["error"]
@@ -241,7 +241,7 @@ pub async fn converge_group(
                                 result: DeviceResult::new(
                                     &r.target,
                                     vdom,
-                                    DeviceState::WriteFailed,
+                                    DeviceState::DeviceError,
                                     format!("an unexpected answer reading the resource: {e}"),
                                 ),
                                 plan: None,

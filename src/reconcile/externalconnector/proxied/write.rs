@@ -91,7 +91,7 @@ pub(super) async fn apply(
                     Some(r) => match body_of(r, "") {
                         Err(e) => Some(e),
                         Ok(body) if http_status(body) >= 400 => Some((
-                            DeviceState::WriteFailed,
+                            DeviceState::DeviceError,
                             format!(
                                 "HTTP {} (FortiOS error {})",
                                 http_status(body),
@@ -107,7 +107,7 @@ pub(super) async fn apply(
                 if let Some((state, why)) = failure {
                     let (state, what) = match phase {
                         0 => (state, "writing the external resource"),
-                        1 if state == DeviceState::WriteFailed => {
+                        1 if state == DeviceState::DeviceError => {
                             (DeviceState::PushFailed, "pushing the entries")
                         }
                         1 => (state, "pushing the entries"),
