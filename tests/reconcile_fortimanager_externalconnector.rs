@@ -653,3 +653,32 @@ async fn a_push_one_device_refuses_is_push_failed_there_and_the_other_device_con
     assert_eq!(state_of(&again, "fw-b"), DeviceState::Converged);
     assert_eq!(held(&sim, "fw-b"), ["192.0.2.1"]);
 }
+
+#[tokio::test]
+async fn deletion_names_the_devices_it_could_not_reach_and_cleans_the_rest() {
+    let sim = Estate::default().with_unreachable_device().start().await;
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    let t = target(&sim, &endpoints).await;
+    let targets = [device("fw-a"), device("fw-gone"), device("fw-typo")];
+    converge(&t, &entries(&["192.0.2.1"]), &targets, &BTreeSet::new())
+        .await
+        .expect("converge");
+    let Target::FortiManager { client, spec, .. } = &t else {
+        panic!()
+    };
+    let left = fortimanager::remove(client, spec, RESOURCE, &owner(), &targets)
+        .await
+        .expect("remove");
+    assert_eq!(left, ["fw-gone"], "an unknown name holds nothing to leave");
+    assert!(
+        sim.fortimanager("fmg")
+            .control()
+            .object("root", AdomTable::ExternalResource, RESOURCE)
+            .is_none()
+    );
+    assert!(
+        sim.fortigate("fw-a")
+            .object("root", Table::ExternalResource, RESOURCE)
+            .is_none()
+    );
+}
