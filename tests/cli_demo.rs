@@ -28,6 +28,9 @@ fn the_demo_converges_every_example_kind_and_the_regenerated_key_costs_one_faile
         "     locked out: no",
         "\ndemo finished in ",
     ] {
-        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
     }
 }

@@ -581,6 +581,32 @@ async fn external_resource_crud() {
 }
 
 #[tokio::test]
+async fn an_external_resources_feed_password_is_never_read_back_in_clear() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    let url = "/pm/config/adom/root/obj/system/external-resource";
+    let reply = fmg.rpc(&s, "add", json!({"url": url, "data": {"name": "feed", "type": "address", "resource": "https://edl.example/list"}})).await;
+    assert_eq!(status(&reply).0, 0);
+    assert_eq!(
+        status(&fmg.rpc(&s, "update", json!({"url": format!("{url}/feed"), "data": {"username": "fg", "password": "s3cret"}})).await).0,
+        0
+    );
+    let reply = fmg
+        .rpc(
+            &s,
+            "get",
+            json!({"url": format!("{url}/feed"), "verbose": 1}),
+        )
+        .await;
+    assert_eq!(reply["result"][0]["data"]["username"], json!("fg"));
+    assert_eq!(
+        reply["result"][0]["data"]["password"],
+        json!(["ENC", "<hidden>"]),
+        "the feed password is never answered in clear"
+    );
+}
+
+#[tokio::test]
 async fn admin_users_show_trusthost_defaults_and_only_super_user_edits() {
     let fmg = Fmg::start(scenario()).await;
     let s = fmg.login("rw").await;

@@ -37,6 +37,7 @@ pub const MAX_INLINE_ENTRIES: usize = 1000;
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(DEVICE_TARGETS_KIND_RULE).message(DEVICE_TARGETS_KIND_MESSAGE))]
 pub struct ExternalConnectorSpec {
     /// The FortiGate or FortiManager (same namespace) that holds the external resource.
     pub target_ref: TargetRef,
@@ -69,6 +70,49 @@ pub struct ExternalConnectorSpec {
     /// Manage an external resource of this name that fortisync did not create.
     #[serde(default)]
     pub take_over: bool,
+    /// FortiManager targets only: the managed FortiGates (FortiManager device names, each
+    /// with an optional VDOM) that receive the list through `/sys/proxy/json`, besides the
+    /// ADOM object. Empty: the FortiManager connection's own `deviceTargets`, which default to
+    /// every FortiGate of the ADOM (its `All_FortiGate` group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_DEVICE_TARGETS))]
+    #[x_kube(validation = Rule::new(DEVICE_TARGETS_UNIQUE_RULE).message(DEVICE_TARGETS_UNIQUE_MESSAGE))]
+    pub device_targets: Vec<ConnectorDeviceTarget>,
+}
+
+/// At most this many `spec.deviceTargets`.
+pub const MAX_DEVICE_TARGETS: usize = 64;
+/// CEL rule: `deviceTargets` only with a FortiManager target.
+pub const DEVICE_TARGETS_KIND_RULE: &str = "!has(self.deviceTargets) || size(self.deviceTargets) == 0 || self.targetRef.kind == 'FortiManager'";
+/// Refusal: `deviceTargets` on a FortiGate target.
+pub const DEVICE_TARGETS_KIND_MESSAGE: &str = "spec.deviceTargets is only for a FortiManager targetRef: a FortiGate target is the device itself";
+/// CEL rule: each device (and VDOM) is named once.
+pub const DEVICE_TARGETS_UNIQUE_RULE: &str = "self.all(t, self.filter(u, u.name == t.name && (has(u.vdom) ? u.vdom : '') == (has(t.vdom) ? t.vdom : '')).size() == 1)";
+/// Refusal: a device target named twice.
+pub const DEVICE_TARGETS_UNIQUE_MESSAGE: &str =
+    "spec.deviceTargets must name each device (and VDOM) once";
+
+/// Refusal: a device target name FortiManager cannot have.
+pub const DEVICE_TARGET_NAME_MESSAGE: &str =
+    "spec.deviceTargets[].name must be a FortiManager device name: not empty, no '/'";
+/// Refusal: a VDOM name FortiOS cannot have.
+pub const DEVICE_TARGET_VDOM_MESSAGE: &str =
+    "spec.deviceTargets[].vdom must be 1-31 characters of letters, digits, '_', '.', '-'";
+
+/// One FortiGate behind the FortiManager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorDeviceTarget {
+    /// The device name exactly as FortiManager shows it (what proxy targets use).
+    #[x_kube(validation = Rule::new("self.size() >= 1 && !self.contains('/')").message(DEVICE_TARGET_NAME_MESSAGE))]
+    #[schemars(length(max = 64))]
+    pub name: String,
+    /// The VDOM on that device (default: the device's management VDOM, as a request without
+    /// `vdom` reaches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_.-]{1,31}$')").message(DEVICE_TARGET_VDOM_MESSAGE))]
+    #[schemars(length(max = 31))]
+    pub vdom: Option<String>,
 }
 
 /// The kind of list.
@@ -228,9 +272,35 @@ pub struct ExternalConnectorStatus {
     /// The nearest future entry expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_expiry: Option<Time>,
+    /// FortiManager targets: each FortiGate the list is pushed to (or refreshed on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<ConnectorDeviceStatus>,
     /// The last failure, with its remedy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<ErrorReport>,
+}
+
+/// One FortiGate behind a FortiManager, after a pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorDeviceStatus {
+    /// FortiManager device name.
+    pub name: String,
+    /// The VDOM, when the target names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vdom: Option<String>,
+    /// Whether the device holds the declared list.
+    pub synced: bool,
+    /// `Converged`, `Pending`, or why not: `UnknownDevice`, `Unreachable`, `PushFailed`,
+    /// `DeviceError`, `FeedPullFailed`, `ResourceNotOwned`, `ResourceOwnedByAnother`,
+    /// `PushUnsupported`, `ListOverflow`.
+    pub reason: String,
+    /// Entries the device holds (valid ones).
+    #[serde(default)]
+    pub entries_on_device: u32,
+    /// What went wrong on this device, with the remedy, when something did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Entry counts.

@@ -21,19 +21,20 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use crate::api::addressgroup::Member;
 use crate::api::addressgroup::{
     ANY_ADDRESS_MESSAGE, AddressGroupSpec, BUILTIN_OBJECT_NAMES, GROUP_NAME_BUILTIN_MESSAGE,
     MAX_PREFIX_LEN, MEMBER_ADDRESS_MAX_LEN, MEMBER_FORM_MESSAGE, MEMBER_HOST_BITS_MESSAGE,
     MEMBER_RANGE_FAMILY_MESSAGE, MEMBER_RANGE_ORDER_MESSAGE,
 };
+use crate::api::addressgroup::{Member, TargetKind};
 use crate::api::common::{
     ConnectionSpec, CredentialsSecretRef, MAX_CONCURRENT_MESSAGE, SECRET_KEY_MESSAGE,
     SECRET_NAME_MESSAGE, SecretKeyRef, parse_go_duration,
 };
 use crate::api::externalconnector::{
-    ExternalConnectorSpec, MAX_INLINE_ENTRIES, RESOURCE_NAME_MAX_LEN,
-    RESOURCE_NAME_NOT_GLOBAL_MESSAGE,
+    DEVICE_TARGET_NAME_MESSAGE, DEVICE_TARGET_VDOM_MESSAGE, DEVICE_TARGETS_KIND_MESSAGE,
+    DEVICE_TARGETS_UNIQUE_MESSAGE, ExternalConnectorSpec, MAX_DEVICE_TARGETS, MAX_INLINE_ENTRIES,
+    RESOURCE_NAME_MAX_LEN, RESOURCE_NAME_NOT_GLOBAL_MESSAGE,
 };
 use crate::api::fortigate::FortiGateSpec;
 use crate::api::fortimanager::FortiManagerSpec;
@@ -206,6 +207,7 @@ pub fn validate_connector(spec: &ExternalConnectorSpec) -> Vec<String> {
             secret_name(&mut out, "spec.feed.credentialsSecretRef.name", &r.name);
         }
     }
+    out.0.extend(validate_device_targets(spec));
     out.0
 }
 
@@ -315,6 +317,45 @@ pub fn validate_fortimanager(spec: &FortiManagerSpec) -> Vec<String> {
             1,
             64,
         );
+    }
+    out.0
+}
+
+/// The problems of an ExternalConnector's `spec.deviceTargets` (the CRD's schema and CEL
+/// rules for that field, with the API server's wording), for the offline checks.
+pub fn validate_device_targets(spec: &ExternalConnectorSpec) -> Vec<String> {
+    let mut out = Problems::default();
+    let targets = &spec.device_targets;
+    if !targets.is_empty() && spec.target_ref.kind != TargetKind::FortiManager {
+        out.refuse("spec", "object", DEVICE_TARGETS_KIND_MESSAGE);
+    }
+    if targets.len() > MAX_DEVICE_TARGETS {
+        out.push(
+            "spec.deviceTargets",
+            &format!(
+                "Too many: {}: must have at most {MAX_DEVICE_TARGETS} items",
+                targets.len()
+            ),
+        );
+    }
+    let keys: BTreeSet<(&str, &str)> = targets
+        .iter()
+        .map(|t| (t.name.as_str(), t.vdom.as_deref().unwrap_or_default()))
+        .collect();
+    if keys.len() != targets.len() {
+        out.refuse("spec.deviceTargets", "array", DEVICE_TARGETS_UNIQUE_MESSAGE);
+    }
+    for (i, t) in targets.iter().enumerate() {
+        let field = format!("spec.deviceTargets[{i}].name");
+        if out.max_len(&field, &t.name, 64) && (t.name.is_empty() || t.name.contains('/')) {
+            out.refuse(&field, &t.name, DEVICE_TARGET_NAME_MESSAGE);
+        }
+        if let Some(vdom) = &t.vdom {
+            let field = format!("spec.deviceTargets[{i}].vdom");
+            if out.max_len(&field, vdom, 31) && !is_scope_name(vdom, 31) {
+                out.refuse(&field, vdom, DEVICE_TARGET_VDOM_MESSAGE);
+            }
+        }
     }
     out.0
 }

@@ -9,7 +9,7 @@ use fortisync::sim::Simulator;
 use fortisync::sim::fortimanager::Table as AdomTable;
 
 #[path = "../support/estate.rs"]
-pub mod estate;
+pub(crate) mod estate;
 
 use estate::{Estate, FMG_KEY, device_members};
 

@@ -15,6 +15,7 @@ mod crash;
 mod deletion;
 mod device_policy;
 mod externalconnector;
+mod externalconnector_fortimanager;
 mod lockout;
 mod namespaces;
 mod replicas;

@@ -30,6 +30,7 @@ pub const FW_KEY: &str = "fw-key";
 pub struct Estate {
     adom_os_version: String,
     unreachable_device: bool,
+    fw_b_version: String,
 }
 
 impl Default for Estate {
@@ -37,6 +38,7 @@ impl Default for Estate {
         Self {
             adom_os_version: "7.4".into(),
             unreachable_device: false,
+            fw_b_version: "6.4.14".into(),
         }
     }
 }
@@ -45,6 +47,12 @@ impl Estate {
     /// The ADOM's FortiOS version (`"7.0"`: before 7.2 an addrgrp may not be empty).
     pub fn adom_os_version(mut self, version: &str) -> Self {
         self.adom_os_version = version.into();
+        self
+    }
+
+    /// `fw-b`'s FortiOS version (`"7.4.3"`: both devices take a dynamic push).
+    pub fn fw_b_version(mut self, version: &str) -> Self {
+        self.fw_b_version = version.into();
         self
     }
 
@@ -75,13 +83,16 @@ impl Estate {
         };
         let mut devices = vec![
             device("fw-a", "FGT60F0000000001", "7.4.3"),
-            device("fw-b", "FGT60F0000000002", "6.4.14"),
+            device("fw-b", "FGT60F0000000002", &self.fw_b_version),
         ];
         if self.unreachable_device {
             devices.push(device("fw-gone", "FGT60F0000000003", "7.4.3"));
         }
         Scenario {
-            fortigates: vec![fortigate("fw-a", "7.4.3"), fortigate("fw-b", "6.4.14")],
+            fortigates: vec![
+                fortigate("fw-a", "7.4.3"),
+                fortigate("fw-b", &self.fw_b_version),
+            ],
             fortimanagers: vec![FortiManagerScenario {
                 name: "fmg".into(),
                 version: "7.4.3".into(),

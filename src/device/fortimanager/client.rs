@@ -488,6 +488,23 @@ impl FortiManagerClient {
         })
     }
 
+    /// The names of the ADOM's managed devices (`/dvmdb/adom/<adom>/device`, names only,
+    /// without the VDOM sub-table): what proxy targets may name.
+    pub async fn device_names(&self) -> Result<Vec<String>, DeviceError> {
+        let mut extra = Map::new();
+        extra.insert("fields".into(), json!(["name"]));
+        extra.insert("option".into(), json!(["no loadsub"]));
+        let url = format!("/dvmdb/adom/{}/device", self.adom);
+        let rows = self
+            .call_result("get", &url, extra)
+            .await?
+            .data_rows(&self.ctx("get", &url))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
     /// The global `workspace-mode` (`disabled`, `normal`, `workflow`, `per-adom`).
     pub async fn workspace_mode(&self) -> Result<String, DeviceError> {
         let global = self

@@ -4,14 +4,16 @@
 //! → status from what the device reports.
 //!
 //! - `desired`: entries from every source, canonical, without expired ones (pure);
-//! - `plan`: the object and push commands (pure); `fortigate`: observe and apply on a VDOM.
-//!
-//! FortiManager targets (ADOM object + proxy to the FortiGates) are not built yet: such a
-//! resource is reported `Unsupported` with nothing written.
+//! - `plan`: the object and push commands (pure); `fortigate`: observe and apply on a VDOM;
+//! - `fortimanager`: the ADOM object in the workspace, then `proxied`: the FortiGates behind
+//!   the FortiManager through `/sys/proxy/json`; `fmg_pass`: that pass's status and events.
 
 pub mod desired;
+mod fmg_pass;
 pub mod fortigate;
+pub mod fortimanager;
 pub mod plan;
+pub mod proxied;
 pub mod resource;
 
 use std::sync::Arc;
@@ -257,11 +259,6 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         "spec.resourceName",
         &ec.spec.resource_name,
     )?;
-    let Target::FortiGate { client, firmware } = &target else {
-        return Err(ReconcileError::Unsupported(
-            "an ExternalConnector through a FortiManager is not supported by this build yet: target a FortiGate".into(),
-        ));
-    };
     let previous = ec.status.clone().unwrap_or_default();
     let Some(url) = resource_url(&ec, ctx.edl_base_url()) else {
         return Err(ReconcileError::Setup {
@@ -276,6 +273,28 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         credentials,
         credentials_version != previous.feed_credentials_version,
     );
+    let (client, firmware) = match &target {
+        Target::FortiGate { client, firmware } => (client, firmware),
+        Target::FortiManager {
+            client,
+            spec,
+            firmware,
+        } => {
+            let pass = fmg_pass::Pass {
+                client,
+                spec,
+                adom_firmware: *firmware,
+                desired: &d,
+                list: &list,
+                previous: &previous,
+                credentials_version,
+                insecure: resolved.connection.tls.insecure_skip_verify,
+                resync,
+                now,
+            };
+            return fmg_pass::apply(&ec, ctx, pass).await;
+        }
+    };
     let (object, on_device) = fortigate::observe(client, &d.name).await?;
     let was_converged = previous.observed_generation == ec.metadata.generation
         && is_true(&previous.conditions, SYNCED);
@@ -471,6 +490,7 @@ fn feed_status(
         feed_credentials_version: credentials_version,
         drift_repairs: previous.drift_repairs,
         next_expiry: list.next_expiry.map(Time),
+        devices: Vec::new(),
         last_error: None,
     }
 }
@@ -537,12 +557,15 @@ async fn cleanup(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Re
         }
         Err(e) => return Err(e),
     };
-    let Target::FortiGate { client, .. } = &target else {
-        return Ok(Action::await_change());
-    };
     let owner = Owner {
         namespace,
         name: ec.name_any(),
+    };
+    let client = match &target {
+        Target::FortiGate { client, .. } => client,
+        Target::FortiManager { client, spec, .. } => {
+            return fmg_pass::cleanup(&ec, ctx, client, spec, owner).await;
+        }
     };
     // Only what this resource owns is deleted.
     if let Some(object) = client.get(fortigate::TABLE, &ec.spec.resource_name).await?

@@ -205,7 +205,40 @@ pub fn plan(
     if d.mode == ConnectorMode::Push && firmware < PUSH_FIRMWARE {
         return Err(Refusal::PushUnsupported(firmware));
     }
-    let object = match observed {
+    let object = plan_object(d, firmware, observed, take_over)?;
+    let push = match d.mode {
+        ConnectorMode::Feed => PushCommands::default(),
+        ConnectorMode::Push => {
+            let add: Vec<String> = desired_entries.difference(on_device).cloned().collect();
+            let remove: Vec<String> = on_device.difference(desired_entries).cloned().collect();
+            if add.is_empty() && remove.is_empty() {
+                PushCommands::default()
+            } else if drift {
+                PushCommands {
+                    snapshot: Some(desired_entries.iter().cloned().collect()),
+                    ..Default::default()
+                }
+            } else {
+                PushCommands {
+                    add,
+                    remove,
+                    snapshot: None,
+                }
+            }
+        }
+    };
+    Ok(ConnectorPlan { object, push })
+}
+
+/// The object write alone, with the ownership rules (no firmware check: an ADOM object is a
+/// definition, and whether a device can push is decided per device).
+pub fn plan_object(
+    d: &DesiredResource,
+    firmware: Firmware,
+    observed: Option<&Value>,
+    take_over: bool,
+) -> Result<ObjectWrite, Refusal> {
+    Ok(match observed {
         None => ObjectWrite::Create(resource_body(d, firmware, true)),
         Some(o) => {
             let comment = o["comments"].as_str().unwrap_or_default();
@@ -241,29 +274,7 @@ pub fn plan(
                 ObjectWrite::None
             }
         }
-    };
-    let push = match d.mode {
-        ConnectorMode::Feed => PushCommands::default(),
-        ConnectorMode::Push => {
-            let add: Vec<String> = desired_entries.difference(on_device).cloned().collect();
-            let remove: Vec<String> = on_device.difference(desired_entries).cloned().collect();
-            if add.is_empty() && remove.is_empty() {
-                PushCommands::default()
-            } else if drift {
-                PushCommands {
-                    snapshot: Some(desired_entries.iter().cloned().collect()),
-                    ..Default::default()
-                }
-            } else {
-                PushCommands {
-                    add,
-                    remove,
-                    snapshot: None,
-                }
-            }
-        }
-    };
-    Ok(ConnectorPlan { object, push })
+    })
 }
 
 /// FortiOS answers numbers as numbers and strings as strings, but some clients and versions

@@ -32,7 +32,7 @@ pub fn answer(r: &ProxyResult) -> Result<&Value, String> {
 }
 
 /// The FortiOS envelope of a proxied answer (the first of a list).
-fn envelope(body: &Value) -> &Value {
+pub fn envelope(body: &Value) -> &Value {
     match body {
         Value::Array(items) => items.first().unwrap_or(&Value::Null),
         other => other,

@@ -349,6 +349,12 @@ fn single_or_list(rows: Vec<Map<String, Value>>, named: bool, query: &Query, mke
 }
 
 fn reply_row(scope: &str, mut row: Map<String, Value>, verbose: bool) -> Map<String, Value> {
+    // FortiManager never answers a stored secret in clear: admin passwords read back as
+    // `ENC ...` (§4.5). For an external resource's feed password the form is UNCONFIRMED; the
+    // simulator hides it the same way, so no client can come to rely on reading it back.
+    if scope == "external-resource" && row.contains_key("password") {
+        row.insert("password".into(), json!(["ENC", "<hidden>"]));
+    }
     if !verbose {
         symbolic::to_numeric(scope, &mut row);
     }

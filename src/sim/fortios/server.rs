@@ -568,7 +568,18 @@ fn dispatch(
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         internal: true,
     };
-    let reply = rest::handle(&mut lock(state), &request, tokio::time::Instant::now());
+    // A fault injected on the device answers proxied requests too: FortiManager reaches the
+    // same REST API. Only a forced status applies; latency, reset and hang are connection
+    // behaviour this in-process path has no connection for.
+    let forced = {
+        let mut guard = lock(state);
+        let fault = guard.take_fault(&request.method, &request.path);
+        fault.and_then(|f| f.forced_reply(&guard, &request))
+    };
+    let reply = match forced {
+        Some(reply) => reply,
+        None => rest::handle(&mut lock(state), &request, tokio::time::Instant::now()),
+    };
     let value = match reply.body {
         Body::Json(v) => v,
         Body::Html(h) | Body::Text(h) => Value::String(h),
