@@ -438,3 +438,79 @@ async fn the_standby_replica_serves_the_feed_too() {
     );
     assert_eq!(replicas[standby].writes(), 0, "the standby wrote nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_push_is_a_warning_the_object_stays_and_the_next_pass_pushes_again() {
+    use fortisync::sim::fortios::{FaultBody, FaultRule};
+
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("ec-push-fail");
+    let sim = fortigate_sim("").await;
+    let fg = sim.fortigate("fw");
+    // The device refuses the first dynamic call with a server error (F19: transient).
+    fg.add_fault(FaultRule {
+        path: "/api/v2/monitor/system/external-resource/dynamic".into(),
+        method: Some("POST".into()),
+        status: Some(500),
+        body: FaultBody::Json,
+        error: Some(-1),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    let _controller = start_controller(&ns);
+    assert!(cp.apply(&ns, &fortigate(fg.url(), "1h", "")).0);
+    let (ok, err) = cp.apply(&ns, &connector("Push", "", &["{address: 192.0.2.1}"]));
+    assert!(ok, "{err}");
+    let failed = ready(&ns, "False", "PushFailed").await;
+    let degraded = failed
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "PushDegraded")
+        .expect("the PushDegraded warning condition");
+    assert_eq!(degraded.status, "True");
+    assert!(
+        degraded
+            .message
+            .contains("the next pass, within 30 s, pushes again"),
+        "{}",
+        degraded.message
+    );
+    assert!(
+        fg.object(
+            "root",
+            fortisync::sim::fortios::Table::ExternalResource,
+            "fs-blocklist"
+        )
+        .is_some(),
+        "the object was written before the push"
+    );
+    assert!(fg.feed_entries("root", "fs-blocklist").is_empty());
+    let events = crate::support::fixture::events_of(&ns, "blocklist").await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(_, reason, _)| reason == "PushFailed")
+            .count(),
+        1,
+        "one warning event: {events:?}"
+    );
+
+    // Retried on its own schedule; a touch makes it now.
+    let api: Api<ExternalConnector> = Api::namespaced(cp.client(), &ns);
+    api.patch(
+        "blocklist",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"retry": "now"}}})),
+    )
+    .await
+    .expect("annotate");
+    let healed = ready(&ns, "True", "Converged").await;
+    assert!(
+        healed.conditions.iter().all(|c| c.type_ != "PushDegraded"),
+        "{:?}",
+        healed.conditions
+    );
+    assert_eq!(fg.feed_entries("root", "fs-blocklist"), ["192.0.2.1"]);
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::plan::{ConnectorPlan, ObjectWrite};
+use super::plan::{ConnectorPlan, ObjectWrite, PushCommands};
 use crate::api::externalconnector::DeviceListStatus;
 use crate::device::DeviceError;
 use crate::device::fortios::FortiOsClient;
@@ -98,32 +98,68 @@ pub async fn apply(
     name: &str,
     plan: &ConnectorPlan,
 ) -> Result<(), DeviceError> {
-    match &plan.object {
-        ObjectWrite::None => {}
+    write_object(client, name, &plan.object).await?;
+    push(client, name, &plan.push).await
+}
+
+/// Creates or updates the resource object.
+pub async fn write_object(
+    client: &FortiOsClient,
+    name: &str,
+    object: &ObjectWrite,
+) -> Result<(), DeviceError> {
+    match object {
+        ObjectWrite::None => Ok(()),
         ObjectWrite::Create(body) => {
             tracing::info!(device = %client.device(), resource = %name, "device write: create external resource");
-            client.create(TABLE, body).await?;
+            client.create(TABLE, body).await
         }
         ObjectWrite::Update(body) => {
             tracing::info!(device = %client.device(), resource = %name, "device write: update external resource");
-            client.update(TABLE, name, body).await?;
+            client.update(TABLE, name, body).await
         }
     }
-    if !plan.push.is_empty() {
-        tracing::info!(
-            device = %client.device(),
-            resource = %name,
-            add = plan.push.add.len(),
-            remove = plan.push.remove.len(),
-            snapshot = plan.push.snapshot.as_ref().map(Vec::len),
-            "device write: dynamic push"
-        );
-        let path = format!("{MONITOR}/dynamic");
-        client
-            .request(Method::POST, &path, &[], Some(&plan.push.body(name)))
-            .await?;
+}
+
+/// Sends the push commands (one `dynamic` call), if any.
+pub async fn push(
+    client: &FortiOsClient,
+    name: &str,
+    commands: &PushCommands,
+) -> Result<(), DeviceError> {
+    if commands.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    tracing::info!(
+        device = %client.device(),
+        resource = %name,
+        add = commands.add.len(),
+        remove = commands.remove.len(),
+        snapshot = commands.snapshot.as_ref().map(Vec::len),
+        "device write: dynamic push"
+    );
+    let path = format!("{MONITOR}/dynamic");
+    client
+        .request(Method::POST, &path, &[], Some(&commands.body(name)))
+        .await
+        .map(|_| ())
+}
+
+/// Whether a failed push only affects this list (F19: reported as a warning, retried), not the
+/// connection: an unreachable device, a refused or frozen key and a lockout fail the pass as
+/// any request would, and so does a profile without the permission (nothing retries that away).
+pub fn push_failure_is_local(e: &DeviceError) -> bool {
+    !matches!(
+        e,
+        DeviceError::ConnectFailed { .. }
+            | DeviceError::Timeout { .. }
+            | DeviceError::Tls { .. }
+            | DeviceError::Unauthorized { .. }
+            | DeviceError::CredentialFrozen { .. }
+            | DeviceError::LockedOut { .. }
+            | DeviceError::AuthBudgetExhausted { .. }
+            | DeviceError::Forbidden { .. }
+    )
 }
 
 /// Asks the FortiGate to pull the feed now.

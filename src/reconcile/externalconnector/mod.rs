@@ -318,7 +318,17 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         Ok(p) => p,
         Err(refusal) => return refused(&ec, ctx, &previous, &list, refusal).await,
     };
-    fortigate::apply(client, &d.name, &planned).await?;
+    fortigate::write_object(client, &d.name, &planned.object).await?;
+    // A failed push is a warning (F19), never the pass: the list stays as it was on the
+    // device, the status says so, and the next pass (within 30 s) pushes again.
+    let push_failed = match fortigate::push(client, &d.name, &planned.push).await {
+        Ok(()) => None,
+        Err(e) if fortigate::push_failure_is_local(&e) => {
+            tracing::warn!(device = %client.device(), resource = %d.name, error = %e, "dynamic push failed; retrying within 30 s");
+            Some(e)
+        }
+        Err(e) => return Err(e.into()),
+    };
     // A pass over an unchanged spec that had to write repaired an out-of-band change.
     let drift = if unchanged_spec {
         planned.writes() as u64
@@ -365,6 +375,22 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
     }
     let device = fortigate::entry_list(client, &d.name).await?;
     let mut status = feed_status(&ec, &previous, &list, &device, credentials_version, &url);
+    if let Some(e) = &push_failed {
+        push_degraded(&mut status, &previous, e, ec.metadata.generation);
+        if !previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == fmg_pass::PUSH_DEGRADED)
+        {
+            ctx.event(
+                &*ec,
+                EventType::Warning,
+                "PushFailed",
+                format!("the dynamic push failed: {e}; retrying within 30 s"),
+            )
+            .await;
+        }
+    }
     status.conditions.extend(insecure_condition(
         resolved.connection.tls.insecure_skip_verify,
         ec.metadata.generation,
@@ -404,6 +430,37 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
     } else {
         next.min(Duration::from_secs(30))
     }))
+}
+
+/// A failed push on a FortiGate: Ready/Synced False `PushFailed` (the device keeps its last
+/// list) and the `PushDegraded` warning condition, as through a FortiManager.
+fn push_degraded(
+    status: &mut ExternalConnectorStatus,
+    previous: &ExternalConnectorStatus,
+    e: &crate::device::DeviceError,
+    generation: Option<i64>,
+) {
+    let message = format!(
+        "the dynamic push failed ({e}); the device keeps its last list ({} of {} entries) and the next pass, within 30 s, pushes again. Remedy: {}",
+        status.entries.on_device,
+        status.entries.desired,
+        e.remedy()
+    );
+    status.conditions = ready_and_synced(
+        false,
+        "PushFailed",
+        message.clone(),
+        generation,
+        &previous.conditions,
+    );
+    status.conditions.push(crate::api::conditions::condition(
+        fmg_pass::PUSH_DEGRADED,
+        true,
+        "PushFailed",
+        message,
+        generation,
+        &previous.conditions,
+    ));
 }
 
 /// The status after a pass, from what the device reports.
