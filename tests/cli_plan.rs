@@ -386,3 +386,53 @@ async fn connectors_refused_offline_or_by_ownership_name_their_reason_and_write_
         .collect();
     assert!(writes.is_empty(), "nothing written: {writes:?}");
 }
+
+const FORTIMANAGER: &str = include_str!("../examples/fortimanager.yaml");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_connector_through_the_fortimanager_reaches_the_adom_and_its_fortigate() {
+    let e = estate("connector-fmg", FORTIGATE).await;
+    std::fs::remove_file(e.dir.join("addressgroups.yaml")).expect("rm");
+    let fmg = e.sim.fortimanager("fmg");
+    std::fs::write(
+        e.dir.join("fortimanager.yaml"),
+        FORTIMANAGER.replace("https://127.0.0.1:18444", fmg.url()),
+    )
+    .expect("write");
+    std::fs::create_dir_all(e.secrets.join("fmg-tls")).expect("dir");
+    std::fs::write(
+        e.secrets.join("fmg-tls").join("ca.crt"),
+        fmg.ca_pem().expect("ca"),
+    )
+    .expect("ca");
+
+    let planned = run(&e, &["plan"]).await;
+    assert_eq!(planned.status.code(), Some(2), "{}", text(&planned));
+    let out = text(&planned);
+    assert!(
+        out.contains("  + ADOM external resource fs-fmg-blocklist (in the workspace)\n  ~ device fw-edge-1: 2 write(s)\n"),
+        "{out}"
+    );
+
+    let applied = run(&e, &["apply"]).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let mut held = e
+        .sim
+        .fortigate("fw-edge-1")
+        .feed_entries("root", "fs-fmg-blocklist");
+    held.sort();
+    assert_eq!(held, ["192.0.2.200", "198.51.100.128/25"]);
+    assert_eq!(
+        fmg.control().lock_holder("root"),
+        None,
+        "the ADOM lock is released"
+    );
+
+    let again = run(&e, &["plan"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("  = device fw-edge-1: Converged, holds 2 entries\n  = no changes\n"),
+        "{}",
+        text(&again)
+    );
+}

@@ -4,6 +4,7 @@
 //! needs `spec.feed.url` (where the user serves it); plan/apply write the object and ask the
 //! FortiGate to pull.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use kube::ResourceExt;
@@ -20,7 +21,9 @@ use crate::reconcile::connection::secret_value;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::externalconnector::desired::{self, SourceEntries};
 use crate::reconcile::externalconnector::fortigate;
-use crate::reconcile::externalconnector::plan::{self, ConnectorPlan, ObjectWrite};
+use crate::reconcile::externalconnector::fortimanager;
+use crate::reconcile::externalconnector::plan::{self, ConnectorPlan, ObjectWrite, Refusal};
+use crate::reconcile::externalconnector::proxied::{DevicePass, DeviceState};
 use crate::reconcile::externalconnector::resource::{desired_resource, resource_url};
 use crate::reconcile::target::Target;
 
@@ -63,12 +66,18 @@ pub struct ConnectorOutcome {
     pub device: Option<DeviceListStatus>,
     /// The FortiGate was asked to pull the feed now.
     pub refreshed: bool,
+    /// Through a FortiManager: the ADOM object and every targeted FortiGate.
+    pub fortimanager: Option<fortimanager::Outcome>,
 }
 
 impl ConnectorOutcome {
     /// Writes needed (plan) or made (apply).
     pub fn writes(&self) -> usize {
         self.plan.as_ref().map_or(0, ConnectorPlan::writes)
+            + self
+                .fortimanager
+                .as_ref()
+                .map_or(0, fortimanager::Outcome::writes)
     }
 }
 
@@ -80,9 +89,15 @@ impl ConnectorRun {
 
     /// Failed, or refused before any write.
     pub fn failed(&self) -> bool {
-        self.result
-            .as_ref()
-            .map_or(true, |o| o.refusal.is_some() || !o.invalid.is_empty())
+        self.result.as_ref().map_or(true, |o| {
+            o.refusal.is_some()
+                || !o.invalid.is_empty()
+                || o.fortimanager.as_ref().is_some_and(|f| {
+                    f.devices
+                        .iter()
+                        .any(|d| !matches!(d.state, DeviceState::Converged | DeviceState::Pending))
+                })
+        })
     }
 }
 
@@ -214,14 +229,43 @@ impl Runner {
                 remedy: "set spec.feed.url to where the list is served, or let the controller (`fortisync run --edl-base-url`) converge this resource".into(),
             })?;
             let target = self.connect(&prepared).await?;
-            let Target::FortiGate { client, firmware } = &target else {
-                return Err(ReconcileError::Unsupported(
-                    "plan/apply of an ExternalConnector through a FortiManager is not supported by this build yet: target a FortiGate".into(),
-                ));
-            };
             // The device never reads a feed password back: plan/apply cannot tell a changed
             // one and write it with the object only (the controller tracks the Secret).
-            let d = desired_resource(ec, &url, credentials, false);
+            let d = desired_resource(ec, &url, credentials.clone(), false);
+            let (client, firmware) = match &target {
+                Target::FortiGate { client, firmware } => (client, firmware),
+                Target::FortiManager {
+                    client,
+                    spec,
+                    firmware,
+                } => {
+                    let converged = BTreeSet::new();
+                    let pass = DevicePass {
+                        desired: &d,
+                        take_over: ec.spec.take_over,
+                        entries: &list.entries,
+                        targets: &ec.spec.device_targets,
+                        converged: &converged,
+                    };
+                    let outcome = fortimanager::converge(client, spec, *firmware, pass, write && list.invalid.is_empty()).await?;
+                    let mut out = ConnectorOutcome {
+                        desired: list.entries.len(),
+                        invalid: list.invalid.clone(),
+                        on_device: outcome
+                            .devices
+                            .iter()
+                            .filter_map(|x| x.list.as_ref().map(|l| l.entries.len()))
+                            .min()
+                            .unwrap_or(0),
+                        ..Default::default()
+                    };
+                    if let Some(refusal) = &outcome.refusal {
+                        out.refusal = Some(refusal_report(refusal, &ec.spec.resource_name));
+                    }
+                    out.fortimanager = Some(outcome);
+                    return Ok(out);
+                }
+            };
             let (object, on_device) = fortigate::observe(client, &d.name).await?;
             let held = on_device.as_ref().map(|l| l.entries.clone()).unwrap_or_default();
             let mut outcome = ConnectorOutcome {
@@ -243,17 +287,7 @@ impl Runner {
             let planned = match planned {
                 Ok(p) => p,
                 Err(refusal) => {
-                    let (reason, message) = refusal.explain(&ec.spec.resource_name);
-                    let (message, remedy) = message
-                        .split_once(" Remedy: ")
-                        .map_or((message.clone(), String::new()), |(m, r)| {
-                            (m.to_string(), r.to_string())
-                        });
-                    outcome.refusal = Some(ErrorReport {
-                        reason: reason.into(),
-                        message,
-                        remedy,
-                    });
+                    outcome.refusal = Some(refusal_report(&refusal, &ec.spec.resource_name));
                     return Ok(outcome);
                 }
             };
@@ -280,6 +314,21 @@ impl Runner {
             other => reconcile_report(other),
         });
         run
+    }
+}
+
+/// A refusal as the report shows it: reason, message, remedy.
+fn refusal_report(refusal: &Refusal, resource_name: &str) -> ErrorReport {
+    let (reason, message) = refusal.explain(resource_name);
+    let (message, remedy) = message
+        .split_once(" Remedy: ")
+        .map_or((message.clone(), String::new()), |(m, r)| {
+            (m.to_string(), r.to_string())
+        });
+    ErrorReport {
+        reason: reason.into(),
+        message,
+        remedy,
     }
 }
 
@@ -349,6 +398,41 @@ pub fn render(run: &ConnectorRun, applied: bool, color: bool) -> String {
                 } else {
                     entry_lines('-', &p.push.remove, &mut lines);
                     entry_lines('+', &p.push.add, &mut lines);
+                }
+            }
+            if let Some(f) = &o.fortimanager {
+                match &f.adom {
+                    ObjectWrite::None => {}
+                    ObjectWrite::Create(_) => lines.push(format!(
+                        "+ ADOM external resource {} (in the workspace)",
+                        run.resource_name
+                    )),
+                    ObjectWrite::Update(_) => lines.push(format!(
+                        "~ ADOM external resource {} (in the workspace)",
+                        run.resource_name
+                    )),
+                }
+                for dev in &f.devices {
+                    let name = match &dev.vdom {
+                        Some(v) => format!("{} (vdom {v})", dev.name),
+                        None => dev.name.clone(),
+                    };
+                    let held = dev
+                        .list
+                        .as_ref()
+                        .map(|l| format!(", holds {} entries", l.entries.len()))
+                        .unwrap_or_default();
+                    match (&dev.error, dev.state) {
+                        (Some(e), _) => {
+                            lines.push(format!("! device {name}: {}: {e}", dev.state.reason()))
+                        }
+                        (None, _) if dev.writes > 0 => {
+                            lines.push(format!("~ device {name}: {} write(s){held}", dev.writes))
+                        }
+                        (None, state) => {
+                            lines.push(format!("= device {name}: {}{held}", state.reason()))
+                        }
+                    }
                 }
             }
             if o.refreshed {

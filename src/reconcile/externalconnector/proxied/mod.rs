@@ -312,6 +312,12 @@ pub async fn converge_group(
             }
         }
     }
+    if !write {
+        // A plan (`fortisync plan`): what each device would be sent.
+        for x in &mut devices {
+            x.result.writes = x.plan.as_ref().map_or(0, ConnectorPlan::writes);
+        }
+    }
     if write {
         write::apply(client, vdom, d, &mut devices).await?;
         let written: Vec<&str> = devices
