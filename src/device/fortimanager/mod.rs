@@ -1,6 +1,6 @@
 //! The FortiManager JSON-RPC client.
 
-mod answer;
+pub mod answer;
 mod client;
 mod codes;
 
