@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use crate::support::control_plane;
 
+mod lifecycle;
 mod network_policy;
 
 pub fn chart_dir() -> PathBuf {
@@ -48,10 +49,15 @@ pub fn helm_template(release: &str, namespace: &str, sets: &[&str], flags: &[&st
     String::from_utf8(out.stdout).expect("utf-8 manifests")
 }
 
-/// Renders the chart as `release` in `namespace` and applies it.
+/// Renders the chart as `release` in `namespace` and applies it. Without the CRDs: the shared
+/// control plane's come from the types (`install_crds`) and serve every test at once.
 pub fn install(release: &str, namespace: &str, sets: &[&str]) -> String {
     let cp = control_plane();
-    let manifests = helm_template(release, namespace, sets, &[]);
+    let sets: Vec<&str> = ["crds.install=false"]
+        .into_iter()
+        .chain(sets.iter().copied())
+        .collect();
+    let manifests = helm_template(release, namespace, &sets, &[]);
     let file = cp.dir.join(format!("chart-{release}-{namespace}.yaml"));
     std::fs::write(&file, &manifests).expect("write manifests");
     cp.kubectl_ok(&["apply", "-f", file.to_str().expect("path")]);
