@@ -10,6 +10,7 @@ use crate::support::control_plane;
 
 mod lifecycle;
 mod network_policy;
+mod node;
 
 pub fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/fortisync")
