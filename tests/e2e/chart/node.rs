@@ -243,6 +243,27 @@ async fn chart_on_a_real_node_is_ready_leads_converges_survives_upgrade_and_pod_
         )),
         "fortisync:e2e-1 65532 true"
     );
+    // Start-up as the container saw it: its first log line to "ready" (every watch listed).
+    let log = node.pod_log(RELEASE_NS, &first);
+    let stamp = |line: &str| {
+        line.split(' ')
+            .next()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    let first_line = log
+        .lines()
+        .next()
+        .and_then(stamp)
+        .expect("a first log line");
+    let ready_line = log
+        .lines()
+        .find(|l| l.contains("every watch has listed its resources: ready"))
+        .and_then(stamp)
+        .expect("the ready line");
+    eprintln!(
+        "e2e: controller start-up in the Pod (first log line to ready): {} ms",
+        ready_line.duration_since(first_line).as_millis()
+    );
     wait_for(
         "the Pod holds the Lease",
         Duration::from_secs(60),

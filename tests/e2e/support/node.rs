@@ -159,6 +159,35 @@ impl Node {
         self.ctr(&["images", "import", image.to_str().expect("path")]);
     }
 
+    /// Everything the containers of `namespace/pod` have logged, in the kubelet's CRI format
+    /// (`<time> stdout F <line>` per line).
+    pub fn pod_log(&self, namespace: &str, pod: &str) -> String {
+        let prefix = format!("{namespace}_{pod}_");
+        let Ok(dirs) = std::fs::read_dir(self.dir.join("pod-logs")) else {
+            return String::new();
+        };
+        let mut text = String::new();
+        for dir in dirs.flatten() {
+            if !dir.file_name().to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            for container in std::fs::read_dir(dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                for file in std::fs::read_dir(container.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    text += &std::fs::read_to_string(file.path()).unwrap_or_default();
+                }
+            }
+        }
+        text
+    }
+
     /// The tail of one of the node's logs (`kubelet`, `containerd`, ...), for failure messages.
     pub fn log_tail(&self, process: &str) -> String {
         let text =
