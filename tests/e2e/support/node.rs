@@ -104,7 +104,10 @@ impl Node {
                 "{binary} missing: scripts/test installs containerd, runc, containernetworking-plugins, iptables, conntrack"
             );
         }
-        let dir = cp.dir.join("node");
+        // Not under the control plane's folder: its watchdog removes that folder when the test
+        // process dies, which would take this teardown script with it (and fail on the
+        // node's mounts).
+        let dir = std::env::temp_dir().join(format!("fortisync-node-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("cni")).expect("node dir");
         let socket = dir.join("containerd/containerd.sock");
         let node = Node {
@@ -234,7 +237,8 @@ impl Node {
 # Tears the e2e node down (support/node.rs). Idempotent; run once the test is over.
 dir='{dir}'
 [[ -d $dir ]] || exit 0
-ctr() {{ /usr/bin/ctr --address '{sock}' --namespace k8s.io "$@"; }}
+# Bounded: after a crash containerd may be gone already, and ctr would wait for it.
+ctr() {{ timeout 10 /usr/bin/ctr --address '{sock}' --namespace k8s.io --connect-timeout 2s "$@"; }}
 stop() {{ # the process a watchdog recorded in $1.log.pid
   local pid; pid=$(cat "$dir/$1.log.pid" 2>/dev/null) || return 0
   kill "$pid" 2>/dev/null
