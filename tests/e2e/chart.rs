@@ -179,12 +179,21 @@ fn assert_lease_rights(sa: &str, release_ns: &str, elsewhere: &str) {
 }
 
 #[test]
-fn chart_lints_strict_with_defaults_watch_namespaces_and_network_policy() {
+fn chart_lints_strict_with_defaults_watch_namespaces_ingress_monitor_host_network_and_network_policy()
+ {
     let chart = chart_dir();
     let chart = chart.to_str().expect("utf-8 path");
-    let cases: [&[&str]; 3] = [
+    let cases: [&[&str]; 4] = [
         &[],
         &["--set", "watchNamespaces={team-a,team-b}"],
+        &[
+            "--set",
+            "edl.ingress.enabled=true,edl.ingress.host=edl.example.com",
+            "--set",
+            "metrics.serviceMonitor.enabled=true,hostNetwork=true,replicaCount=1",
+            "--set",
+            "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ],
         &[
             "--set",
             "networkPolicy.enabled=true",
