@@ -9,7 +9,8 @@
 # the numeric user 65532:65532, so Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 # The controller is built without the simulator (`--no-default-features`).
 
-ARG RUST_VERSION=1.89
+# The toolchain the test suite runs with; any release from Cargo.toml's rust-version on works.
+ARG RUST_VERSION=1.95
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
 # The OCI version label must be Cargo.toml's (the binary's --version); checked below.
 ARG VERSION
