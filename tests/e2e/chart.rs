@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 
 use crate::support::control_plane;
 
+mod lifecycle;
 mod network_policy;
+mod node;
 
 pub fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/fortisync")
@@ -48,10 +50,15 @@ pub fn helm_template(release: &str, namespace: &str, sets: &[&str], flags: &[&st
     String::from_utf8(out.stdout).expect("utf-8 manifests")
 }
 
-/// Renders the chart as `release` in `namespace` and applies it.
+/// Renders the chart as `release` in `namespace` and applies it. Without the CRDs: the shared
+/// control plane's come from the types (`install_crds`) and serve every test at once.
 pub fn install(release: &str, namespace: &str, sets: &[&str]) -> String {
     let cp = control_plane();
-    let manifests = helm_template(release, namespace, sets, &[]);
+    let sets: Vec<&str> = ["crds.install=false"]
+        .into_iter()
+        .chain(sets.iter().copied())
+        .collect();
+    let manifests = helm_template(release, namespace, &sets, &[]);
     let file = cp.dir.join(format!("chart-{release}-{namespace}.yaml"));
     std::fs::write(&file, &manifests).expect("write manifests");
     cp.kubectl_ok(&["apply", "-f", file.to_str().expect("path")]);
@@ -172,12 +179,21 @@ fn assert_lease_rights(sa: &str, release_ns: &str, elsewhere: &str) {
 }
 
 #[test]
-fn chart_lints_strict_with_defaults_watch_namespaces_and_network_policy() {
+fn chart_lints_strict_with_defaults_watch_namespaces_ingress_monitor_host_network_and_network_policy()
+ {
     let chart = chart_dir();
     let chart = chart.to_str().expect("utf-8 path");
-    let cases: [&[&str]; 3] = [
+    let cases: [&[&str]; 4] = [
         &[],
         &["--set", "watchNamespaces={team-a,team-b}"],
+        &[
+            "--set",
+            "edl.ingress.enabled=true,edl.ingress.host=edl.example.com",
+            "--set",
+            "metrics.serviceMonitor.enabled=true,hostNetwork=true,replicaCount=1",
+            "--set",
+            "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ],
         &[
             "--set",
             "networkPolicy.enabled=true",

@@ -13,6 +13,15 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{/* repository@digest when a digest is set, else repository:tag (the appVersion by default). */}}
+{{- define "fortisync.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
 {{- define "fortisync.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -24,7 +33,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if not (regexMatch "^(\\[[0-9a-fA-F:.]+\\]|[0-9.]+):[0-9]+$" $address) -}}
 {{- fail (printf "admin.address: %q is not IP:PORT (e.g. 0.0.0.0:8080 or [::]:8080)" $address) -}}
 {{- end -}}
-{{- if or (hasPrefix "127." $address) (hasPrefix "[::1]" $address) -}}
+{{- if and (or (hasPrefix "127." $address) (hasPrefix "[::1]" $address)) (not .Values.hostNetwork) -}}
 {{- fail (printf "admin.address: %q is loopback; the kubelet's probes could not reach it (use 0.0.0.0:PORT)" $address) -}}
 {{- end -}}
 {{- regexFind "[0-9]+$" $address -}}

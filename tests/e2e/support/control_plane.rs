@@ -17,6 +17,9 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 /// The bearer token of the harness's cluster admin (`system:masters`).
 const ADMIN_TOKEN: &str = "fortisync-e2e-admin-token";
 
+/// The bearer token of the node `127.0.0.1`'s kubelet (support/node.rs).
+pub const NODE_TOKEN: &str = "fortisync-e2e-node-token";
+
 /// A running etcd + kube-apiserver pair.
 pub struct ControlPlane {
     /// `https://127.0.0.1:<port>`
@@ -61,9 +64,13 @@ impl ControlPlane {
 
         let pki = Pki::generate(&dir)?;
         let token_file = dir.join("tokens.csv");
+        // The node's kubelet (support/node.rs) authenticates as `system:node:127.0.0.1`, which
+        // the Node authorizer limits to its own node and pods.
         write(
             &token_file,
-            &format!("{ADMIN_TOKEN},e2e-admin,e2e-admin,system:masters\n"),
+            &format!(
+                "{ADMIN_TOKEN},e2e-admin,e2e-admin,system:masters\n{NODE_TOKEN},system:node:127.0.0.1,system:node:127.0.0.1,system:nodes\n"
+            ),
         )?;
 
         let etcd_client = free_port()?;
@@ -298,7 +305,7 @@ fn control_plane_bin() -> Result<PathBuf, String> {
 }
 
 /// Starts `program` under a watchdog that ends it when this test process exits.
-fn spawn_watched(
+pub(super) fn spawn_watched(
     program: &Path,
     args: &[String],
     log: &Path,
