@@ -72,8 +72,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
         identity: identity.clone(),
         lease_duration: Duration::from_secs(args.lease_duration_seconds),
     };
-    let leading = match leader::elect(client.clone(), lease).await {
-        Ok(rx) => rx,
+    let (leading, elected) = match leader::elect(client.clone(), lease).await {
+        Ok(pair) => pair,
         Err(e) => {
             tracing::error!(error = %e, "leader election could not start");
             return ExitCode::FAILURE;
@@ -118,7 +118,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     // Losing the lease ends the process on purpose: a replica that may not lead must not
     // write, and a fresh start is the simplest way to drop whatever it had in flight.
     let mut watch_lease = leading;
-    tokio::spawn(async move {
+    let lease_watch = tokio::spawn(async move {
         let mut led = *watch_lease.borrow_and_update();
         if led {
             tracing::info!(%identity, "leading: reconciling");
@@ -144,7 +144,17 @@ pub async fn run(args: RunArgs) -> ExitCode {
     };
     // Every replica runs the watches; readiness follows their first complete list.
     controller::run_reporting_readiness(ctx, scope, ready_tx).await;
-    tracing::info!("controllers stopped");
+    // Shutdown (SIGTERM from the kubelet, or ctrl+c): the in-flight reconciles are done; give
+    // the Lease back so a standby leads now, not when it expires.
+    lease_watch.abort();
+    let _ = lease_watch.await;
+    if elected.leave(Duration::from_secs(5)).await {
+        tracing::info!("controllers stopped; the Lease is released");
+    } else {
+        tracing::warn!(
+            "controllers stopped; the Lease could not be released in 5 s and expires by itself"
+        );
+    }
     ExitCode::SUCCESS
 }
 

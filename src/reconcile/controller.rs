@@ -252,20 +252,23 @@ pub async fn run_reporting_readiness(
     stores_ready.extend(inputs.config_maps.stores.iter().cloned().map(listed));
     stores_ready.extend(inputs.address_groups.stores.iter().cloned().map(listed));
 
+    // The controllers end on SIGTERM/SIGINT once their in-flight reconciles are done; the
+    // watches feeding them never end by themselves and are dropped then.
+    let mut controllers: Vec<BoxFuture<'static, ()>> = Vec::new();
     let (groups, groups_ready) = kind_controller::<AddressGroup>(&ctx, &scope, &inputs);
-    tasks.push(groups);
+    controllers.push(groups);
     stores_ready.extend(groups_ready);
     let (connectors, connectors_ready) =
         kind_controller::<ExternalConnector>(&ctx, &scope, &inputs);
-    tasks.push(connectors);
+    controllers.push(connectors);
     stores_ready.extend(connectors_ready);
-    tasks.push(connection_controller::<FortiGate>(
+    controllers.push(connection_controller::<FortiGate>(
         &ctx,
         &inputs,
         inputs.fortigates.subscribe_each(),
         inputs.fortigates.stores.clone(),
     ));
-    tasks.push(connection_controller::<FortiManager>(
+    controllers.push(connection_controller::<FortiManager>(
         &ctx,
         &inputs,
         inputs.fortimanagers.subscribe_each(),
@@ -327,7 +330,13 @@ pub async fn run_reporting_readiness(
         }
         .boxed(),
     );
-    futures::future::join_all(tasks).await;
+    let watches = futures::future::join_all(tasks);
+    tokio::select! {
+        _ = futures::future::join_all(controllers) => {
+            tracing::info!("controllers drained after the shutdown signal; stopping the watches");
+        }
+        _ = watches => tracing::warn!("every watch ended; stopping"),
+    }
 }
 
 type Learned = (

@@ -109,3 +109,56 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_when_it_dies() 
     );
     assert_eq!(standby.writes(), 2, "{}", standby.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_exits_at_once_releases_the_lease_and_the_standby_leads() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("sigterm");
+    let sim = fortigate_sim("").await;
+    let fg = sim.fortigate("fw");
+    secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    assert!(cp.apply(&ns, &fortigate(fg.url(), "10s", "")).0);
+    let mut replicas = vec![
+        RunProcess::start(cp, &ns, "term-a", &[]),
+        RunProcess::start(cp, &ns, "term-b", &[]),
+    ];
+    assert!(
+        cp.apply(
+            &ns,
+            &group(("FortiGate", "fw"), "", &[member("192.0.2.10")])
+        )
+        .0
+    );
+    group_ready(&ns, "True", "Converged", Duration::from_secs(40)).await;
+    let leader = holder(&ns).await.expect("a Lease holder");
+    let at = replicas
+        .iter()
+        .position(|r| r.identity == leader)
+        .expect("ours");
+    let mut lead = replicas.remove(at);
+    let standby = replicas.pop().expect("the other replica");
+
+    let (status, took) = lead
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", lead.log()));
+    assert!(status.success(), "exit {status:?}:\n{}", lead.log());
+    assert!(
+        lead.log().contains("the Lease is released"),
+        "{}",
+        lead.log()
+    );
+    let handed = std::time::Instant::now();
+    let next = wait_for(
+        "the standby holding the Lease",
+        Duration::from_secs(20),
+        || async { holder(&ns).await.filter(|h| h == &standby.identity) },
+    )
+    .await;
+    assert_eq!(next, standby.identity);
+    eprintln!(
+        "SIGTERM: the leader exited in {:.2} s; the standby held the Lease {:.2} s later (Lease duration 15 s)",
+        took.as_secs_f64(),
+        handed.elapsed().as_secs_f64()
+    );
+}

@@ -118,6 +118,27 @@ impl RunProcess {
             .count()
     }
 
+    /// Sends SIGTERM (what the kubelet sends a Pod) and waits up to `limit` for the process to
+    /// exit: its exit status and how long it took, or None if it is still running.
+    pub fn terminate(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<(std::process::ExitStatus, std::time::Duration)> {
+        let started = std::time::Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some((status, started.elapsed()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The HTTP status of `/readyz`, None while the admin server is not up.
     pub async fn readyz(&self) -> Option<u16> {
         let url = format!("http://{}/readyz", self.admin);
