@@ -1,6 +1,6 @@
 //! The FortiManager JSON-RPC client.
 
-pub mod answer;
+mod answer;
 mod client;
 mod codes;
 
