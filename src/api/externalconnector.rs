@@ -269,6 +269,10 @@ pub struct ExternalConnectorStatus {
     /// Out-of-band changes reverted so far.
     #[serde(default)]
     pub drift_repairs: u64,
+    /// A digest of the declared list this status describes: tells an edit of the list (a
+    /// ConfigMap that swaps entries, an expiry) from a change made on the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_digest: Option<String>,
     /// The nearest future entry expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_expiry: Option<Time>,

@@ -514,3 +514,51 @@ async fn a_failed_push_is_a_warning_the_object_stays_and_the_next_pass_pushes_ag
     );
     assert_eq!(fg.feed_entries("root", "fs-blocklist"), ["192.0.2.1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_that_swaps_entries_is_an_edit_not_drift() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("ec-cm-swap");
+    let sim = fortigate_sim("").await;
+    let fg = sim.fortigate("fw");
+    secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    let _controller = start_controller(&ns);
+    assert!(cp.apply(&ns, &fortigate(fg.url(), "1h", "")).0);
+    let map = |ips: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: extra}}\ndata:\n  ips: \"{ips}\"\n"
+        )
+    };
+    assert!(cp.apply(&ns, &map("192.0.2.1\\n192.0.2.2\\n")).0);
+    let (ok, err) = cp.apply(
+        &ns,
+        &connector(
+            "Push",
+            "  entriesFrom: [{configMapRef: {name: extra, key: ips}}]\n",
+            &["{address: 203.0.113.1}"],
+        ),
+    );
+    assert!(ok, "{err}");
+    wait_for("the first list on the device", WAIT, || async {
+        (sorted(fg.feed_entries("root", "fs-blocklist"))
+            == ["192.0.2.1", "192.0.2.2", "203.0.113.1"])
+        .then_some(())
+    })
+    .await;
+    settled(&ns).await;
+
+    // Same count, other entries, same generation of the connector: an edit of the list.
+    assert!(cp.apply(&ns, &map("198.51.100.1\\n198.51.100.2\\n")).0);
+    wait_for("the swapped list on the device", WAIT, || async {
+        (sorted(fg.feed_entries("root", "fs-blocklist"))
+            == ["198.51.100.1", "198.51.100.2", "203.0.113.1"])
+        .then_some(())
+    })
+    .await;
+    let s = settled(&ns).await;
+    assert_eq!(
+        s.drift_repairs, 0,
+        "an edit of the list is not drift: {s:?}"
+    );
+}

@@ -70,6 +70,20 @@ pub struct DesiredList {
     pub invalid: Vec<String>,
 }
 
+impl DesiredList {
+    /// A short digest of the entries (sorted, canonical): equal lists, equal digests.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut d = Sha256::new();
+        for e in &self.entries {
+            d.update(e.as_bytes());
+            d.update(b"\n");
+        }
+        let full = format!("{:x}", d.finalize());
+        full[..16].to_string()
+    }
+}
+
 /// Merges `sources` at `now`. An invalid entry is reported, never sent (the device would count
 /// it invalid anyway, and a typo must not be mistaken for a narrower list).
 pub fn desired(sources: &[SourceEntries], now: jiff::Timestamp) -> DesiredList {

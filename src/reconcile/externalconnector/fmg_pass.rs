@@ -54,7 +54,7 @@ pub async fn apply(
     let previous = p.previous;
     // Converged over this very spec and list: a device that now differs was changed by hand.
     let unchanged = previous.observed_generation == ec.metadata.generation
-        && previous.entries.desired as usize == p.list.entries.len();
+        && previous.list_digest.as_deref() == Some(p.list.digest().as_str());
     let converged = if unchanged {
         converged_devices(&previous.devices)
     } else {
@@ -294,6 +294,7 @@ pub fn status(
             previous.feed_credentials_version.clone()
         },
         drift_repairs: previous.drift_repairs,
+        list_digest: Some(list.digest()),
         next_expiry: list.next_expiry.map(Time),
         devices,
         last_error: None,

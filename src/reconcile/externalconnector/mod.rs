@@ -304,7 +304,8 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         .unwrap_or_default();
     // Converged over this very spec and list (an expiry changes the list): any write now
     // repairs an out-of-band change.
-    let unchanged_spec = was_converged && previous.entries.desired as usize == list.entries.len();
+    let unchanged_spec =
+        was_converged && previous.list_digest.as_deref() == Some(list.digest().as_str());
     let planned = plan::plan(
         &d,
         *firmware,
@@ -546,6 +547,7 @@ fn feed_status(
         feed_url: (ec.spec.mode == ConnectorMode::Feed).then(|| url.to_string()),
         feed_credentials_version: credentials_version,
         drift_repairs: previous.drift_repairs,
+        list_digest: Some(list.digest()),
         next_expiry: list.next_expiry.map(Time),
         devices: Vec::new(),
         last_error: None,
