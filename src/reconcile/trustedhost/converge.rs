@@ -128,7 +128,7 @@ fn super_user_required(th: &TrustedHost, profile: &str) -> ReconcileError {
             "the FortiManager refuses fortisync's admin ({profile}) writes to admin user {:?}'s trusted hosts (F14); nothing was written",
             th.spec.user
         ),
-        remedy: "give the API admin fortisync uses the Super_User profile (System Settings > Administrators), as FortiManager requires for trusted hosts".into(),
+        remedy: "give the admin fortisync uses the Super_User profile (System Settings > Administrators), as FortiManager requires for trusted hosts; with an API key, then update the connection's Secret (fortisync stops using a key the device refused)".into(),
     }
 }
 
@@ -214,9 +214,13 @@ async fn write(
         Target::FortiGate { client, .. } => fortigate::write(client, user, slots, n, value).await,
     };
     match (result, target) {
-        (Err(DeviceError::Forbidden { .. }), Target::FortiManager { .. }) => {
-            Err(super_user_required(th, "its profile"))
-        }
+        // The read with the same credential just worked, so a refusal of the write is about
+        // rights (F14). The device layer stops using a key the device refused (-11) until its
+        // Secret changes, so the remedy says to touch the Secret after fixing the profile.
+        (
+            Err(DeviceError::Forbidden { .. } | DeviceError::Unauthorized { .. }),
+            Target::FortiManager { .. },
+        ) => Err(super_user_required(th, "its profile")),
         (other, _) => other.map_err(ReconcileError::from),
     }
 }
