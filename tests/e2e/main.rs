@@ -22,3 +22,4 @@ mod security;
 mod startup;
 mod storm;
 mod support;
+mod trustedhost;
