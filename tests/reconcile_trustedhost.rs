@@ -583,3 +583,31 @@ async fn a_fortigate_user_that_does_not_exist_is_reported_without_a_write() {
     assert_eq!(err.reason(), "AdminUserNotFound");
     assert_eq!(fg_writes(&sim), 0);
 }
+
+#[tokio::test]
+async fn a_slot_whose_status_write_was_lost_is_still_recorded_and_closed() {
+    let sim = sim().await;
+    let (t, facts) = target(&sim, TargetKind::FortiManager).await;
+    let mut th = grant("FortiManager", "alice", json!({"address": "127.0.0.50"}));
+    pass(&t, &mut th, &facts, now()).await;
+    // The status update after the write never landed: the next pass finds the slot holding
+    // exactly the spec's value and records it as its own.
+    th.status = None;
+    let again = pass(&t, &mut th, &facts, now()).await;
+    assert_eq!(again.wrote, None);
+    let written = again.status.written.expect("recorded");
+    assert_eq!(written.value.address.as_deref(), Some("127.0.0.50/32"));
+    // And a close that only knows the spec's value still closes it.
+    let granted = converge::granted(&th).expect("value");
+    let closed =
+        converge::close_if_ours(&t, &th, "alice", th.spec.user_kind, 10, &[granted], &facts)
+            .await
+            .expect("close");
+    assert!(closed.is_ok());
+    let alice = sim
+        .fortimanager("fmg")
+        .control()
+        .admin("alice")
+        .expect("alice");
+    assert_eq!(alice.trusthost_slots()[9], [ip4("255.255.255.255"); 2]);
+}

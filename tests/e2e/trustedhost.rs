@@ -326,7 +326,8 @@ async fn each_safety_rule_refuses_with_its_reason_and_writes_nothing() {
     ready(&ns, "first", "True", "Open").await;
     apply(
         &ns,
-        &grant("second", json!({"user": "dave", "address": "127.0.0.53"})),
+        // The first's address: deleting the second must still not close the first's slot.
+        &grant("second", json!({"user": "dave", "address": "127.0.0.52"})),
     );
 
     let s = ready(&ns, "masked", "False", "SlotMasked").await;
@@ -360,6 +361,23 @@ async fn each_safety_rule_refuses_with_its_reason_and_writes_nothing() {
         [ip4("127.0.0.52"), Ipv4Addr::BROADCAST]
     );
     assert_eq!(fmg_writes_to(&sim, "dave"), 1);
+    let api: Api<TrustedHost> = Api::namespaced(cp.client(), &ns);
+    api.delete("second", &Default::default())
+        .await
+        .expect("delete");
+    wait_for("the second gone", WAIT, || async {
+        api.get_opt("second").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(
+        fmg_slot(&sim, "dave", 10),
+        [ip4("127.0.0.52"), Ipv4Addr::BROADCAST]
+    );
+    assert_eq!(
+        fmg_writes_to(&sim, "dave"),
+        1,
+        "the refused claim's delete wrote nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -299,20 +299,25 @@ pub async fn converge(
             });
         }
     };
+    let record = |value: Slot| WrittenSlot {
+        target: target_label(th),
+        user: th.spec.user.clone(),
+        user_kind: th.spec.user_kind,
+        slot: th.spec.slot,
+        value: slot_value(value),
+    };
     let held = match planned.write {
         Some(value) => {
             write(target, th, &th.spec.user, &observed.slots, n, value).await?;
-            status.written = Some(WrittenSlot {
-                target: target_label(th),
-                user: th.spec.user.clone(),
-                user_kind: th.spec.user_kind,
-                slot: th.spec.slot,
-                value: slot_value(value),
-            });
             value
         }
         None => observed.slots.get(n),
     };
+    // The slot holds what this spec writes (just written, or found so after a status write
+    // that was lost): recorded as ours, so a later close or change knows it.
+    if planned.write.is_some() || desired == Some(held) {
+        status.written = Some(record(held));
+    }
     if planned.drift {
         status.drift_repairs += 1;
     }
@@ -372,20 +377,21 @@ async fn release_previous(
     let Some(value) = from_slot_value(&w.value) else {
         return Ok(());
     };
-    close_if_ours(target, th, &w.user, w.user_kind, w.slot, value, facts)
+    close_if_ours(target, th, &w.user, w.user_kind, w.slot, &[value], facts)
         .await
         .map(|_| ())
 }
 
-/// Closes slot `slot` of `user` when it holds `ours`; the value written, if any. A foreign
-/// value or a close that would lock the controller out is refused (the refusal returned).
+/// Closes slot `slot` of `user` when it holds one of `ours`; the value written, if any. A
+/// foreign value or a close that would lock the controller out is refused (the refusal
+/// returned).
 pub async fn close_if_ours(
     target: &Target,
     th: &TrustedHost,
     user: &str,
     kind: UserKind,
     slot: u8,
-    ours: Slot,
+    ours: &[Slot],
     facts: &Facts,
 ) -> Result<Result<Option<Slot>, Refusal>, ReconcileError> {
     let observed = match observe(target, th, user, kind, &facts.credentials).await {
@@ -397,11 +403,12 @@ pub async fn close_if_ours(
         other => other?,
     };
     let n = u32::from(slot);
+    let held = observed.slots.get(n);
     let input = PlanInput {
         slot: n,
         desired: None,
         current: &observed.slots,
-        written: Some(ours),
+        written: ours.iter().find(|v| **v == held).or(ours.first()).copied(),
         take_over: false,
         own: observed.own,
         source: facts.source,

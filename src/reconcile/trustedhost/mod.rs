@@ -167,14 +167,34 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
     if th.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(Action::await_change());
     }
-    let Some(w) = th.status.as_ref().and_then(|s| s.written.clone()) else {
-        return Ok(Action::await_change()); // never wrote anything
+    // What this resource may have left open: the slot it recorded writing, and the slot its
+    // spec names holding exactly the spec's value (a write whose status update was lost, e.g.
+    // a delete racing the pass that opened the slot, is closed too).
+    let written = th.status.as_ref().and_then(|s| s.written.clone());
+    let (user, user_kind, slot, mut ours) = match &written {
+        Some(w) if w.target == target_label(&th) => (
+            w.user.clone(),
+            w.user_kind,
+            w.slot,
+            from_slot_value(&w.value).into_iter().collect::<Vec<_>>(),
+        ),
+        _ => (
+            th.spec.user.clone(),
+            th.spec.user_kind,
+            th.spec.slot,
+            Vec::new(),
+        ),
     };
-    let Some(ours) = from_slot_value(&w.value) else {
-        return Ok(Action::await_change());
-    };
-    if w.target != target_label(&th) {
-        return Ok(Action::await_change());
+    // Not when another resource holds the claim: then the value is that one's.
+    let same_key = user == th.spec.user && user_kind == th.spec.user_kind && slot == th.spec.slot;
+    if same_key
+        && let Ok(value) = converge::granted(&th)
+        && claimed_by(ctx, &th).await?.is_none()
+    {
+        ours.push(value);
+    }
+    if ours.is_empty() {
+        return Ok(Action::await_change()); // nothing of ours can be on the device
     }
     let (target, resolved) = match ctx
         .target_for_cleanup(&namespace, &th.spec.target_ref)
@@ -183,8 +203,7 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
         Ok(t) => t,
         Err(ReconcileError::Resolve(e)) if e.is_missing() => {
             let note = format!(
-                "deletionPolicy is Delete but the device could not be reached ({e}); left open on the device: slot {} of user {:?}. Close it there by hand.",
-                w.slot, w.user
+                "deletionPolicy is Delete but the device could not be reached ({e}); left open on the device: slot {slot} of user {user:?}. Close it there by hand."
             );
             ctx.event(&*th, EventType::Warning, "LeftOnDevice", note)
                 .await;
@@ -200,7 +219,7 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
         ),
         claimed_by: None,
     };
-    match close_if_ours(&target, &th, &w.user, w.user_kind, w.slot, ours, &facts).await? {
+    match close_if_ours(&target, &th, &user, user_kind, slot, &ours, &facts).await? {
         Ok(_) => Ok(Action::await_change()),
         // A foreign value is someone else's now: left as it is, and said so.
         Err(r @ plan::Refusal::Foreign { .. }) => {
@@ -208,7 +227,7 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
                 &*th,
                 EventType::Warning,
                 "LeftOnDevice",
-                r.message(&w.user, u32::from(w.slot)),
+                r.message(&user, u32::from(slot)),
             )
             .await;
             Ok(Action::await_change())
@@ -216,7 +235,7 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
         // Closing would lock the controller out: the finalizer stays until that changes.
         Err(r) => Err(ReconcileError::Setup {
             reason: r.reason(),
-            message: r.message(&w.user, u32::from(w.slot)),
+            message: r.message(&user, u32::from(slot)),
             remedy: r.remedy(),
         }),
     }
