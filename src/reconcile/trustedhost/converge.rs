@@ -5,13 +5,12 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::plan::{Own, PlanInput, Refusal, plan};
-use super::slots::{Flavor, Half, Slot, UserSlots};
-use super::{fortigate, fortimanager};
-use crate::api::addressgroup::TargetKind;
+use super::plan::{PlanInput, Refusal, plan};
+use super::slots::{Half, Slot};
+use super::user::{observe, write};
 use crate::api::conditions::ready_and_synced;
 use crate::api::trustedhost::{SlotValue, TrustedHost, TrustedHostStatus, UserKind, WrittenSlot};
-use crate::device::{Credentials, DeviceError};
+use crate::device::Credentials;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -102,127 +101,6 @@ fn written_here(th: &TrustedHost) -> Option<Slot> {
         && w.user_kind == th.spec.user_kind
         && w.slot == th.spec.slot;
     same.then(|| from_slot_value(&w.value)).flatten()
-}
-
-/// A user as read, with who fortisync may be there.
-struct Observed {
-    slots: UserSlots,
-    own: Own,
-}
-
-fn user_not_found(th: &TrustedHost, table: &str) -> ReconcileError {
-    ReconcileError::Setup {
-        reason: "AdminUserNotFound",
-        message: format!(
-            "user {:?} does not exist in {table} on the device (F15); nothing was written",
-            th.spec.user
-        ),
-        remedy: "set spec.user to the administrator's name exactly as the device shows it".into(),
-    }
-}
-
-fn super_user_required(th: &TrustedHost, profile: &str) -> ReconcileError {
-    ReconcileError::Setup {
-        reason: "SuperUserRequired",
-        message: format!(
-            "the FortiManager refuses fortisync's admin ({profile}) writes to admin user {:?}'s trusted hosts (F14); nothing was written",
-            th.spec.user
-        ),
-        remedy: "give the admin fortisync uses the Super_User profile (System Settings > Administrators), as FortiManager requires for trusted hosts; with an API key, then update the connection's Secret (fortisync stops using a key the device refused)".into(),
-    }
-}
-
-async fn observe(
-    target: &Target,
-    th: &TrustedHost,
-    user: &str,
-    kind: UserKind,
-    credentials: &Credentials,
-) -> Result<Observed, ReconcileError> {
-    match target {
-        Target::FortiManager { client, .. } => {
-            if kind == UserKind::ApiUser {
-                return Err(ReconcileError::Spec(
-                    "spec.userKind ApiUser is for FortiGate targets".into(),
-                ));
-            }
-            let u = match fortimanager::observe(client, user).await {
-                Err(DeviceError::AdminUserNotFound { .. }) => {
-                    return Err(user_not_found(th, "the FortiManager's admin users"));
-                }
-                other => other?,
-            };
-            let own = match credentials {
-                Credentials::Password { user: me, .. } if me == user => Own::Yes,
-                Credentials::Password { user: me, .. } => {
-                    // F14 before any write: fortisync's own profile, when it knows who it is.
-                    let mine = fortimanager::observe(client, me).await?;
-                    if mine.profile != "Super_User" {
-                        return Err(super_user_required(th, &mine.profile));
-                    }
-                    Own::No
-                }
-                Credentials::Token(_) if u.api => Own::IfTrustedNow,
-                Credentials::Token(_) => Own::No,
-            };
-            if let (Own::Yes, Credentials::Password { .. }) = (own, credentials)
-                && u.profile != "Super_User"
-            {
-                return Err(super_user_required(th, &u.profile));
-            }
-            Ok(Observed {
-                slots: u.slots,
-                own,
-            })
-        }
-        Target::FortiGate { client, .. } => {
-            let flavor = match kind {
-                UserKind::Admin => Flavor::FortiGateAdmin,
-                UserKind::ApiUser => Flavor::FortiGateApiUser,
-            };
-            let Some(u) = fortigate::observe(client, flavor, user).await? else {
-                let table = match kind {
-                    UserKind::Admin => fortigate::ADMIN_TABLE,
-                    UserKind::ApiUser => fortigate::API_USER_TABLE,
-                };
-                return Err(user_not_found(th, table));
-            };
-            // A session login is a `system/admin`; a token is an API user's.
-            let own = match (credentials, kind) {
-                (Credentials::Password { user: me, .. }, UserKind::Admin) if me == user => Own::Yes,
-                (Credentials::Token(_), UserKind::ApiUser) => Own::IfTrustedNow,
-                _ => Own::No,
-            };
-            Ok(Observed {
-                slots: u.slots,
-                own,
-            })
-        }
-    }
-}
-
-async fn write(
-    target: &Target,
-    th: &TrustedHost,
-    user: &str,
-    slots: &UserSlots,
-    n: u32,
-    value: Slot,
-) -> Result<(), ReconcileError> {
-    let result = match target {
-        Target::FortiManager { client, .. } => fortimanager::write(client, user, n, value).await,
-        Target::FortiGate { client, .. } => fortigate::write(client, user, slots, n, value).await,
-    };
-    match (result, target) {
-        // The read with the same credential just worked, so a refusal of the write is about
-        // rights (F14). The device layer stops using a key the device refused (-11) until its
-        // Secret changes, so the remedy says to touch the Secret after fixing the profile.
-        (
-            Err(DeviceError::Forbidden { .. } | DeviceError::Unauthorized { .. }),
-            Target::FortiManager { .. },
-        ) => Err(super_user_required(th, "its profile")),
-        (other, _) => other.map_err(ReconcileError::from),
-    }
 }
 
 /// Runs one pass at `now`.
@@ -423,9 +301,4 @@ pub async fn close_if_ours(
         }
         Err(r) => Ok(Err(r)),
     }
-}
-
-/// Whether `kind` can reach the user at all (FortiManager has admins only).
-pub fn supported(kind: TargetKind, user_kind: UserKind) -> bool {
-    kind == TargetKind::FortiGate || user_kind == UserKind::Admin
 }

@@ -4,7 +4,8 @@
 //! - `slots`: a user's slots as each device means them (unused, allow-all, who gets in);
 //! - `plan`: the one write a pass makes, or the safety rule refusing it (pure);
 //! - `claims`: which resource holds a user's slot when several claim it (pure);
-//! - `fortimanager`, `fortigate`: reading a user and writing one slot;
+//! - `fortimanager`, `fortigate`: reading a user and writing one slot on each device;
+//! - `user`: a user on either device, who fortisync may be there (F14, F15);
 //! - `converge`: one pass against a connected target, without Kubernetes.
 //!
 //! This module is the shell: resolve the target, gather the claims, converge, write status and
@@ -16,6 +17,7 @@ pub mod fortigate;
 pub mod fortimanager;
 pub mod plan;
 pub mod slots;
+pub mod user;
 
 use std::sync::Arc;
 use std::time::Duration;
