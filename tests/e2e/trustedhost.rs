@@ -493,3 +493,34 @@ fn the_api_server_refuses_what_admission_refuses_with_the_same_words() {
     );
     assert!(ok, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_policys_names_bound_which_users_a_namespace_may_open() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("th-policy");
+    let sim = sim().await;
+    let fmg = sim.fortimanager("fmg");
+    let policy = format!(
+        "apiVersion: fortisync.dev/v1alpha1\nkind: DevicePolicy\nmetadata: {{name: {ns}}}\nspec:\n  devices: [\"{}\"]\n  namespaces:\n  - {{namespace: {ns}, names: [\"team-a-*\"]}}\n",
+        fmg.url()
+    );
+    let (ok, err) = cp.apply("default", &policy);
+    assert!(ok, "{err}");
+    connections(&ns, &sim).await;
+    let _controller = start_controller(&ns);
+    apply(
+        &ns,
+        &trusted_host(
+            "alice",
+            "FortiManager",
+            "fmg",
+            json!({"user": "alice", "address": "127.0.0.50"}),
+        ),
+    );
+    let s = ready(&ns, "alice", "False", "NotAllowedByPolicy").await;
+    assert!(condition_message(&s.conditions, "Ready").contains("spec.user"));
+    assert_eq!(fmg_writes_to(&sim, "alice"), 0);
+    assert_eq!(fmg_slot(&sim, "alice", 10), UNUSED);
+    cp.kubectl_ok(&["delete", "devicepolicy", &ns]);
+}

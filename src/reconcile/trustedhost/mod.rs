@@ -96,6 +96,14 @@ async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileE
     let now = jiff::Timestamp::now();
     let (target, resolved) = ctx.target(&namespace, &th.spec.target_ref).await?;
     tracing::Span::current().record("device", target.device());
+    // A DevicePolicy's name patterns bound which administrators a namespace may open slots
+    // for, as they bound the object names it may manage.
+    ctx.admits_name(
+        &namespace,
+        &resolved.connection.url,
+        "spec.user",
+        &th.spec.user,
+    )?;
     let resync = resolved
         .connection
         .resync_period()
