@@ -492,6 +492,8 @@ fn the_api_server_refuses_what_admission_refuses_with_the_same_words() {
         ),
     );
     assert!(ok, "{err}");
+    let (ok, err) = cp.apply(&ns, include_str!("../../examples/trustedhosts.yaml"));
+    assert!(ok, "examples/trustedhosts.yaml: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
