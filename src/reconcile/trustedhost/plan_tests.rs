@@ -202,3 +202,106 @@ fn a_token_user_that_does_not_let_the_controller_in_now_cannot_be_the_controller
     i.own = Own::IfTrustedNow;
     assert!(plan(&i).is_ok());
 }
+
+/// Values a slot half can hold in the properties: unused, loopback, the grant's pool, a
+/// network, allow-all.
+const V4_POOL: [&str; 5] = [
+    "127.0.0.1/32",
+    "192.0.2.10/32",
+    "192.0.2.11/32",
+    "10.0.0.0/8",
+    "0.0.0.0/0",
+];
+const V6_POOL: [&str; 3] = ["::1/128", "2001:db8::/64", "::/0"];
+/// Sources the properties probe.
+const PROBES: [&str; 7] = [
+    "127.0.0.1",
+    "192.0.2.10",
+    "192.0.2.11",
+    "10.1.2.3",
+    "198.51.100.9",
+    "::1",
+    "2001:db8::5",
+];
+
+fn half(pool: &[&str], pick: Option<usize>) -> Half {
+    pick.map_or(Half::Unused, |i| {
+        Half::Net(pool[i % pool.len()].parse().expect("net"))
+    })
+}
+
+type SlotPicks = Vec<(u32, Option<usize>, Option<usize>)>;
+
+/// Flavor, the slots, the grant (None: closed), what fortisync wrote, takeOver.
+type Scenario = (
+    u8,
+    SlotPicks,
+    Option<(Option<usize>, Option<usize>)>,
+    Option<usize>,
+    bool,
+);
+
+fn scenario() -> impl proptest::strategy::Strategy<Value = Scenario> {
+    use proptest::prelude::*;
+    (
+        0u8..3,
+        prop::collection::vec(
+            (
+                1u32..=10,
+                prop::option::of(0usize..5),
+                prop::option::of(0usize..3),
+            ),
+            0..6,
+        ),
+        prop::option::of((prop::option::of(1usize..4), prop::option::of(0usize..2))),
+        prop::option::of(0usize..5),
+        any::<bool>(),
+    )
+}
+
+fn flavor(n: u8) -> Flavor {
+    [
+        Flavor::FortiManager,
+        Flavor::FortiGateAdmin,
+        Flavor::FortiGateApiUser,
+    ][n as usize % 3]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(500))]
+
+    /// Whatever the slots hold, a planned write never puts an allow-all value in the slot, and a
+    /// close never lets in a remote source the user did not let in before (the loopback-only
+    /// close of a FortiGate lets the device's own loopback in, which no remote peer can be).
+    #[test]
+    fn writes_never_allow_all_and_closes_never_widen(
+        (f, picks, grant, written, take_over) in scenario()
+    ) {
+        let flavor = flavor(f);
+        let mut current = user(flavor, &[]);
+        for (n, v4, v6) in picks {
+            let mut s = Slot { v4: half(&V4_POOL, v4), v6: half(&V6_POOL, v6) };
+            if flavor == Flavor::FortiGateApiUser && s.v4 != Half::Unused {
+                s.v6 = Half::Unused; // an api-user entry holds one family
+            }
+            current = current.with(n, s);
+        }
+        let desired = grant.map(|(v4, v6)| Slot { v4: half(&V4_POOL, v4), v6: half(&V6_POOL, v6) });
+        let mut i = input(&current, desired);
+        i.written = written.map(|w| Slot { v4: half(&V4_POOL, Some(w)), v6: Half::Unused });
+        i.take_over = take_over;
+        if let Ok(Plan { write: Some(value), .. }) = plan(&i) {
+            proptest::prop_assert!(!value.v4.is_allow_all() && !value.v6.is_allow_all(), "{value:?}");
+            if desired.is_none() {
+                let after = current.with(10, value);
+                for probe in PROBES {
+                    let ip: std::net::IpAddr = probe.parse().expect("ip");
+                    proptest::prop_assert!(
+                        !after.trusts(ip) || current.trusts(ip) || ip.is_loopback(),
+                        "closing let {probe} in: {current:?} -> {after:?}"
+                    );
+                }
+            }
+        }
+    }
+}
