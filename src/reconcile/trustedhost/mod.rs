@@ -159,17 +159,25 @@ async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileE
     if pass.status != previous {
         write_status(&api(ctx, &th), &th.name_any(), &pass.status).await?;
     }
-    // The grant's end is the next look (a few ms after, so the pass sees it passed).
-    let next = jittered(resync);
-    let next = match pass.expires_in {
-        Some(until) => next.min(until + Duration::from_millis(20)),
-        None => next,
-    };
-    Ok(Action::requeue(if pass.refused.is_some() {
-        next.min(Duration::from_secs(30))
-    } else {
-        next
-    }))
+    Ok(Action::requeue(next_look(
+        resync,
+        pass.expires_in,
+        pass.refused.is_some(),
+    )))
+}
+
+/// When to look again: the resync (jittered), bounded by the grant's end (a few ms after it,
+/// so that pass sees it passed and closes the slot) and by 30 s while refused (a fixed masking
+/// slot or a freed claim is picked up soon).
+pub fn next_look(resync: Duration, expires_in: Option<Duration>, refused: bool) -> Duration {
+    let mut next = jittered(resync);
+    if let Some(until) = expires_in {
+        next = next.min(until + Duration::from_millis(20));
+    }
+    if refused {
+        next = next.min(Duration::from_secs(30));
+    }
+    next
 }
 
 async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileError> {
@@ -248,5 +256,26 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
             message: r.message(&user, u32::from(slot)),
             remedy: r.remedy(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grants_end_is_the_next_look_and_a_refusal_is_looked_at_within_30_s() {
+        let hour = Duration::from_secs(3600);
+        let end = Duration::from_secs(5);
+        assert_eq!(
+            next_look(hour, Some(end), false),
+            end + Duration::from_millis(20)
+        );
+        assert_eq!(next_look(hour, None, true), Duration::from_secs(30));
+        let plain = next_look(hour, None, false);
+        assert!(
+            plain >= hour.mul_f64(0.9) && plain < hour.mul_f64(1.1),
+            "{plain:?}"
+        );
     }
 }
