@@ -23,7 +23,7 @@ pub enum Own {
     /// It is (the session login's user).
     Yes,
     /// Unknown (a token, and the user is an API user): it may be, exactly when the device
-    /// lets the controller's source in for it now.
+    /// may let the controller's source in for it now (`UserSlots::may_trust`).
     IfTrustedNow,
 }
 
@@ -188,7 +188,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Refusal> {
             return Err(Refusal::WouldLockOut { source });
         }
         (Own::IfTrustedNow, None) => return Err(Refusal::SourceUnknown),
-        (Own::IfTrustedNow, Some(source)) if input.current.trusts(source) && locked_out(source) => {
+        (Own::IfTrustedNow, Some(source))
+            if input.current.may_trust(source) && locked_out(source) =>
+        {
             return Err(Refusal::WouldLockOut { source });
         }
         _ => {}

@@ -196,6 +196,15 @@ fn a_token_user_that_does_not_let_the_controller_in_now_cannot_be_the_controller
         plan(&i).expect_err("refused").reason(),
         "WouldLockOutController"
     );
+    // An API user with an empty table may let everyone in (UNCONFIRMED), so it may be the
+    // token's: a first entry that leaves 127.0.0.1 out is refused.
+    let empty = user(Flavor::FortiGateApiUser, &[]);
+    let mut i = input(&empty, Some(v4("192.0.2.10/32")));
+    i.own = Own::IfTrustedNow;
+    assert_eq!(
+        plan(&i).expect_err("refused").reason(),
+        "WouldLockOutController"
+    );
     // An API user that only trusts 10.0.0.0/8 is not the one calling from 127.0.0.1.
     let other = user(Flavor::FortiGateApiUser, &[(1, v4("10.0.0.0/8"))]);
     let mut i = input(&other, Some(v4("192.0.2.10/32")));

@@ -153,6 +153,13 @@ impl UserSlots {
             .any(|s| s.halves().iter().any(|h| h.contains(source)))
     }
 
+    /// Whether the device may let `source` in for this user: `trusts`, or an api-user with an
+    /// empty table (UNCONFIRMED: it may let everyone in). The question "may this user be the
+    /// controller's own?" is answered with this one, so a guess never leads to a lockout.
+    pub fn may_trust(&self, source: IpAddr) -> bool {
+        self.trusts(source) || (self.flavor == Flavor::FortiGateApiUser && self.nothing_set())
+    }
+
     /// The value that closes `slot`: the device's unused value, unless that would leave the
     /// user with nothing set (FortiGate: open to everyone, or UNCONFIRMED for api users), in
     /// which case loopback only.
