@@ -35,7 +35,8 @@ pub struct NamespaceGrant {
     #[schemars(length(min = 1, max = 63))]
     pub namespace: String,
     /// Device object names it may manage (AddressGroup `groupName`, ExternalConnector
-    /// `resourceName`): exact names, or a prefix ending in `*`. Empty = any name.
+    /// `resourceName`, TrustedHost `user`): exact names, or a prefix ending in `*`. Empty =
+    /// any name.
     #[serde(default)]
     #[schemars(length(max = 64))]
     pub names: Vec<String>,

@@ -13,6 +13,7 @@ pub mod externalconnector;
 pub mod formats;
 pub mod fortigate;
 pub mod fortimanager;
+pub mod trustedhost;
 pub mod validate;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -23,6 +24,7 @@ pub use devicepolicy::{DevicePolicy, DevicePolicySpec};
 pub use externalconnector::{ExternalConnector, ExternalConnectorSpec, ExternalConnectorStatus};
 pub use fortigate::{FortiGate, FortiGateSpec, FortiGateStatus};
 pub use fortimanager::{FortiManager, FortiManagerSpec, FortiManagerStatus};
+pub use trustedhost::{TrustedHost, TrustedHostSpec, TrustedHostStatus};
 
 /// The API group of every fortisync kind.
 pub const GROUP: &str = "fortisync.dev";
@@ -39,6 +41,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         AddressGroup::crd(),
         ExternalConnector::crd(),
         DevicePolicy::crd(),
+        TrustedHost::crd(),
     ]
     .into_iter()
     .map(formats::without_unknown_formats)

@@ -38,6 +38,7 @@ use crate::api::externalconnector::{
 };
 use crate::api::fortigate::FortiGateSpec;
 use crate::api::fortimanager::FortiManagerSpec;
+use crate::api::trustedhost::TrustedHostSpec;
 use crate::model::MemberAddress;
 
 /// Every problem with an AddressGroup `spec`, each naming its field; empty when admitted.
@@ -283,6 +284,103 @@ pub fn validate_fortigate(spec: &FortiGateSpec) -> Vec<String> {
         );
     }
     out.0
+}
+
+/// Every problem with a TrustedHost `spec`: the CRD's rules (slot bounds, slot 1 opt-in, an
+/// address required, each address's family, host bits, allow-all and the unused value,
+/// `ApiUser` on FortiGate only), worded as the API server words them.
+pub fn validate_trustedhost(spec: &TrustedHostSpec) -> Vec<String> {
+    use crate::api::addressgroup::TargetKind;
+    use crate::api::trustedhost as th;
+    let mut out = Problems::default();
+    out.length("spec.targetRef.name", &spec.target_ref.name, 1, 253);
+    if out.max_len("spec.user", &spec.user, 64) {
+        if spec.user.is_empty() {
+            out.refuse(
+                "spec.user",
+                &spec.user,
+                "spec.user must be 1-64 characters (the FortiOS admin name limit)",
+            );
+        }
+        if spec
+            .user
+            .contains(['<', '>', '(', ')', '#', '"', '\'', '/', ' '])
+        {
+            out.refuse(
+                "spec.user",
+                &spec.user,
+                "spec.user must not contain spaces or < > ( ) # \" ' /",
+            );
+        }
+    }
+    if out.range(
+        "spec.slot",
+        u32::from(spec.slot),
+        1,
+        u32::from(th::MAX_SLOT),
+    ) && spec.slot == 1
+        && !spec.allow_slot_one
+    {
+        out.push("spec.slot", th::SLOT_ONE_MESSAGE);
+    }
+    if spec.address.is_none() && spec.ipv6_address.is_none() {
+        out.push("spec", th::ADDRESS_REQUIRED_MESSAGE);
+    }
+    if spec.user_kind == th::UserKind::ApiUser && spec.target_ref.kind != TargetKind::FortiGate {
+        out.push("spec.userKind", th::API_USER_MESSAGE);
+    }
+    if spec.user_kind == th::UserKind::ApiUser
+        && spec.address.is_some()
+        && spec.ipv6_address.is_some()
+    {
+        out.push("spec.userKind", th::API_USER_ONE_FAMILY_MESSAGE);
+    }
+    let halves = [
+        ("spec.address", spec.address.as_deref(), 4, 18),
+        ("spec.ipv6Address", spec.ipv6_address.as_deref(), 6, 43),
+    ];
+    for (field, value, family, max) in halves {
+        let Some(text) = value else { continue };
+        if !out.max_len(field, text, max) {
+            continue;
+        }
+        for reason in trusted_address_problems(text, family) {
+            out.refuse(field, text, reason);
+        }
+    }
+    out.0
+}
+
+/// The rules a TrustedHost address breaks (`family` 4 or 6), in the CRD's order.
+pub fn trusted_address_problems(text: &str, family: u8) -> Vec<&'static str> {
+    use crate::api::trustedhost as th;
+    let parsed_ip = is_ip(text).then(|| text.parse::<IpAddr>().ok()).flatten();
+    let parsed_net = is_cidr(text)
+        .then(|| text.parse::<ipnet::IpNet>().ok())
+        .flatten();
+    let of_family = |v4: bool| if family == 4 { v4 } else { !v4 };
+    let mut out = Vec::new();
+    let form_ok = parsed_ip.is_some_and(|ip| of_family(ip.is_ipv4()))
+        || parsed_net.is_some_and(|n| of_family(matches!(n, ipnet::IpNet::V4(_))));
+    if !form_ok {
+        out.push(if family == 4 {
+            th::ADDRESS_FORM_MESSAGE
+        } else {
+            th::IPV6_FORM_MESSAGE
+        });
+    }
+    if parsed_net.is_some_and(|n| n.trunc() != n) {
+        out.push(th::NO_HOST_BITS_MESSAGE);
+    }
+    if parsed_net.is_some_and(|n| n.prefix_len() == 0)
+        || parsed_ip.is_some_and(|ip| ip.is_unspecified())
+    {
+        out.push(th::NOT_ANY_MESSAGE);
+    }
+    if family == 4 && (text == "255.255.255.255" || text == "255.255.255.255/32") {
+        out.push(th::NOT_UNUSED_MESSAGE);
+    }
+    out
 }
 
 /// Every problem with a FortiManager `spec`.
@@ -746,6 +844,119 @@ mod tests {
         }
         for bad in ["", "9s", "25h", "1.5h", "5m0", "m5", "5d", "-5m", "5mh"] {
             assert!(!is_resync_interval(bad), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod trustedhost_tests {
+    use super::*;
+    use crate::api::trustedhost as th;
+
+    fn spec(extra: serde_json::Value) -> TrustedHostSpec {
+        let mut v = serde_json::json!({
+            "targetRef": {"kind": "FortiManager", "name": "fmg"},
+            "user": "alice",
+            "address": "192.0.2.10",
+        });
+        v.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        serde_json::from_value(v).expect("spec")
+    }
+
+    #[test]
+    fn a_good_trustedhost_has_no_problems_and_defaults_to_slot_ten() {
+        let s = spec(serde_json::json!({}));
+        assert_eq!(s.slot, 10);
+        assert_eq!(validate_trustedhost(&s), Vec::<String>::new());
+        let both = spec(
+            serde_json::json!({"address": "10.0.0.0/8", "ipv6Address": "2001:db8::/64", "slot": 1, "allowSlotOne": true}),
+        );
+        assert_eq!(validate_trustedhost(&both), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_trustedhost_rule_is_refused_naming_its_field() {
+        let cases = [
+            (
+                serde_json::json!({"slot": 1}),
+                "spec.slot",
+                th::SLOT_ONE_MESSAGE,
+            ),
+            (
+                serde_json::json!({"slot": 11}),
+                "spec.slot",
+                "less than or equal to 10",
+            ),
+            (
+                serde_json::json!({"slot": 0}),
+                "spec.slot",
+                "greater than or equal to 1",
+            ),
+            (
+                serde_json::json!({"address": "0.0.0.0/0"}),
+                "spec.address",
+                th::NOT_ANY_MESSAGE,
+            ),
+            (
+                serde_json::json!({"address": "0.0.0.0"}),
+                "spec.address",
+                th::NOT_ANY_MESSAGE,
+            ),
+            (
+                serde_json::json!({"address": null, "ipv6Address": "::/0"}),
+                "spec.ipv6Address",
+                th::NOT_ANY_MESSAGE,
+            ),
+            (
+                serde_json::json!({"address": "255.255.255.255"}),
+                "spec.address",
+                th::NOT_UNUSED_MESSAGE,
+            ),
+            (
+                serde_json::json!({"address": "10.0.0.1/8"}),
+                "spec.address",
+                th::NO_HOST_BITS_MESSAGE,
+            ),
+            (
+                serde_json::json!({"address": "2001:db8::1"}),
+                "spec.address",
+                th::ADDRESS_FORM_MESSAGE,
+            ),
+            (
+                serde_json::json!({"address": null, "ipv6Address": "192.0.2.1"}),
+                "spec.ipv6Address",
+                th::IPV6_FORM_MESSAGE,
+            ),
+            (
+                serde_json::json!({"address": null}),
+                "spec",
+                th::ADDRESS_REQUIRED_MESSAGE,
+            ),
+            (
+                serde_json::json!({"userKind": "ApiUser"}),
+                "spec.userKind",
+                th::API_USER_MESSAGE,
+            ),
+            (
+                serde_json::json!({"user": "a b"}),
+                "spec.user",
+                "must not contain spaces",
+            ),
+            (
+                serde_json::json!({"userKind": "ApiUser", "targetRef": {"kind": "FortiGate", "name": "fw"}, "ipv6Address": "2001:db8::/64"}),
+                "spec.userKind",
+                th::API_USER_ONE_FAMILY_MESSAGE,
+            ),
+        ];
+        for (extra, field, reason) in cases {
+            let problems = validate_trustedhost(&spec(extra.clone()));
+            assert_eq!(problems.len(), 1, "{extra}: {problems:?}");
+            assert!(
+                problems[0].starts_with(&format!("{field}: ")) && problems[0].contains(reason),
+                "{extra}: {problems:?}"
+            );
         }
     }
 }

@@ -23,7 +23,9 @@ use super::connection::status::ConnectionResource;
 use super::context::Context;
 use super::error::ReconcileError;
 use super::lifecycle::{self, Reconciler, Reference};
-use crate::api::{AddressGroup, DevicePolicy, ExternalConnector, FortiGate, FortiManager};
+use crate::api::{
+    AddressGroup, DevicePolicy, ExternalConnector, FortiGate, FortiManager, TrustedHost,
+};
 
 /// Which namespaces the controller serves.
 #[derive(Debug, Clone)]
@@ -262,6 +264,10 @@ pub async fn run_reporting_readiness(
         kind_controller::<ExternalConnector>(&ctx, &scope, &inputs);
     controllers.push(connectors);
     stores_ready.extend(connectors_ready);
+    let (trusted_hosts, trusted_hosts_ready) =
+        kind_controller::<TrustedHost>(&ctx, &scope, &inputs);
+    controllers.push(trusted_hosts);
+    stores_ready.extend(trusted_hosts_ready);
     controllers.push(connection_controller::<FortiGate>(
         &ctx,
         &inputs,

@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod requeue;
 pub mod status;
 pub mod target;
+pub mod trustedhost;

@@ -24,3 +24,4 @@ mod security;
 mod startup;
 mod storm;
 mod support;
+mod trustedhost;

@@ -72,6 +72,7 @@ impl Estate {
                 accprofile: "super_admin".into(),
                 vdoms: Vec::new(),
                 trusthosts: vec!["127.0.0.0/8".parse().expect("net")],
+                trusthost_ids: Vec::new(),
             }],
             ..FortiGateScenario::default()
         };

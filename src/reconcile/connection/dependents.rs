@@ -11,7 +11,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::api::common::ConnectionSpec;
-use crate::api::{AddressGroup, ExternalConnector};
+use crate::api::{AddressGroup, ExternalConnector, TrustedHost};
 use crate::reconcile::lifecycle::{Reconciler, Reference};
 
 /// A connection: its kind and name.
@@ -114,6 +114,14 @@ pub async fn remaining(
     let connectors = Api::<ExternalConnector>::namespaced(client.clone(), namespace)
         .list(&Default::default())
         .await?;
+    let trusted_hosts = Api::<TrustedHost>::namespaced(client.clone(), namespace)
+        .list(&Default::default())
+        .await?;
+    let trusted_hosts = trusted_hosts
+        .items
+        .into_iter()
+        .filter(|t| t.spec.target_ref == *target)
+        .map(|t| format!("TrustedHost/{}", t.name_any()));
     let groups = groups
         .items
         .into_iter()
@@ -124,5 +132,5 @@ pub async fn remaining(
         .into_iter()
         .filter(|c| c.spec.target_ref == *target)
         .map(|c| format!("ExternalConnector/{}", c.name_any()));
-    Ok(groups.chain(connectors).collect())
+    Ok(groups.chain(connectors).chain(trusted_hosts).collect())
 }

@@ -114,12 +114,9 @@ pub fn admin(u: &AdminUser) -> Map<String, Value> {
             format!("trusthost{}", i + 1),
             json!([ip.to_string(), mask.to_string()]),
         );
-        let v6 = if i == 0 {
-            "::/0"
-        } else {
-            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
-        };
-        m.insert(format!("ipv6_trusthost{}", i + 1), json!(v6));
+    }
+    for (i, net) in u.trusthost6_slots().iter().enumerate() {
+        m.insert(format!("ipv6_trusthost{}", i + 1), json!(net.to_string()));
     }
     m
 }
@@ -127,7 +124,9 @@ pub fn admin(u: &AdminUser) -> Map<String, Value> {
 /// Applies a write to an admin user; -10 on invalid values.
 pub fn apply_admin(u: &mut AdminUser, data: &Map<String, Value>) -> Result<(), Status> {
     let mut slots = u.trusthost_slots();
+    let mut slots6 = u.trusthost6_slots();
     let mut touched_slots = false;
+    let mut touched_slots6 = false;
     for (k, v) in data {
         match k.as_str() {
             "userid" | "name" => {}
@@ -159,6 +158,19 @@ pub fn apply_admin(u: &mut AdminUser, data: &Map<String, Value>) -> Result<(), S
                     .filter(|a| a != "all_adoms")
                     .collect();
             }
+            other if other.starts_with("ipv6_trusthost") => {
+                let n = other["ipv6_trusthost".len()..]
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=10).contains(n))
+                    .ok_or_else(Status::invalid_data)?;
+                let net: ipnet::Ipv6Net = v
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(Status::invalid_data)?;
+                slots6[n - 1] = net.trunc();
+                touched_slots6 = true;
+            }
             other => {
                 let Some(n) = other
                     .strip_prefix("trusthost")
@@ -176,6 +188,9 @@ pub fn apply_admin(u: &mut AdminUser, data: &Map<String, Value>) -> Result<(), S
     }
     if touched_slots {
         u.trusthosts = slots.to_vec();
+    }
+    if touched_slots6 {
+        u.trusthosts6 = slots6.to_vec();
     }
     Ok(())
 }
@@ -203,6 +218,28 @@ mod tests {
             json!(["255.255.255.255", "255.255.255.255"])
         );
         assert_eq!(u.trusthosts.len(), 10);
+    }
+
+    #[test]
+    fn ipv6_trusthost_writes_keep_their_slot_and_restrict_ipv6_sources() {
+        let mut u = AdminUser::default();
+        assert_eq!(admin(&u)["ipv6_trusthost1"], json!("::/0"));
+        assert!(u.trusts("2001:db8::5".parse().unwrap()));
+        let data = json!({"ipv6_trusthost1": "::1/128", "ipv6_trusthost10": "2001:db8::/64"});
+        apply_admin(&mut u, data.as_object().unwrap()).unwrap();
+        let shown = admin(&u);
+        assert_eq!(shown["ipv6_trusthost10"], json!("2001:db8::/64"));
+        assert_eq!(
+            shown["ipv6_trusthost5"],
+            json!("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128")
+        );
+        assert!(u.trusts("2001:db8::5".parse().unwrap()));
+        assert!(!u.trusts("2001:db9::5".parse().unwrap()));
+        let bad = json!({"ipv6_trusthost11": "::1/128"});
+        assert_eq!(
+            apply_admin(&mut u, bad.as_object().unwrap()),
+            Err(Status::invalid_data())
+        );
     }
 
     #[test]

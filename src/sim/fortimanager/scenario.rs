@@ -1,6 +1,8 @@
 //! What a simulated FortiManager starts with: ADOMs, objects, devices and admin users.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::Ipv6Net;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -224,6 +226,9 @@ pub struct AdminUser {
     pub api_key: Option<String>,
     /// `trusthost1..10` as `[ip, mask]`; missing slots take the defaults of §4.5.
     pub trusthosts: Vec<[Ipv4Addr; 2]>,
+    /// `ipv6_trusthost1..10` as prefixes; missing slots take the defaults of §4.5 (slot 1
+    /// `::/0` when none is given, the others unused).
+    pub trusthosts6: Vec<Ipv6Net>,
 }
 
 impl Default for AdminUser {
@@ -237,6 +242,7 @@ impl Default for AdminUser {
             adoms: Vec::new(),
             api_key: None,
             trusthosts: Vec::new(),
+            trusthosts6: Vec::new(),
         }
     }
 }
@@ -255,10 +261,32 @@ impl AdminUser {
         slots
     }
 
-    /// True when `ip` falls in one of the used trusted-host slots.
+    /// The ten IPv6 slots: given ones first, then the defaults (slot 1 `::/0` when none given).
+    pub fn trusthost6_slots(&self) -> [Ipv6Net; 10] {
+        let unused = Ipv6Net::from(Ipv6Addr::from(u128::MAX));
+        let mut slots = [unused; 10];
+        if self.trusthosts6.is_empty() {
+            slots[0] = Ipv6Net::default();
+        }
+        for (slot, th) in slots.iter_mut().zip(&self.trusthosts6) {
+            *slot = *th;
+        }
+        slots
+    }
+
+    /// True when `ip` falls in one of the used trusted-host slots of its family.
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        let IpAddr::V4(ip) = ip else {
-            return true; // IPv6 trusted hosts default to ::/0
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4,
+                None => {
+                    let unused = Ipv6Addr::from(u128::MAX);
+                    return self.trusthost6_slots().iter().any(|n| {
+                        !(n.addr() == unused && n.prefix_len() == 128) && n.contains(&v6)
+                    });
+                }
+            },
+            IpAddr::V4(v4) => v4,
         };
         self.trusthost_slots().iter().any(|[net, mask]| {
             *net != Ipv4Addr::BROADCAST

@@ -2,7 +2,6 @@
 //! §1.6): GET the collection or one user, POST a new user on the collection, PUT and DELETE by
 //! mkey. Only a super_admin writes it, as only a super_admin manages administrators.
 
-use ipnet::IpNet;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
@@ -11,7 +10,7 @@ use super::cmdb_api::{error_reply, ok_reply};
 use super::cmdb_system::{list_or_one, not_allowed};
 use super::envelope::{Reply, Request};
 use super::rest::forbidden;
-use super::scenario::{ApiUser, parse_trusthost};
+use super::scenario::ApiUser;
 use super::state::FortiGateState;
 
 /// `name` is at most 35 characters (SW64, HFX, TF).
@@ -58,15 +57,7 @@ pub fn handle(
 
 /// A user as a GET shows it; the key is never shown, as on the device.
 fn render(u: &ApiUser) -> Value {
-    let trusthost: Vec<Value> = u
-        .trusthosts
-        .iter()
-        .enumerate()
-        .map(|(i, n)| match n {
-            IpNet::V4(v4) => json!({"id": i + 1, "q_origin_key": i + 1, "type": "ipv4-trusthost", "ipv4-trusthost": format!("{} {}", v4.addr(), v4.netmask()), "ipv6-trusthost": "::/0"}),
-            IpNet::V6(v6) => json!({"id": i + 1, "q_origin_key": i + 1, "type": "ipv6-trusthost", "ipv4-trusthost": "0.0.0.0 0.0.0.0", "ipv6-trusthost": v6.to_string()}),
-        })
-        .collect();
+    let trusthost = super::trusthost::render_api_user(u);
     let vdoms: Vec<Value> = u.vdoms.iter().map(|v| json!({"name": v})).collect();
     json!({"name": u.name, "q_origin_key": u.name, "accprofile": u.accprofile, "api-key": "ENC XXXX", "vdom": vdoms, "trusthost": trusthost})
 }
@@ -96,6 +87,7 @@ fn create(state: &mut FortiGateState, body: Option<&Value>) -> Result<String, Cm
         accprofile: String::new(),
         vdoms: Vec::new(),
         trusthosts: Vec::new(),
+        trusthost_ids: Vec::new(),
     };
     apply(state, &mut user, body)?;
     state.api_users.insert(user.name.clone(), user);
@@ -135,25 +127,8 @@ fn apply(state: &FortiGateState, user: &mut ApiUser, body: &Value) -> Result<(),
         user.vdoms = names;
     }
     if let Some(items) = body.get("trusthost").and_then(Value::as_array) {
-        let mut nets = Vec::new();
-        for item in items {
-            let text = item["ipv4-trusthost"]
-                .as_str()
-                .or(item["ipv6-trusthost"].as_str())
-                .unwrap_or_default();
-            match parse_trusthost(text) {
-                // "Allow all (0.0.0.0/0) is not allowed" for REST API admins (DOCAPIADM).
-                Ok(net) if net.prefix_len() == 0 => {
-                    return Err(cli(
-                        -651,
-                        "trusthost: allow-all is not allowed for REST API admins",
-                    ));
-                }
-                Ok(net) => nets.push(net),
-                Err(_) => return Err(cli(-8, format!("invalid IP address {text}"))),
-            }
-        }
-        user.trusthosts = nets;
+        // "Allow all (0.0.0.0/0) is not allowed" for REST API admins (DOCAPIADM).
+        super::trusthost::apply_api_user(user, items).map_err(|(code, text)| cli(code, text))?;
     }
     Ok(())
 }

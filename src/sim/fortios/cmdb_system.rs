@@ -9,7 +9,6 @@ use super::cmdb::CmdbError;
 use super::cmdb_api::{At, at, error_reply, ok_reply};
 use super::envelope::{Reply, Request};
 use super::rest::forbidden;
-use super::scenario::parse_trusthost;
 use super::state::FortiGateState;
 
 /// 405: the method is not one this resource takes.
@@ -165,16 +164,7 @@ pub fn admin(
         obj.insert("name".into(), json!(a.name));
         obj.insert("q_origin_key".into(), json!(a.name));
         obj.insert("accprofile".into(), json!(a.accprofile));
-        for i in 0..10 {
-            let value = a
-                .trusthosts
-                .get(i)
-                .map_or("0.0.0.0 0.0.0.0".to_string(), |n| match n {
-                    ipnet::IpNet::V4(v4) => format!("{} {}", v4.addr(), v4.netmask()),
-                    ipnet::IpNet::V6(_) => "0.0.0.0 0.0.0.0".to_string(),
-                });
-            obj.insert(format!("trusthost{}", i + 1), json!(value));
-        }
+        super::trusthost::render_admin(a, &mut obj);
         Value::Object(obj)
     };
     match (req.method.as_str(), rest) {
@@ -197,33 +187,21 @@ pub fn admin(
                 );
             };
             let body = body.unwrap_or(Value::Null);
-            let mut slots: Vec<Option<ipnet::IpNet>> =
-                (0..10).map(|i| admin.trusthosts.get(i).copied()).collect();
-            for (i, slot) in slots.iter_mut().enumerate() {
-                if let Some(v) = body.get(format!("trusthost{}", i + 1)) {
-                    let text = v.as_str().unwrap_or_default();
-                    match parse_trusthost(text) {
-                        Ok(net) if net.prefix_len() == 0 => *slot = None,
-                        Ok(net) => *slot = Some(net),
-                        Err(_) => {
-                            return error_reply(
-                                state,
-                                req,
-                                at(&vdom, "system", "admin"),
-                                Some(name),
-                                &CmdbError {
-                                    http_status: 500,
-                                    code: Some(-8),
-                                    cli_error: Some(format!("invalid IP address {text}")),
-                                },
-                            );
-                        }
-                    }
-                }
+            let mut admin = admin;
+            if let Err(text) = super::trusthost::apply_admin(&mut admin, &body) {
+                return error_reply(
+                    state,
+                    req,
+                    at(&vdom, "system", "admin"),
+                    Some(name),
+                    &CmdbError {
+                        http_status: 500,
+                        code: Some(-8),
+                        cli_error: Some(text),
+                    },
+                );
             }
-            if let Some(a) = state.admins.get_mut(*name) {
-                a.trusthosts = slots.into_iter().flatten().collect();
-            }
+            state.admins.insert(name.to_string(), admin);
             state.revision += 1;
             ok_reply(
                 state,

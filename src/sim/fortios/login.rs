@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::auth::{self, AuthOutcome, cookie, trusted};
+use super::auth::{self, AuthOutcome, cookie};
 use super::envelope::{Body, Reply, Request};
 use super::state::{FortiGateState, Session};
 
@@ -19,7 +19,7 @@ fn check_password(
     let ok = state
         .admins
         .get(user)
-        .is_some_and(|a| a.password == password && trusted(&a.trusthosts, req.peer, true));
+        .is_some_and(|a| a.password == password && super::trusthost::admin_trusts(a, req.peer));
     if ok {
         state.lockout.succeed(req.peer);
     } else {

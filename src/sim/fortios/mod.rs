@@ -19,6 +19,7 @@ mod rest;
 pub mod scenario;
 mod server;
 pub mod state;
+mod trusthost;
 pub mod version;
 
 pub use cmdb::{CmdbError, Table};

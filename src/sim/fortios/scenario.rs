@@ -116,6 +116,10 @@ pub struct ApiUser {
     /// REST API admin must have trusted hosts and allow-all is refused.
     #[serde(default, with = "trusthosts")]
     pub trusthosts: Vec<IpNet>,
+    /// The `trusthost` table's entry ids, in the order of `trusthosts` (missing: 1, 2, … by
+    /// position), kept as a write gave them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusthost_ids: Vec<u32>,
 }
 
 /// A password admin.
@@ -132,9 +136,12 @@ pub struct Admin {
     /// VDOMs (empty = all).
     #[serde(default)]
     pub vdoms: Vec<String>,
-    /// trusthost1..10 (empty = any).
+    /// trusthost1..10 by position (`0.0.0.0/0` = not set; nothing set at all = any source).
     #[serde(default, with = "trusthosts")]
     pub trusthosts: Vec<IpNet>,
+    /// ip6-trusthost1..10 by position (`::/0` = not set).
+    #[serde(default, with = "trusthosts", skip_serializing_if = "Vec::is_empty")]
+    pub ip6_trusthosts: Vec<IpNet>,
 }
 
 fn super_admin() -> String {

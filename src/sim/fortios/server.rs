@@ -272,6 +272,7 @@ impl FortiGateHandle {
         match self.state().api_users.get_mut(user) {
             Some(u) => {
                 u.trusthosts = nets;
+                u.trusthost_ids.clear();
                 true
             }
             None => false,

@@ -1,0 +1,281 @@
+//! The `TrustedHost` kind: one administrator's trusted-host slot, opened for the declared
+//! address and closed on time.
+//!
+//! - `slots`: a user's slots as each device means them (unused, allow-all, who gets in);
+//! - `plan`: the one write a pass makes, or the safety rule refusing it (pure);
+//! - `claims`: which resource holds a user's slot when several claim it (pure);
+//! - `fortimanager`, `fortigate`: reading a user and writing one slot on each device;
+//! - `user`: a user on either device, who fortisync may be there (F14, F15);
+//! - `converge`: one pass against a connected target, without Kubernetes.
+//!
+//! This module is the shell: resolve the target, gather the claims, converge, write status and
+//! events, requeue at the grant's end.
+
+pub mod claims;
+pub mod converge;
+pub mod fortigate;
+pub mod fortimanager;
+pub mod plan;
+pub mod slots;
+pub mod user;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use self::converge::{Facts, close_if_ours, from_slot_value, source_address, target_label};
+use crate::api::addressgroup::{DeletionPolicy, TargetRef};
+use crate::api::common::ErrorReport;
+use crate::api::trustedhost::{TrustedHost, TrustedHostStatus};
+use crate::reconcile::context::Context;
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::lifecycle::{KindStatus, Reconciler, write_status};
+use crate::reconcile::requeue::jittered;
+
+/// Controller name in metrics, events and logs.
+pub const CONTROLLER: &str = "trustedhost";
+
+impl KindStatus for TrustedHostStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn with_conditions(self, conditions: Vec<Condition>) -> Self {
+        Self { conditions, ..self }
+    }
+    fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self {
+        Self {
+            observed_generation: generation,
+            last_error: Some(error),
+            ..self
+        }
+    }
+}
+
+impl Reconciler for TrustedHost {
+    const KIND: &'static str = "TrustedHost";
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: &'static str = crate::reconcile::addressgroup::FINALIZER;
+    type Status = TrustedHostStatus;
+
+    fn current_status(&self) -> Option<&TrustedHostStatus> {
+        self.status.as_ref()
+    }
+
+    fn target(&self) -> TargetRef {
+        self.spec.target_ref.clone()
+    }
+
+    async fn apply(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        apply(self, ctx).await
+    }
+
+    async fn cleanup(self: Arc<Self>, ctx: &Context) -> Result<Action, ReconcileError> {
+        cleanup(self, ctx).await
+    }
+}
+
+fn api(ctx: &Context, th: &TrustedHost) -> Api<TrustedHost> {
+    Api::namespaced(ctx.client.clone(), &th.namespace().unwrap_or_default())
+}
+
+/// The resource holding `th`'s user and slot first, when it is another one.
+async fn claimed_by(ctx: &Context, th: &TrustedHost) -> Result<Option<String>, ReconcileError> {
+    let all = api(ctx, th)
+        .list(&Default::default())
+        .await
+        .map_err(ReconcileError::Kube)?;
+    Ok(claims::first_claim(th, &all.items))
+}
+
+async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let namespace = th.namespace().unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    let (target, resolved) = ctx.target(&namespace, &th.spec.target_ref).await?;
+    tracing::Span::current().record("device", target.device());
+    // A DevicePolicy's name patterns bound which administrators a namespace may open slots
+    // for, as they bound the object names it may manage.
+    ctx.admits_name(
+        &namespace,
+        &resolved.connection.url,
+        "spec.user",
+        &th.spec.user,
+    )?;
+    let resync = resolved
+        .connection
+        .resync_period()
+        .unwrap_or(Duration::from_secs(300));
+    let facts = Facts {
+        credentials: resolved.credentials.clone(),
+        source: source_address(
+            resolved.connection.source_address.as_deref(),
+            &resolved.connection.url,
+        ),
+        claimed_by: claimed_by(ctx, &th).await?,
+    };
+    let pass = converge::converge(&target, &th, &facts, now).await?;
+    let previous = th.status.clone().unwrap_or_default();
+    if pass.status.drift_repairs > previous.drift_repairs {
+        ctx.metrics
+            .drift_repairs
+            .get_or_create(&crate::reconcile::metrics::ControllerLabels {
+                controller: CONTROLLER.into(),
+            })
+            .inc_by(pass.status.drift_repairs - previous.drift_repairs);
+    }
+    if let Some(value) = pass.wrote {
+        ctx.event(
+            &*th,
+            EventType::Normal,
+            "Applied",
+            format!(
+                "slot {} of user {:?} set to {} / {}",
+                th.spec.slot,
+                th.spec.user,
+                value.v4.text(),
+                value.v6.text()
+            ),
+        )
+        .await;
+    }
+    let newly_refused = pass.refused.as_ref().is_some_and(|(reason, ..)| {
+        previous
+            .last_error
+            .as_ref()
+            .is_none_or(|e| e.reason != *reason)
+    });
+    if let (true, Some((reason, message, remedy))) = (newly_refused, &pass.refused) {
+        ctx.event(
+            &*th,
+            EventType::Warning,
+            reason,
+            format!("{message}. Remedy: {remedy}"),
+        )
+        .await;
+    }
+    if pass.status != previous {
+        write_status(&api(ctx, &th), &th.name_any(), &pass.status).await?;
+    }
+    Ok(Action::requeue(next_look(
+        resync,
+        pass.expires_in,
+        pass.refused.is_some(),
+    )))
+}
+
+/// When to look again: the resync (jittered), bounded by the grant's end (a few ms after it,
+/// so that pass sees it passed and closes the slot) and by 30 s while refused (a fixed masking
+/// slot or a freed claim is picked up soon).
+pub fn next_look(resync: Duration, expires_in: Option<Duration>, refused: bool) -> Duration {
+    let mut next = jittered(resync);
+    if let Some(until) = expires_in {
+        next = next.min(until + Duration::from_millis(20));
+    }
+    if refused {
+        next = next.min(Duration::from_secs(30));
+    }
+    next
+}
+
+async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let namespace = th.namespace().unwrap_or_default();
+    if th.spec.deletion_policy == DeletionPolicy::Orphan {
+        return Ok(Action::await_change());
+    }
+    // What this resource may have left open: the slot it recorded writing, and the slot its
+    // spec names holding exactly the spec's value (a write whose status update was lost, e.g.
+    // a delete racing the pass that opened the slot, is closed too).
+    let written = th.status.as_ref().and_then(|s| s.written.clone());
+    let (user, user_kind, slot, mut ours) = match &written {
+        Some(w) if w.target == target_label(&th) => (
+            w.user.clone(),
+            w.user_kind,
+            w.slot,
+            from_slot_value(&w.value).into_iter().collect::<Vec<_>>(),
+        ),
+        _ => (
+            th.spec.user.clone(),
+            th.spec.user_kind,
+            th.spec.slot,
+            Vec::new(),
+        ),
+    };
+    // Not when another resource holds the claim: then the value is that one's.
+    let same_key = user == th.spec.user && user_kind == th.spec.user_kind && slot == th.spec.slot;
+    if same_key
+        && let Ok(value) = converge::granted(&th)
+        && claimed_by(ctx, &th).await?.is_none()
+    {
+        ours.push(value);
+    }
+    if ours.is_empty() {
+        return Ok(Action::await_change()); // nothing of ours can be on the device
+    }
+    let (target, resolved) = match ctx
+        .target_for_cleanup(&namespace, &th.spec.target_ref)
+        .await
+    {
+        Ok(t) => t,
+        Err(ReconcileError::Resolve(e)) if e.is_missing() => {
+            let note = format!(
+                "deletionPolicy is Delete but the device could not be reached ({e}); left open on the device: slot {slot} of user {user:?}. Close it there by hand."
+            );
+            ctx.event(&*th, EventType::Warning, "LeftOnDevice", note)
+                .await;
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    let facts = Facts {
+        credentials: resolved.credentials.clone(),
+        source: source_address(
+            resolved.connection.source_address.as_deref(),
+            &resolved.connection.url,
+        ),
+        claimed_by: None,
+    };
+    match close_if_ours(&target, &th, &user, user_kind, slot, &ours, &facts).await? {
+        Ok(_) => Ok(Action::await_change()),
+        // A foreign value is someone else's now: left as it is, and said so.
+        Err(r @ plan::Refusal::Foreign { .. }) => {
+            ctx.event(
+                &*th,
+                EventType::Warning,
+                "LeftOnDevice",
+                r.message(&user, u32::from(slot)),
+            )
+            .await;
+            Ok(Action::await_change())
+        }
+        // Closing would lock the controller out: the finalizer stays until that changes.
+        Err(r) => Err(ReconcileError::Setup {
+            reason: r.reason(),
+            message: r.message(&user, u32::from(slot)),
+            remedy: r.remedy(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grants_end_is_the_next_look_and_a_refusal_is_looked_at_within_30_s() {
+        let hour = Duration::from_secs(3600);
+        let end = Duration::from_secs(5);
+        assert_eq!(
+            next_look(hour, Some(end), false),
+            end + Duration::from_millis(20)
+        );
+        assert_eq!(next_look(hour, None, true), Duration::from_secs(30));
+        let plain = next_look(hour, None, false);
+        assert!(
+            plain >= hour.mul_f64(0.9) && plain < hour.mul_f64(1.1),
+            "{plain:?}"
+        );
+    }
+}
