@@ -21,10 +21,13 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+mod externalconnector;
+pub use externalconnector::validate_external_connector;
+
 use crate::api::addressgroup::{
     ANY_ADDRESS_MESSAGE, AddressGroupSpec, BUILTIN_OBJECT_NAMES, GROUP_NAME_BUILTIN_MESSAGE,
     MAX_PREFIX_LEN, MEMBER_ADDRESS_MAX_LEN, MEMBER_FORM_MESSAGE, MEMBER_HOST_BITS_MESSAGE,
-    MEMBER_RANGE_FAMILY_MESSAGE, MEMBER_RANGE_ORDER_MESSAGE,
+    MEMBER_RANGE_FAMILY_MESSAGE, MEMBER_RANGE_ORDER_MESSAGE, Member,
 };
 use crate::api::common::{
     ConnectionSpec, CredentialsSecretRef, MAX_CONCURRENT_MESSAGE, SECRET_KEY_MESSAGE,
@@ -84,30 +87,7 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
             ),
         );
     }
-    let mut seen = BTreeSet::new();
-    for (i, m) in spec.members.iter().enumerate() {
-        let field = format!("spec.members[{i}].address");
-        if out.max_len(&field, &m.address, MEMBER_ADDRESS_MAX_LEN) {
-            let problems = member_address_problems(&m.address);
-            for problem in &problems {
-                out.refuse(&field, &m.address, problem);
-            }
-            // The reconciler parses with `MemberAddress`; anything it cannot read must not
-            // pass here (none is known: these checks are the stricter ones).
-            if let (true, Err(e)) = (problems.is_empty(), MemberAddress::parse(&m.address)) {
-                out.refuse(&field, &m.address, &e);
-            }
-        }
-        if !seen.insert(m.address.as_str()) {
-            out.push(
-                &format!("spec.members[{i}]"),
-                &format!("Duplicate value: {{\"address\":\"{}\"}}", m.address),
-            );
-        }
-        if let Some(comment) = &m.comment {
-            out.max_len(&format!("spec.members[{i}].comment"), comment, 128);
-        }
-    }
+    members(&mut out, "spec.members", &spec.members);
     if let Some(i) = any_address_member(spec) {
         out.push(
             "spec.members",
@@ -130,6 +110,35 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
         );
     }
     out.0
+}
+
+/// The checks every item of a member list gets (`spec.members` of an AddressGroup,
+/// `spec.entries` of an ExternalConnector): the address rules, the list-map key, the comment.
+fn members(out: &mut Problems, list: &str, members: &[Member]) {
+    let mut seen = BTreeSet::new();
+    for (i, m) in members.iter().enumerate() {
+        let field = format!("{list}[{i}].address");
+        if out.max_len(&field, &m.address, MEMBER_ADDRESS_MAX_LEN) {
+            let problems = member_address_problems(&m.address);
+            for problem in &problems {
+                out.refuse(&field, &m.address, problem);
+            }
+            // The reconciler parses with `MemberAddress`; anything it cannot read must not
+            // pass here (none is known: these checks are the stricter ones).
+            if let (true, Err(e)) = (problems.is_empty(), MemberAddress::parse(&m.address)) {
+                out.refuse(&field, &m.address, &e);
+            }
+        }
+        if !seen.insert(m.address.as_str()) {
+            out.push(
+                &format!("{list}[{i}]"),
+                &format!("Duplicate value: {{\"address\":\"{}\"}}", m.address),
+            );
+        }
+        if let Some(comment) = &m.comment {
+            out.max_len(&format!("{list}[{i}].comment"), comment, 128);
+        }
+    }
 }
 
 /// The first member that admits every address, when the spec has not opted in with
@@ -351,12 +360,17 @@ fn secret_name(out: &mut Problems, field: &str, name: &str) {
 }
 
 fn secret_key(out: &mut Problems, field: &str, key: &str) {
+    data_key(out, field, key, SECRET_KEY_MESSAGE);
+}
+
+/// A Secret or ConfigMap data key (the API server's rule for both), refused with `message`.
+fn data_key(out: &mut Problems, field: &str, key: &str, message: &str) {
     let shape = !key.is_empty()
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if out.length(field, key, 1, 253) && !(shape && key != "." && !key.starts_with("..")) {
-        out.refuse(field, key, SECRET_KEY_MESSAGE);
+        out.refuse(field, key, message);
     }
 }
 
@@ -437,8 +451,22 @@ fn is_cidr(text: &str) -> bool {
 
 /// The CRD's URL rule: parses, scheme `https`, a host.
 fn is_https_url(text: &str) -> bool {
-    url::Url::parse(text)
-        .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()))
+    url::Url::parse(text).is_ok_and(|u| u.scheme() == "https") && has_written_host(text)
+}
+
+/// Whether the URL names a host where it is written, as Go's parser (CEL's `url()`) reads it:
+/// the `url` crate takes `https:///fw` as host `fw`, Go as an empty host and path `/fw`.
+fn has_written_host(text: &str) -> bool {
+    let Some((_, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    !host.is_empty()
 }
 
 /// `^[A-Za-z0-9_.-]{1,max}$`, the VDOM and ADOM rule.
@@ -607,6 +635,26 @@ mod tests {
                 Vec::<String>::new(),
                 "{wide}"
             );
+        }
+    }
+
+    #[test]
+    fn a_url_needs_its_host_where_it_is_written() {
+        for good in [
+            "https://fw",
+            "https://u@fw:8443/x",
+            "https://[2001:db8::1]:443",
+        ] {
+            assert!(is_https_url(good), "{good}");
+        }
+        for bad in [
+            "https:///fw",
+            "https://",
+            "https://:8443/",
+            "https://u@/x",
+            "https://[]/",
+        ] {
+            assert!(!is_https_url(bad), "{bad}");
         }
     }
 

@@ -12,8 +12,10 @@ use kube::ResourceExt;
 use serde::Deserialize;
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
-use crate::api::validate::{validate_fortigate, validate_fortimanager};
-use crate::api::{AddressGroup, FortiGate, FortiManager};
+use crate::api::validate::{
+    validate_external_connector, validate_fortigate, validate_fortimanager,
+};
+use crate::api::{AddressGroup, ExternalConnector, FortiGate, FortiManager};
 use crate::reconcile::connection::{Connection, ResolveError, ResolvedConnection, assemble};
 
 /// Why manifests could not be loaded; each names the file (and document) at fault.
@@ -62,6 +64,9 @@ pub struct Manifests {
     pub fortimanagers: Vec<FortiManager>,
     /// Address groups.
     pub address_groups: Vec<AddressGroup>,
+    /// External connectors: admitted as the API server would (refused on load otherwise), not
+    /// planned.
+    pub external_connectors: Vec<ExternalConnector>,
     /// Secrets (credentials and CA bundles).
     pub secrets: Vec<Secret>,
     /// Documents of other kinds, or no Kubernetes manifests at all, skipped (kind, name, origin).
@@ -127,6 +132,12 @@ impl Manifests {
                     let mut o: AddressGroup = typed(value, &invalid)?;
                     self.place(&mut o.metadata, "AddressGroup", namespace, &at)?;
                     self.address_groups.push(o);
+                }
+                ("fortisync.dev/v1alpha1", "ExternalConnector") => {
+                    let mut o: ExternalConnector = typed(value, &invalid)?;
+                    admitted(validate_external_connector(&o.spec), &invalid)?;
+                    self.place(&mut o.metadata, "ExternalConnector", namespace, &at)?;
+                    self.external_connectors.push(o);
                 }
                 ("v1", "Secret") => {
                     let mut o: Secret = typed(value, &invalid)?;

@@ -77,6 +77,12 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
         };
         eprintln!("fortisync {command}: skipping {what} ({at}): not a fortisync resource");
     }
+    for connector in &manifests.external_connectors {
+        let name = connector.metadata.name.as_deref().unwrap_or_default();
+        eprintln!(
+            "fortisync {command}: ExternalConnector {name} is admitted; {command} covers AddressGroups only"
+        );
+    }
     if manifests.address_groups.is_empty() {
         eprintln!("fortisync {command}: the manifests hold no AddressGroup; nothing to do");
     }
