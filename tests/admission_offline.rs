@@ -6,7 +6,9 @@
 mod bad_specs;
 
 use bad_specs::{Kind, Offline, bad_specs, good, good_edges, names_field};
-use fortisync::api::validate::{validate, validate_fortigate, validate_fortimanager};
+use fortisync::api::validate::{
+    validate, validate_external_connector, validate_fortigate, validate_fortimanager,
+};
 use fortisync::cli::load::Manifests;
 use serde_json::Value;
 
@@ -26,13 +28,26 @@ fn problems(kind: Kind, manifest: &Value) -> Vec<String> {
         Kind::FortiGate => validate_fortigate(&serde_json::from_value(spec).expect("spec")),
         Kind::FortiManager => validate_fortimanager(&serde_json::from_value(spec).expect("spec")),
         Kind::AddressGroup => validate(&serde_json::from_value(spec).expect("spec")),
+        Kind::ExternalConnector => {
+            validate_external_connector(&serde_json::from_value(spec).expect("spec"))
+        }
     }
 }
 
 #[test]
 fn the_table_is_big_enough_and_names_each_row_once() {
     let rows = bad_specs();
-    assert!(rows.len() >= 25, "{} rows", rows.len());
+    let resources = rows
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::AddressGroup | Kind::ExternalConnector))
+        .count();
+    assert!(
+        resources >= 60,
+        "{resources} AddressGroup/ExternalConnector rows"
+    );
+    for kind in Kind::ALL {
+        assert!(rows.iter().any(|r| r.kind == kind), "no row for {kind:?}");
+    }
     let mut whats: Vec<&str> = rows.iter().map(|r| r.what).collect();
     whats.sort_unstable();
     whats.dedup();
@@ -41,11 +56,10 @@ fn the_table_is_big_enough_and_names_each_row_once() {
 
 #[test]
 fn good_manifests_and_edge_values_load_without_problems() {
-    let mut cases: Vec<(String, Kind, Value)> =
-        [Kind::FortiGate, Kind::FortiManager, Kind::AddressGroup]
-            .into_iter()
-            .map(|k| (format!("good {k:?}"), k, good(k)))
-            .collect();
+    let mut cases: Vec<(String, Kind, Value)> = Kind::ALL
+        .into_iter()
+        .map(|k| (format!("good {k:?}"), k, good(k)))
+        .collect();
     cases.extend(
         good_edges()
             .into_iter()
