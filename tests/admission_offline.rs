@@ -5,7 +5,7 @@
 #[path = "support/bad_specs.rs"]
 mod bad_specs;
 
-use bad_specs::{Kind, Offline, bad_specs, good, good_edges, names_field};
+use bad_specs::{Kind, Offline, bad_specs, good, good_edges, names_field, refused_at_reconcile};
 use fortisync::api::validate::{
     validate, validate_external_connector, validate_fortigate, validate_fortimanager,
 };
@@ -105,5 +105,37 @@ fn every_bad_spec_is_refused_offline_naming_the_field() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn references_to_missing_objects_are_admitted_offline_and_plan_refuses_a_missing_target() {
+    for row in refused_at_reconcile() {
+        let mut manifests =
+            load(&good(Kind::FortiGate)).unwrap_or_else(|e| panic!("the FortiGate: {e}"));
+        let manifest = row.manifest();
+        manifests
+            .add(&manifest.to_string(), "row", "default")
+            .unwrap_or_else(|e| panic!("{}: refused while loading: {e}", row.what));
+        assert_eq!(
+            problems(row.kind, &manifest),
+            Vec::<String>::new(),
+            "{}",
+            row.what
+        );
+        if row.reason != "TargetNotFound" {
+            continue; // a source is read by the controller only (plan covers AddressGroups)
+        }
+        let target = serde_json::from_value(manifest["spec"]["targetRef"].clone()).expect("ref");
+        let refused = manifests
+            .resolve("default", &target, None)
+            .err()
+            .unwrap_or_else(|| panic!("{}: resolved", row.what));
+        assert_eq!(refused.reason(), row.reason, "{}", row.what);
+        assert!(
+            refused.to_string().contains(row.field),
+            "{}: {refused}",
+            row.what
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! tests/admission_offline.rs, which runs it through `fortisync plan`'s checks.
 
 #[path = "../support/bad_specs.rs"]
-mod bad_specs;
+pub mod bad_specs;
 
 use bad_specs::{Kind, bad_specs, good, good_edges, names_field};
 use serde_json::Value;

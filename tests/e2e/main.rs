@@ -16,6 +16,7 @@ mod device_policy;
 mod externalconnector;
 mod lockout;
 mod namespaces;
+mod references;
 mod replicas;
 mod restart;
 mod security;

@@ -335,6 +335,59 @@ pub fn bad_specs() -> Vec<BadSpec> {
     ]
 }
 
+/// A spec admission cannot refuse, because it names objects that do not exist (CEL cannot look
+/// another object up): admitted by the API server and by the offline checks, then refused at
+/// reconcile with `reason` in the `Ready` condition and a message naming `field`, before any
+/// device write (tests/e2e/references.rs; `fortisync plan` in tests/admission_offline.rs).
+/// Members whose `expiresAt` passed before the first reconcile are the other case admission
+/// cannot decide (no `now()` in CEL): tests/e2e/addressgroup_ownership.rs
+/// (`members_expired_before_the_first_reconcile_create_no_group`).
+#[derive(Debug, Clone)]
+pub struct RefusedAtReconcile {
+    /// What is wrong, for failure messages.
+    pub what: &'static str,
+    /// The resource's kind.
+    pub kind: Kind,
+    /// `metadata.name` (rows live side by side in one namespace).
+    pub name: &'static str,
+    /// The whole spec.
+    pub spec: Value,
+    /// `Ready=False` with this reason.
+    pub reason: &'static str,
+    /// The field the condition's message names.
+    pub field: &'static str,
+}
+
+impl RefusedAtReconcile {
+    /// The manifest.
+    pub fn manifest(&self) -> Value {
+        json!({
+            "apiVersion": "fortisync.dev/v1alpha1",
+            "kind": format!("{:?}", self.kind),
+            "metadata": {"name": self.name},
+            "spec": self.spec,
+        })
+    }
+}
+
+/// Every spec refused at reconcile, not at admission. Each names the FortiGate `fw` unless its
+/// point is a missing or wrong-kind target; `fw` exists where these run.
+#[rustfmt::skip] // a table: one row a line
+pub fn refused_at_reconcile() -> Vec<RefusedAtReconcile> {
+    use Kind::*;
+    let row = |what, kind, name, spec: Value, reason, field| RefusedAtReconcile { what, kind, name, spec, reason, field };
+    let fw = json!({"kind": "FortiGate", "name": "fw"});
+    vec![
+        row("group on a FortiGate that does not exist", AddressGroup, "no-target", json!({"targetRef": {"kind": "FortiGate", "name": "nope"}, "groupName": "g-no-target", "members": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("group on a FortiManager that is a FortiGate", AddressGroup, "wrong-kind", json!({"targetRef": {"kind": "FortiManager", "name": "fw"}, "groupName": "g-wrong-kind", "members": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("connector on a FortiGate that does not exist", ExternalConnector, "ec-no-target", json!({"targetRef": {"kind": "FortiGate", "name": "nope"}, "resourceName": "no-target", "mode": "Push", "entries": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("connector on a FortiManager that is a FortiGate", ExternalConnector, "ec-wrong-kind", json!({"targetRef": {"kind": "FortiManager", "name": "fw"}, "resourceName": "wrong-kind", "mode": "Push", "entries": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("entries from a ConfigMap that does not exist", ExternalConnector, "ec-no-map", json!({"targetRef": fw, "resourceName": "no-map", "mode": "Push", "entriesFrom": [{"configMapRef": {"name": "nope", "key": "list"}}]}), "SourceNotFound", "spec.entriesFrom[0].configMapRef"),
+        row("entries from an AddressGroup that does not exist", ExternalConnector, "ec-no-group", json!({"targetRef": fw, "resourceName": "no-group", "mode": "Push", "entriesFrom": [{"addressGroupRef": {"name": "nope"}}]}), "SourceNotFound", "spec.entriesFrom[0].addressGroupRef"),
+        row("feed credentials from a Secret that does not exist", ExternalConnector, "ec-no-secret", json!({"targetRef": fw, "resourceName": "no-secret", "mode": "Feed", "entries": [{"address": "192.0.2.10"}], "feed": {"url": "https://edl.example.com/edl", "credentialsSecretRef": {"name": "nope"}}}), "SourceNotFound", "spec.feed.credentialsSecretRef"),
+    ]
+}
+
 /// `count` distinct IPv4 host entries (`{"address": "10.x.y.z"}`), for the list-size rows.
 pub fn many_entries(count: u32) -> Value {
     let entry = |i: u32| {
