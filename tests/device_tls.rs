@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use fortisync::device::fortimanager::FortiManagerClient;
 use fortisync::device::fortios::FortiOsClient;
-use fortisync::device::{Credentials, DeviceError, LockoutPolicy, TransportConfig};
+use fortisync::device::{
+    Credentials, DeviceError, DeviceMetrics, Guard, LockoutPolicy, TransportConfig,
+};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-#[path = "support/fortios_client.rs"]
-mod fortios_client;
 
 /// The token the clients send; it must never reach a server they do not trust.
 const TOKEN: &str = "tls-canary-token-000";
@@ -114,6 +113,17 @@ async fn serve(presented: Presented, body: &'static str) -> (String, Arc<AtomicU
 const FORTIOS_STATUS: &str = r#"{"http_method":"GET","results":{"model_name":"FortiGate","model":"FGT60F","hostname":"fw"},"vdom":"root","path":"system","name":"status","status":"success","http_status":200,"serial":"FGT60FTK20000001","version":"v7.4.3","build":2573}"#;
 const FORTIMANAGER_STATUS: &str = r#"{"id":1,"result":[{"status":{"code":0,"message":"OK"},"url":"/sys/status","data":{"Version":"v7.4.3","Serial Number":"FMG-VM0000000001","Hostname":"fmg"}}]}"#;
 
+/// A Guard as the device tests build it (the simulator's fixture is not needed here: the
+/// test runs without the `sim` feature too).
+fn guard(device: &str) -> Arc<Guard> {
+    Arc::new(Guard::new(
+        device,
+        LockoutPolicy::default(),
+        4,
+        DeviceMetrics::default(),
+    ))
+}
+
 fn transport(ca: Option<&Ca>) -> TransportConfig {
     TransportConfig {
         ca_bundle_pem: ca.map(|c| c.pem.clone()),
@@ -123,7 +133,7 @@ fn transport(ca: Option<&Ca>) -> TransportConfig {
 }
 
 async fn fortios(url: &str, ca: Option<&Ca>) -> Result<(), DeviceError> {
-    let guard = fortios_client::guard("fw", LockoutPolicy::default());
+    let guard = guard("fw");
     let client = FortiOsClient::new(
         "fw",
         url,
@@ -137,7 +147,7 @@ async fn fortios(url: &str, ca: Option<&Ca>) -> Result<(), DeviceError> {
 }
 
 async fn fortimanager(url: &str, ca: Option<&Ca>) -> Result<(), DeviceError> {
-    let guard = fortios_client::guard("fmg", LockoutPolicy::default());
+    let guard = guard("fmg");
     let client = FortiManagerClient::new(
         "fmg",
         url,
