@@ -12,6 +12,7 @@ mod chart;
 mod connection_status;
 mod control_plane;
 mod deletion;
+mod device_limits;
 mod device_policy;
 mod externalconnector;
 mod lockout;
