@@ -269,3 +269,33 @@ async fn a_manifest_that_is_not_yaml_names_the_file_and_document() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("zz-broken.yaml: document 1:"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_external_connector_is_refused_naming_the_field_before_any_request() {
+    let e = estate("bad-connector", FORTIGATE).await;
+    let connector = "apiVersion: fortisync.dev/v1alpha1\nkind: ExternalConnector\nmetadata: {name: edl}\nspec:\n  targetRef: {kind: FortiGate, name: fw-edge-1}\n  resourceName: fs-edl\n  mode: Feed\n  feed: {url: \"https:///edl/default/edl\"}\n";
+    std::fs::write(e.dir.join("connector.yaml"), connector).expect("write");
+    let fg = e.sim.fortigate("fw-edge-1");
+    fg.clear_requests();
+    let out = run(&e, &["plan"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("connector.yaml: document 1: spec.feed.url: Invalid value: \"https:///edl/default/edl\": spec.feed.url must be an http:// or https:// URL with a host"),
+        "{stderr}"
+    );
+    assert_eq!(fg.requests().len(), 0, "refused while loading");
+    // The same connector with a host is admitted, and plan says it plans AddressGroups only.
+    std::fs::write(
+        e.dir.join("connector.yaml"),
+        connector.replace("https:///", "https://edl.example.com/"),
+    )
+    .expect("write");
+    let out = run(&e, &["plan"]).await;
+    assert_eq!(out.status.code(), Some(2), "the groups still have changes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ExternalConnector edl is admitted; plan covers AddressGroups only"),
+        "{stderr}"
+    );
+}
