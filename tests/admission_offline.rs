@@ -5,8 +5,10 @@
 #[path = "support/bad_specs.rs"]
 mod bad_specs;
 
-use bad_specs::{Kind, Offline, bad_specs, good, good_edges, names_field};
-use fortisync::api::validate::{validate, validate_fortigate, validate_fortimanager};
+use bad_specs::{Kind, Offline, bad_specs, good, good_edges, names_field, refused_at_reconcile};
+use fortisync::api::validate::{
+    validate, validate_external_connector, validate_fortigate, validate_fortimanager,
+};
 use fortisync::cli::load::Manifests;
 use serde_json::Value;
 
@@ -26,13 +28,26 @@ fn problems(kind: Kind, manifest: &Value) -> Vec<String> {
         Kind::FortiGate => validate_fortigate(&serde_json::from_value(spec).expect("spec")),
         Kind::FortiManager => validate_fortimanager(&serde_json::from_value(spec).expect("spec")),
         Kind::AddressGroup => validate(&serde_json::from_value(spec).expect("spec")),
+        Kind::ExternalConnector => {
+            validate_external_connector(&serde_json::from_value(spec).expect("spec"))
+        }
     }
 }
 
 #[test]
 fn the_table_is_big_enough_and_names_each_row_once() {
     let rows = bad_specs();
-    assert!(rows.len() >= 25, "{} rows", rows.len());
+    let resources = rows
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::AddressGroup | Kind::ExternalConnector))
+        .count();
+    assert!(
+        resources >= 60,
+        "{resources} AddressGroup/ExternalConnector rows"
+    );
+    for kind in Kind::ALL {
+        assert!(rows.iter().any(|r| r.kind == kind), "no row for {kind:?}");
+    }
     let mut whats: Vec<&str> = rows.iter().map(|r| r.what).collect();
     whats.sort_unstable();
     whats.dedup();
@@ -41,11 +56,10 @@ fn the_table_is_big_enough_and_names_each_row_once() {
 
 #[test]
 fn good_manifests_and_edge_values_load_without_problems() {
-    let mut cases: Vec<(String, Kind, Value)> =
-        [Kind::FortiGate, Kind::FortiManager, Kind::AddressGroup]
-            .into_iter()
-            .map(|k| (format!("good {k:?}"), k, good(k)))
-            .collect();
+    let mut cases: Vec<(String, Kind, Value)> = Kind::ALL
+        .into_iter()
+        .map(|k| (format!("good {k:?}"), k, good(k)))
+        .collect();
     cases.extend(
         good_edges()
             .into_iter()
@@ -91,5 +105,37 @@ fn every_bad_spec_is_refused_offline_naming_the_field() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn references_to_missing_objects_are_admitted_offline_and_plan_refuses_a_missing_target() {
+    for row in refused_at_reconcile() {
+        let mut manifests =
+            load(&good(Kind::FortiGate)).unwrap_or_else(|e| panic!("the FortiGate: {e}"));
+        let manifest = row.manifest();
+        manifests
+            .add(&manifest.to_string(), "row", "default")
+            .unwrap_or_else(|e| panic!("{}: refused while loading: {e}", row.what));
+        assert_eq!(
+            problems(row.kind, &manifest),
+            Vec::<String>::new(),
+            "{}",
+            row.what
+        );
+        if row.reason != "TargetNotFound" {
+            continue; // a source is read by the controller only (plan covers AddressGroups)
+        }
+        let target = serde_json::from_value(manifest["spec"]["targetRef"].clone()).expect("ref");
+        let refused = manifests
+            .resolve("default", &target, None)
+            .err()
+            .unwrap_or_else(|| panic!("{}: resolved", row.what));
+        assert_eq!(refused.reason(), row.reason, "{}", row.what);
+        assert!(
+            refused.to_string().contains(row.field),
+            "{}: {refused}",
+            row.what
+        );
     }
 }

@@ -339,7 +339,8 @@ async fn an_external_connector_is_planned_pushed_in_one_call_and_then_in_sync() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connectors_refused_offline_or_by_ownership_name_their_reason_and_write_nothing() {
+async fn connectors_refused_by_ownership_or_without_a_feed_url_name_their_reason_and_write_nothing()
+{
     let e = estate("connector-refused", FORTIGATE).await;
     std::fs::remove_file(e.dir.join("addressgroups.yaml")).expect("rm");
     let connector = |name: &str, resource: &str, mode: &str| {
@@ -352,7 +353,6 @@ async fn connectors_refused_offline_or_by_ownership_name_their_reason_and_write_
         [
             // The scenario's `fortisync-edl` was made by hand, without fortisync's marker.
             connector("taken", "fortisync-edl", "Push"),
-            connector("global", "g-list", "Push"),
             connector("feed", "fs-feed", "Feed"),
         ]
         .join("---\n"),
@@ -366,7 +366,6 @@ async fn connectors_refused_offline_or_by_ownership_name_their_reason_and_write_
     let report = text(&out);
     for expected in [
         "! ResourceNotOwned: an external resource \"fortisync-edl\" exists that fortisync did not create; nothing was written.\n    remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
-        "! InvalidSpec: invalid spec: spec.resourceName: Invalid value: \"g-list\": spec.resourceName must not start with 'g-'",
         "! FeedUrlUnknown: no URL for the FortiGate to poll: spec.feed.url is unset",
     ] {
         assert!(
@@ -375,7 +374,7 @@ async fn connectors_refused_offline_or_by_ownership_name_their_reason_and_write_
         );
     }
     assert!(
-        report.ends_with("0 change(s) applied across 3 resource(s); 3 failed\n"),
+        report.ends_with("0 change(s) applied across 2 resource(s); 2 failed\n"),
         "{report}"
     );
     let writes: Vec<String> = fg
@@ -434,5 +433,40 @@ async fn an_external_connector_through_the_fortimanager_reaches_the_adom_and_its
         text(&again).contains("  = device fw-edge-1: Converged, holds 2 entries\n  = no changes\n"),
         "{}",
         text(&again)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_external_connector_is_refused_naming_the_field_before_any_request() {
+    let e = estate("bad-connector", FORTIGATE).await;
+    let connector = "apiVersion: fortisync.dev/v1alpha1\nkind: ExternalConnector\nmetadata: {name: edl}\nspec:\n  targetRef: {kind: FortiGate, name: fw-edge-1}\n  resourceName: fs-edl\n  mode: Feed\n  feed: {url: \"https:///edl/default/edl\"}\n";
+    std::fs::write(e.dir.join("connector.yaml"), connector).expect("write");
+    let fg = e.sim.fortigate("fw-edge-1");
+    fg.clear_requests();
+    let out = run(&e, &["plan"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("connector.yaml: document 1: spec.feed.url: Invalid value: \"https:///edl/default/edl\": spec.feed.url must be an http:// or https:// URL with a host"),
+        "{stderr}"
+    );
+    assert_eq!(fg.requests().len(), 0, "refused while loading");
+    // The same connector with a host is admitted and planned with the groups.
+    std::fs::write(
+        e.dir.join("connector.yaml"),
+        connector.replace("https:///", "https://edl.example.com/"),
+    )
+    .expect("write");
+    let out = run(&e, &["plan"]).await;
+    assert_eq!(out.status.code(), Some(2), "the groups still have changes");
+    assert!(
+        text(&out).contains("ExternalConnector default/edl -> FortiGate default/fw-edge-1 external resource \"fs-edl\" (Feed)\n  at "),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("  + external resource fs-edl\n"),
+        "{}",
+        text(&out)
     );
 }

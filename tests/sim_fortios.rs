@@ -2208,3 +2208,52 @@ async fn fault_rules_queue_in_order_through_the_versioned_admin_api() {
         "error: only means something with a forced status"
     );
 }
+
+#[tokio::test]
+async fn a_password_login_is_checked_by_reading_the_vdom_table_with_the_session_cookie() {
+    let sim = sim(two_vdoms("7.2.3")).await;
+    let fg = sim.fortigate("fw");
+    // fortigate-api and several scripts: POST /logincheck, then GET cmdb/system/vdom with the
+    // session cookie alone and `raise_for_status()` on it — that GET is the login check.
+    let login = |password: &'static str, c: reqwest::Client| {
+        let sim = &sim;
+        async move {
+            let text = c
+                .post(url(sim, "/logincheck"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("username=admin&secretkey={password}&ajax=1"))
+                .send()
+                .await
+                .expect("login")
+                .text()
+                .await
+                .expect("body");
+            let (status, body) = body_of(
+                send(
+                    &c,
+                    Method::GET,
+                    &url(sim, "/api/v2/cmdb/system/vdom"),
+                    None,
+                    None,
+                )
+                .await,
+            )
+            .await;
+            (text.chars().next(), status, body)
+        }
+    };
+    let (code, status, body) = login("s3cret", client(fg.ca_pem(), ip(37))).await;
+    assert_eq!((code, status), (Some('1'), 200));
+    assert_eq!(
+        body["results"]
+            .as_array()
+            .map(|vs| vs.iter().map(|v| v["name"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("root"), json!("dmz")])
+    );
+    let (code, status, _) = login("wrong", client(fg.ca_pem(), ip(38))).await;
+    assert_eq!(
+        (code, status),
+        (Some('0'), 401),
+        "a refused login fails the check"
+    );
+}

@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::addressgroup::{DeletionPolicy, Member, TargetRef};
-use super::common::{ErrorReport, SECRET_NAME_MESSAGE, SECRET_NAME_RULE};
+use super::common::{
+    ErrorReport, SECRET_KEY_MESSAGE, SECRET_KEY_RULE, SECRET_NAME_MESSAGE, SECRET_NAME_RULE,
+};
 
 /// FortiOS limits an external resource's name to 35 characters.
 pub const RESOURCE_NAME_MAX_LEN: usize = 35;
@@ -18,6 +20,20 @@ pub const RESOURCE_NAME_NOT_GLOBAL_RULE: &str = "!self.startsWith('g-')";
 pub const RESOURCE_NAME_NOT_GLOBAL_MESSAGE: &str = "spec.resourceName must not start with 'g-': FortiOS reserves that prefix for global feeds in multi-VDOM mode";
 /// Inline entries at most; larger lists come from ConfigMaps (`entriesFrom`).
 pub const MAX_INLINE_ENTRIES: usize = 1000;
+/// CEL rule: `feed.url` parses as a URL with an http(s) scheme and a host (a prefix check alone
+/// admitted `https://` and `https:///list`, which FortiOS would poll in vain).
+pub const FEED_URL_RULE: &str =
+    "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''";
+/// Refusal: `feed.url` is not an http(s) URL with a host.
+pub const FEED_URL_MESSAGE: &str = "spec.feed.url must be an http:// or https:// URL with a host, such as https://edl.example.com/allow.txt";
+/// Refusal: a ConfigMap key that the API server would not allow in a ConfigMap.
+pub const CONFIG_MAP_KEY_MESSAGE: &str = "must be a ConfigMap key: letters, digits, '-', '_' and '.', not '.' and not starting with '..'";
+/// Refusal: an object name that is no DNS-1123 subdomain.
+pub const LOCAL_NAME_MESSAGE: &str =
+    "must be a DNS-1123 subdomain name: lower-case letters, digits, '-' and '.'";
+/// Refusal: an `entriesFrom` item naming both sources or none.
+pub const ENTRY_SOURCE_MESSAGE: &str =
+    "each spec.entriesFrom item names exactly one of configMapRef or addressGroupRef";
 
 /// An IP list on a FortiGate (or the FortiGates behind a FortiManager ADOM).
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -135,7 +151,7 @@ pub enum ConnectorMode {
 /// One source of entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.configMapRef) != has(self.addressGroupRef)").message("each spec.entriesFrom item names exactly one of configMapRef or addressGroupRef"))]
+#[x_kube(validation = Rule::new("has(self.configMapRef) != has(self.addressGroupRef)").message(ENTRY_SOURCE_MESSAGE))]
 pub struct EntrySource {
     /// A ConfigMap key holding one entry per line (`#` comments and blank lines skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,10 +166,11 @@ pub struct EntrySource {
 #[serde(rename_all = "camelCase")]
 pub struct ConfigMapKeyRef {
     /// ConfigMap name.
-    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message("must be a DNS-1123 subdomain name: lower-case letters, digits, '-' and '.'"))]
+    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message(LOCAL_NAME_MESSAGE))]
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// Key inside it.
+    /// Key inside it (ConfigMap keys follow the Secret key rule).
+    #[x_kube(validation = Rule::new(SECRET_KEY_RULE).message(CONFIG_MAP_KEY_MESSAGE))]
     #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
@@ -163,7 +180,7 @@ pub struct ConfigMapKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct LocalRef {
     /// Its name.
-    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message("must be a DNS-1123 subdomain name: lower-case letters, digits, '-' and '.'"))]
+    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message(LOCAL_NAME_MESSAGE))]
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
@@ -180,7 +197,7 @@ pub struct FeedSpec {
     /// The URL the FortiGate polls, as reachable from the firewall (default: the controller's
     /// `--edl-base-url` + `/edl/<namespace>/<name>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("spec.feed.url must be an http:// or https:// URL"))]
+    #[x_kube(validation = Rule::new(FEED_URL_RULE).message(FEED_URL_MESSAGE))]
     #[schemars(length(max = 511))]
     pub url: Option<String>,
     /// HTTP basic credentials the FortiGate sends and the EDL endpoint checks.
@@ -217,9 +234,13 @@ pub struct BasicAuthSecretRef {
     pub name: String,
     /// Key of the user name.
     #[serde(default = "default_username_key")]
+    #[x_kube(validation = Rule::new(SECRET_KEY_RULE).message(SECRET_KEY_MESSAGE))]
+    #[schemars(length(min = 1, max = 253))]
     pub username_key: String,
     /// Key of the password.
     #[serde(default = "default_password_key")]
+    #[x_kube(validation = Rule::new(SECRET_KEY_RULE).message(SECRET_KEY_MESSAGE))]
+    #[schemars(length(min = 1, max = 253))]
     pub password_key: String,
 }
 

@@ -21,20 +21,22 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+mod externalconnector;
+pub use externalconnector::validate_external_connector;
+
+use crate::api::addressgroup::TargetKind;
 use crate::api::addressgroup::{
     ANY_ADDRESS_MESSAGE, AddressGroupSpec, BUILTIN_OBJECT_NAMES, GROUP_NAME_BUILTIN_MESSAGE,
     MAX_PREFIX_LEN, MEMBER_ADDRESS_MAX_LEN, MEMBER_FORM_MESSAGE, MEMBER_HOST_BITS_MESSAGE,
-    MEMBER_RANGE_FAMILY_MESSAGE, MEMBER_RANGE_ORDER_MESSAGE,
+    MEMBER_RANGE_FAMILY_MESSAGE, MEMBER_RANGE_ORDER_MESSAGE, Member,
 };
-use crate::api::addressgroup::{Member, TargetKind};
 use crate::api::common::{
     ConnectionSpec, CredentialsSecretRef, MAX_CONCURRENT_MESSAGE, SECRET_KEY_MESSAGE,
     SECRET_NAME_MESSAGE, SecretKeyRef, parse_go_duration,
 };
 use crate::api::externalconnector::{
     DEVICE_TARGET_NAME_MESSAGE, DEVICE_TARGET_VDOM_MESSAGE, DEVICE_TARGETS_KIND_MESSAGE,
-    DEVICE_TARGETS_UNIQUE_MESSAGE, ExternalConnectorSpec, MAX_DEVICE_TARGETS, MAX_INLINE_ENTRIES,
-    RESOURCE_NAME_MAX_LEN, RESOURCE_NAME_NOT_GLOBAL_MESSAGE,
+    DEVICE_TARGETS_UNIQUE_MESSAGE, ExternalConnectorSpec, MAX_DEVICE_TARGETS,
 };
 use crate::api::fortigate::FortiGateSpec;
 use crate::api::fortimanager::FortiManagerSpec;
@@ -82,7 +84,16 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
         }
     }
     out.length("spec.targetRef.name", &spec.target_ref.name, 1, 253);
-    members(&mut out, "spec.members", &spec.members, 2000);
+    if spec.members.len() > 2000 {
+        out.push(
+            "spec.members",
+            &format!(
+                "Too many: {}: must have at most 2000 items",
+                spec.members.len()
+            ),
+        );
+    }
+    members(&mut out, "spec.members", &spec.members);
     if let Some(i) = any_address_member(spec) {
         out.push(
             "spec.members",
@@ -107,15 +118,9 @@ pub fn validate(spec: &AddressGroupSpec) -> Vec<String> {
     out.0
 }
 
-/// The schema and CEL checks of a member list (AddressGroup `members`, ExternalConnector
-/// `entries`): at most `max`, each address well formed, no duplicate, comments bounded.
-fn members(out: &mut Problems, list: &str, members: &[Member], max: usize) {
-    if members.len() > max {
-        out.push(
-            list,
-            &format!("Too many: {}: must have at most {max} items", members.len()),
-        );
-    }
+/// The checks every item of a member list gets (`spec.members` of an AddressGroup,
+/// `spec.entries` of an ExternalConnector): the address rules, the list-map key, the comment.
+fn members(out: &mut Problems, list: &str, members: &[Member]) {
     let mut seen = BTreeSet::new();
     for (i, m) in members.iter().enumerate() {
         let field = format!("{list}[{i}].address");
@@ -139,87 +144,6 @@ fn members(out: &mut Problems, list: &str, members: &[Member], max: usize) {
         if let Some(comment) = &m.comment {
             out.max_len(&format!("{list}[{i}].comment"), comment, 128);
         }
-    }
-}
-
-/// Every problem with an ExternalConnector `spec`, each naming its field; empty when admitted.
-pub fn validate_connector(spec: &ExternalConnectorSpec) -> Vec<String> {
-    let mut out = Problems::default();
-    let name = &spec.resource_name;
-    if out.max_len("spec.resourceName", name, RESOURCE_NAME_MAX_LEN) {
-        if name.is_empty() {
-            out.refuse(
-                "spec.resourceName",
-                name,
-                "spec.resourceName must be 1-35 characters (the FortiOS name limit)",
-            );
-        }
-        if name.contains(['<', '>', '(', ')', '#', '"', '\'', '/', ' ']) {
-            out.refuse(
-                "spec.resourceName",
-                name,
-                "spec.resourceName must not contain spaces or < > ( ) # \" ' / (refused by FortiOS)",
-            );
-        }
-        if name.starts_with("g-") {
-            out.refuse("spec.resourceName", name, RESOURCE_NAME_NOT_GLOBAL_MESSAGE);
-        }
-    }
-    out.length("spec.targetRef.name", &spec.target_ref.name, 1, 253);
-    members(&mut out, "spec.entries", &spec.entries, MAX_INLINE_ENTRIES);
-    if spec.entries_from.len() > 64 {
-        out.push(
-            "spec.entriesFrom",
-            &format!(
-                "Too many: {}: must have at most 64 items",
-                spec.entries_from.len()
-            ),
-        );
-    }
-    for (i, source) in spec.entries_from.iter().enumerate() {
-        let field = format!("spec.entriesFrom[{i}]");
-        if source.config_map_ref.is_some() == source.address_group_ref.is_some() {
-            out.push(
-                &field,
-                "Invalid value: \"object\": each spec.entriesFrom item names exactly one of configMapRef or addressGroupRef",
-            );
-        }
-        if let Some(r) = &source.config_map_ref {
-            dns_name(&mut out, &format!("{field}.configMapRef.name"), &r.name);
-            out.length(&format!("{field}.configMapRef.key"), &r.key, 1, 253);
-        }
-        if let Some(r) = &source.address_group_ref {
-            dns_name(&mut out, &format!("{field}.addressGroupRef.name"), &r.name);
-        }
-    }
-    if let Some(feed) = &spec.feed {
-        out.range("spec.feed.refreshRate", feed.refresh_rate, 1, 43200);
-        if let Some(url) = &feed.url
-            && out.max_len("spec.feed.url", url, 511)
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            out.refuse(
-                "spec.feed.url",
-                url,
-                "spec.feed.url must be an http:// or https:// URL",
-            );
-        }
-        if let Some(r) = &feed.credentials_secret_ref {
-            secret_name(&mut out, "spec.feed.credentialsSecretRef.name", &r.name);
-        }
-    }
-    out.0.extend(validate_device_targets(spec));
-    out.0
-}
-
-/// A DNS-1123 subdomain name of 1-253 characters (a ConfigMap's or an AddressGroup's).
-fn dns_name(out: &mut Problems, field: &str, name: &str) {
-    if out.length(field, name, 1, 253) && !is_dns1123_subdomain(name) {
-        out.refuse(
-            field,
-            name,
-            "must be a DNS-1123 subdomain name: lower-case letters, digits, '-' and '.'",
-        );
     }
 }
 
@@ -578,12 +502,17 @@ fn secret_name(out: &mut Problems, field: &str, name: &str) {
 }
 
 fn secret_key(out: &mut Problems, field: &str, key: &str) {
+    data_key(out, field, key, SECRET_KEY_MESSAGE);
+}
+
+/// A Secret or ConfigMap data key (the API server's rule for both), refused with `message`.
+fn data_key(out: &mut Problems, field: &str, key: &str, message: &str) {
     let shape = !key.is_empty()
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if out.length(field, key, 1, 253) && !(shape && key != "." && !key.starts_with("..")) {
-        out.refuse(field, key, SECRET_KEY_MESSAGE);
+        out.refuse(field, key, message);
     }
 }
 
@@ -664,8 +593,22 @@ fn is_cidr(text: &str) -> bool {
 
 /// The CRD's URL rule: parses, scheme `https`, a host.
 fn is_https_url(text: &str) -> bool {
-    url::Url::parse(text)
-        .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()))
+    url::Url::parse(text).is_ok_and(|u| u.scheme() == "https") && has_written_host(text)
+}
+
+/// Whether the URL names a host where it is written, as Go's parser (CEL's `url()`) reads it:
+/// the `url` crate takes `https:///fw` as host `fw`, Go as an empty host and path `/fw`.
+fn has_written_host(text: &str) -> bool {
+    let Some((_, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    !host.is_empty()
 }
 
 /// `^[A-Za-z0-9_.-]{1,max}$`, the VDOM and ADOM rule.
@@ -834,6 +777,26 @@ mod tests {
                 Vec::<String>::new(),
                 "{wide}"
             );
+        }
+    }
+
+    #[test]
+    fn a_url_needs_its_host_where_it_is_written() {
+        for good in [
+            "https://fw",
+            "https://u@fw:8443/x",
+            "https://[2001:db8::1]:443",
+        ] {
+            assert!(is_https_url(good), "{good}");
+        }
+        for bad in [
+            "https:///fw",
+            "https://",
+            "https://:8443/",
+            "https://u@/x",
+            "https://[]/",
+        ] {
+            assert!(!is_https_url(bad), "{bad}");
         }
     }
 

@@ -210,7 +210,7 @@ impl Runner {
             result: Ok(ConnectorOutcome::default()),
             insecure_tls: false,
         };
-        let problems = crate::api::validate::validate_connector(&ec.spec);
+        let problems = crate::api::validate::validate_external_connector(&ec.spec);
         let prepared = match self.prepare(manifests, &namespace, target, &problems) {
             Ok(ready) => ready,
             Err(report) => {

@@ -12,7 +12,9 @@ use kube::ResourceExt;
 use serde::Deserialize;
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
-use crate::api::validate::{validate_fortigate, validate_fortimanager};
+use crate::api::validate::{
+    validate_external_connector, validate_fortigate, validate_fortimanager,
+};
 use crate::api::{AddressGroup, ExternalConnector, FortiGate, FortiManager};
 use crate::reconcile::connection::{Connection, ResolveError, ResolvedConnection, assemble};
 
@@ -134,6 +136,7 @@ impl Manifests {
                 }
                 ("fortisync.dev/v1alpha1", "ExternalConnector") => {
                     let mut o: ExternalConnector = typed(value, &invalid)?;
+                    admitted(validate_external_connector(&o.spec), &invalid)?;
                     self.place(&mut o.metadata, "ExternalConnector", namespace, &at)?;
                     self.external_connectors.push(o);
                 }

@@ -264,7 +264,9 @@ fn tls_detail(chain: &str) -> String {
     } else if chain.contains("unknownissuer") || chain.contains("unknown issuer") {
         "the certificate is signed by an unknown issuer (self-signed or private CA)".into()
     } else if chain.contains("expired") {
-        "the certificate has expired".into()
+        "the certificate has expired (or the controller's clock is ahead)".into()
+    } else if chain.contains("notvalidyet") || chain.contains("not valid yet") {
+        "the certificate is not valid yet: it was issued for a later date, or the device's or the controller's clock is wrong".into()
     } else if chain.contains("notvalidforname") || chain.contains("not valid for name") {
         "the certificate does not match the host name in spec.url".into()
     } else if chain.contains("badsignature") || chain.contains("bad signature") {
@@ -288,6 +290,7 @@ mod tests {
     fn tls_details_name_the_problem() {
         assert!(tls_detail("invalid peer certificate: unknownissuer").contains("unknown issuer"));
         assert!(tls_detail("invalid peer certificate: expired").contains("expired"));
+        assert!(tls_detail("invalid peer certificate: notvalidyet").contains("not valid yet"));
         assert!(tls_detail("invalid peer certificate: notvalidforname").contains("host name"));
         assert!(tls_detail("invalid peer certificate: badsignature").contains("different CA"));
         let ca = tls_detail("invalid peer certificate: other(othererror(causedasendentity))");

@@ -3,7 +3,7 @@
 //! tests/admission_offline.rs, which runs it through `fortisync plan`'s checks.
 
 #[path = "../support/bad_specs.rs"]
-mod bad_specs;
+pub mod bad_specs;
 
 use bad_specs::{Kind, bad_specs, good, good_edges, names_field};
 use serde_json::Value;
@@ -75,7 +75,7 @@ fn good_specs_are_accepted() {
     let cp = control_plane();
     cp.install_crds();
     let ns = cp.namespace("admission-good");
-    for kind in [Kind::FortiGate, Kind::FortiManager, Kind::AddressGroup] {
+    for kind in Kind::ALL {
         let (ok, stderr) = cp.apply(&ns, &good(kind).to_string());
         assert!(ok, "the good {kind:?} was refused: {stderr}");
     }
@@ -124,7 +124,7 @@ fn bad_specs_are_rejected_naming_the_field() {
     cp.install_crds();
     let ns = cp.namespace("admission-bad");
     let rows = bad_specs();
-    assert!(rows.len() >= 25);
+    assert!(rows.len() >= 60);
     for row in rows {
         let manifest = row.manifest();
         let (ok, stderr) = dry_run(cp, "create", &ns, &manifest);

@@ -3,8 +3,15 @@
 //! CRDs' rules and `reconcile::validate` cannot drift apart.
 //!
 //! Each row changes one field of a good manifest. Both sides must refuse it with a message
-//! that names `field` and contains `expect`. Every row is checked by both: the rules CEL cannot
-//! express (`expiresAt` in the past: CEL has no `now()`) are not in this table.
+//! that names `field` and contains `expect`. Every row is checked by both: what admission
+//! cannot decide (`expiresAt` in the past: CEL has no `now()`; a `targetRef` or `entriesFrom`
+//! naming an object that does not exist) is not in this table but decided at reconcile, with a
+//! condition (tests/e2e/addressgroup*.rs, tests/e2e/externalconnector.rs, tests/cli_plan.rs).
+//!
+//! Adding a kind (TrustedHost, say): a [`Kind`] variant and its entry in [`Kind::ALL`], its
+//! [`good`] manifest, its rows in [`bad_specs`] (and edges in [`good_edges`]), and its
+//! validator in `problems()` of tests/admission_offline.rs; tests/e2e/admission.rs needs
+//! nothing more.
 #![allow(dead_code)] // each test crate uses its own half
 
 use serde_json::{Value, json};
@@ -18,6 +25,18 @@ pub enum Kind {
     FortiManager,
     /// An `AddressGroup`.
     AddressGroup,
+    /// An `ExternalConnector`.
+    ExternalConnector,
+}
+
+impl Kind {
+    /// Every kind the table covers.
+    pub const ALL: [Kind; 4] = [
+        Kind::FortiGate,
+        Kind::FortiManager,
+        Kind::AddressGroup,
+        Kind::ExternalConnector,
+    ];
 }
 
 /// How the offline path refuses a row.
@@ -97,6 +116,32 @@ pub fn good(kind: Kind) -> Value {
                 ],
             },
         }),
+        Kind::ExternalConnector => json!({
+            "apiVersion": "fortisync.dev/v1alpha1",
+            "kind": "ExternalConnector",
+            "metadata": {"name": "edl"},
+            "spec": {
+                "targetRef": {"kind": "FortiGate", "name": "fw"},
+                "resourceName": "fortisync-edl",
+                "mode": "Feed",
+                "entries": [
+                    {"address": "192.0.2.10"},
+                    {"address": "10.0.0.0/24"},
+                    {"address": "2001:db8::/64", "comment": "lab v6"},
+                    {"address": "192.0.2.1-192.0.2.9", "expiresAt": "2030-01-01T00:00:00Z"},
+                ],
+                "entriesFrom": [
+                    {"configMapRef": {"name": "blocklist", "key": "list.txt"}},
+                    {"addressGroupRef": {"name": "grp"}},
+                ],
+                "feed": {
+                    "refreshRate": 5,
+                    "url": "https://edl.example.com:8443/edl/default/edl",
+                    "credentialsSecretRef": {"name": "edl-auth"},
+                    "serverIdentityCheck": "Full",
+                },
+            },
+        }),
     }
 }
 
@@ -143,10 +188,22 @@ pub fn good_edges() -> Vec<GoodEdge> {
         edge("threshold - 1 requests in flight", FortiGate, &[("spec.maxConcurrentRequests", json!(2))]),
         edge("dotted Secret name", FortiGate, &[("spec.credentialsSecretRef.name", json!("fw.token-1"))]),
         edge("Go duration with two units", FortiGate, &[("spec.resyncInterval", json!("1h30m"))]),
+        edge("group name of 79 characters", AddressGroup, &[("spec.groupName", json!("g".repeat(79)))]),
+        edge("prefix of 32 characters", AddressGroup, &[("spec.addressPrefix", json!("p".repeat(32)))]),
+        edge("resource name of 35 characters", ExternalConnector, &[("spec.resourceName", json!("r".repeat(35)))]),
+        edge("resource name with g but no dash", ExternalConnector, &[("spec.resourceName", json!("global-edl"))]),
+        edge("push connector without a feed block", ExternalConnector, &[("spec.mode", json!("Push")), ("spec.feed", json!(null))]),
+        edge("plain-HTTP feed URL to an in-cluster Service", ExternalConnector, &[("spec.feed.url", json!("http://fortisync-edl.fortisync.svc:8080/edl/default/edl"))]),
+        edge("feed URL to an IPv6 literal with a query", ExternalConnector, &[("spec.feed.url", json!("https://[2001:db8::1]:8443/edl?list=a"))]),
+        edge("refresh rate of 30 days", ExternalConnector, &[("spec.feed.refreshRate", json!(43200))]),
+        edge("refresh rate of one minute", ExternalConnector, &[("spec.feed.refreshRate", json!(1))]),
+        edge("1000 inline entries", ExternalConnector, &[("spec.entries", many_entries(1000))]),
+        edge("dotted ConfigMap key", ExternalConnector, &[("spec.entriesFrom[0].configMapRef.key", json!(".hidden-list"))]),
+        edge("feed credentials with their own keys", ExternalConnector, &[("spec.feed.credentialsSecretRef", json!({"name": "edl-auth", "usernameKey": "user", "passwordKey": "pass.word"}))]),
     ]
 }
 
-/// Every bad spec (more than 25; grouped by kind).
+/// Every bad spec (at least 60 for the AddressGroup and ExternalConnector; grouped by kind).
 #[rustfmt::skip] // a table: one row a line
 pub fn bad_specs() -> Vec<BadSpec> {
     use Kind::*;
@@ -157,6 +214,7 @@ pub fn bad_specs() -> Vec<BadSpec> {
     vec![
         // FortiGate (and every connection field, shared with FortiManager).
         row("url without https", FortiGate, "spec.url", json!("http://fw.example.com"), "spec.url", "spec.url must be an https:// URL"),
+        row("url with an empty host (https:///host is a path)", FortiGate, "spec.url", json!("https:///fw.example.com"), "spec.url", "spec.url must be an https:// URL"),
         row("url without a scheme", FortiGate, "spec.url", json!("fw.example.com"), "spec.url", "spec.url must be an https:// URL"),
         row("token and password both", FortiGate, "spec.credentialsSecretRef", json!({"name": "fw-token", "tokenKey": "t", "usernameKey": "u", "passwordKey": "p"}), "spec.credentialsSecretRef", "set either tokenKey, or usernameKey and passwordKey"),
         row("username without password", FortiGate, "spec.credentialsSecretRef", json!({"name": "fw-token", "usernameKey": "u"}), "spec.credentialsSecretRef", "usernameKey and passwordKey go together"),
@@ -216,7 +274,127 @@ pub fn bad_specs() -> Vec<BadSpec> {
         load("unknown target kind", AddressGroup, "spec.targetRef.kind", json!("FortiAnalyzer"), "spec.targetRef.kind", "Unsupported value: \"FortiAnalyzer\"", "FortiAnalyzer"),
         load("unknown membership", AddressGroup, "spec.membership", json!("Some"), "spec.membership", "Unsupported value: \"Some\"", "Some"),
         load("expiry not a timestamp", AddressGroup, "spec.members[3].expiresAt", json!("next tuesday"), "spec.members[3].expiresAt", "must be of type date-time", "failed to parse"),
+        load("unknown deletion policy", AddressGroup, "spec.deletionPolicy", json!("Keep"), "spec.deletionPolicy", "Unsupported value: \"Keep\"", "Keep"),
+        load("unknown management policy", AddressGroup, "spec.managementPolicy", json!("ReadOnly"), "spec.managementPolicy", "Unsupported value: \"ReadOnly\"", "ReadOnly"),
+        row("empty group name", AddressGroup, "spec.groupName", json!(""), "spec.groupName", "spec.groupName must be 1-79 characters"),
+        row("group name with a quote", AddressGroup, "spec.groupName", json!("admins\"x"), "spec.groupName", "must not contain < > ( ) #"),
+        row("group name with a slash", AddressGroup, "spec.groupName", json!("dmz/admins"), "spec.groupName", "must not contain < > ( ) #"),
+        row("prefix starting with a digit", AddressGroup, "spec.addressPrefix", json!("1fs_"), "spec.addressPrefix", "spec.addressPrefix must start with a letter"),
+        row("empty prefix", AddressGroup, "spec.addressPrefix", json!(""), "spec.addressPrefix", "spec.addressPrefix must start with a letter"),
+        row("target name over 253 characters", AddressGroup, "spec.targetRef.name", json!("t".repeat(254)), "spec.targetRef.name", "Too long: may not be more than 253 bytes"),
+        addr("empty member", "", "must be an IP address (192.0.2.10), a CIDR"),
+        addr("IPv6 address with a zone", "fe80::1%eth0", "must be an IP address (192.0.2.10), a CIDR"),
+        addr("IPv4 with a leading zero", "010.0.0.1", "must be an IP address (192.0.2.10), a CIDR"),
+        addr("IPv4 prefix length 33", "10.0.0.0/33", "must be an IP address (192.0.2.10), a CIDR"),
+        addr("IPv6 prefix length 129", "2001:db8::/129", "must be an IP address (192.0.2.10), a CIDR"),
+        row("member comment over 128 characters", AddressGroup, "spec.members[3].comment", json!("c".repeat(129)), "spec.members[3].comment", "Too long: may not be more than 128 bytes"),
+        row("more than 2000 members", AddressGroup, "spec.members", many_entries(2001), "spec.members", "Too many: 2001: must have at most 2000 items"),
+        // ExternalConnector: the resource's name and kind.
+        row("resource name over 35 characters", ExternalConnector, "spec.resourceName", json!("r".repeat(36)), "spec.resourceName", "Too long: may not be more than 35 bytes"),
+        row("empty resource name", ExternalConnector, "spec.resourceName", json!(""), "spec.resourceName", "spec.resourceName must be 1-35 characters"),
+        row("resource name with a space", ExternalConnector, "spec.resourceName", json!("my edl"), "spec.resourceName", "must not contain spaces or < > ( ) #"),
+        row("resource name with a slash", ExternalConnector, "spec.resourceName", json!("edl/a"), "spec.resourceName", "must not contain spaces or < > ( ) #"),
+        row("resource name with markup", ExternalConnector, "spec.resourceName", json!("<b>edl"), "spec.resourceName", "must not contain spaces or < > ( ) #"),
+        row("resource name with the global prefix", ExternalConnector, "spec.resourceName", json!("g-edl"), "spec.resourceName", "must not start with 'g-'"),
+        load("unknown connector mode", ExternalConnector, "spec.mode", json!("Pull"), "spec.mode", "Unsupported value: \"Pull\"", "Pull"),
+        load("unknown connector type", ExternalConnector, "spec.type", json!("Domain"), "spec.type", "Unsupported value: \"Domain\"", "Domain"),
+        load("connector mode in lower case", ExternalConnector, "spec.mode", json!("push"), "spec.mode", "Unsupported value: \"push\"", "push"),
+        load("connector target of an unknown kind", ExternalConnector, "spec.targetRef.kind", json!("AddressGroup"), "spec.targetRef.kind", "Unsupported value: \"AddressGroup\"", "AddressGroup"),
+        row("connector target without a name", ExternalConnector, "spec.targetRef.name", json!(""), "spec.targetRef.name", "should be at least 1 chars long"),
+        load("unknown connector deletion policy", ExternalConnector, "spec.deletionPolicy", json!("Keep"), "spec.deletionPolicy", "Unsupported value: \"Keep\"", "Keep"),
+        // ExternalConnector entries (the member rules) and sources.
+        row("entry that is a hostname", ExternalConnector, "spec.entries[0].address", json!("edl.example.com"), "spec.entries[0].address", "must be an IP address (192.0.2.10), a CIDR"),
+        row("entry CIDR with host bits", ExternalConnector, "spec.entries[1].address", json!("10.0.0.7/24"), "spec.entries[1].address", "a CIDR must not have host bits set"),
+        row("entry range across families", ExternalConnector, "spec.entries[3].address", json!("192.0.2.1-2001:db8::9"), "spec.entries[3].address", "a range needs two addresses of one IP family"),
+        row("reversed entry range", ExternalConnector, "spec.entries[3].address", json!("192.0.2.9-192.0.2.1"), "spec.entries[3].address", "a range must not end before it starts"),
+        row("duplicate entry", ExternalConnector, "spec.entries[1].address", json!("192.0.2.10"), "spec.entries[1]", "Duplicate value"),
+        row("entry comment over 128 characters", ExternalConnector, "spec.entries[2].comment", json!("c".repeat(129)), "spec.entries[2].comment", "Too long: may not be more than 128 bytes"),
+        load("entry expiry not a timestamp", ExternalConnector, "spec.entries[3].expiresAt", json!("2030-13-01T00:00:00Z"), "spec.entries[3].expiresAt", "must be of type date-time", "failed to parse"),
+        row("more than 1000 inline entries", ExternalConnector, "spec.entries", many_entries(1001), "spec.entries", "Too many: 1001: must have at most 1000 items"),
+        row("source naming a ConfigMap and a group", ExternalConnector, "spec.entriesFrom[0]", json!({"configMapRef": {"name": "blocklist", "key": "list.txt"}, "addressGroupRef": {"name": "grp"}}), "spec.entriesFrom[0]", "names exactly one of configMapRef or addressGroupRef"),
+        row("source naming nothing", ExternalConnector, "spec.entriesFrom[1]", json!({}), "spec.entriesFrom[1]", "names exactly one of configMapRef or addressGroupRef"),
+        row("ConfigMap name in upper case", ExternalConnector, "spec.entriesFrom[0].configMapRef.name", json!("BlockList"), "spec.entriesFrom[0].configMapRef.name", "must be a DNS-1123 subdomain name"),
+        row("ConfigMap key climbs directories", ExternalConnector, "spec.entriesFrom[0].configMapRef.key", json!("../list"), "spec.entriesFrom[0].configMapRef.key", "must be a ConfigMap key"),
+        row("empty ConfigMap key", ExternalConnector, "spec.entriesFrom[0].configMapRef.key", json!(""), "spec.entriesFrom[0].configMapRef.key", "should be at least 1 chars long"),
+        row("group source with a slash", ExternalConnector, "spec.entriesFrom[1].addressGroupRef.name", json!("ns/grp"), "spec.entriesFrom[1].addressGroupRef.name", "must be a DNS-1123 subdomain name"),
+        row("more than 64 sources", ExternalConnector, "spec.entriesFrom", json!((0..65).map(|i| json!({"addressGroupRef": {"name": format!("g{i}")}})).collect::<Vec<_>>()), "spec.entriesFrom", "Too many: 65: must have at most 64 items"),
+        // ExternalConnector feed.
+        row("refresh rate 0", ExternalConnector, "spec.feed.refreshRate", json!(0), "spec.feed.refreshRate", "should be greater than or equal to 1"),
+        row("refresh rate over 30 days", ExternalConnector, "spec.feed.refreshRate", json!(43201), "spec.feed.refreshRate", "should be less than or equal to 43200"),
+        load("negative refresh rate", ExternalConnector, "spec.feed.refreshRate", json!(-5), "spec.feed.refreshRate", "should be greater than or equal to 1", "-5"),
+        row("feed URL over ftp", ExternalConnector, "spec.feed.url", json!("ftp://edl.example.com/allow.txt"), "spec.feed.url", "spec.feed.url must be an http:// or https:// URL"),
+        row("feed URL without a scheme", ExternalConnector, "spec.feed.url", json!("edl.example.com/allow.txt"), "spec.feed.url", "spec.feed.url must be an http:// or https:// URL"),
+        row("feed URL without a host", ExternalConnector, "spec.feed.url", json!("https:///allow.txt"), "spec.feed.url", "spec.feed.url must be an http:// or https:// URL"),
+        row("feed URL of a scheme alone", ExternalConnector, "spec.feed.url", json!("https://"), "spec.feed.url", "spec.feed.url must be an http:// or https:// URL"),
+        row("feed URL with a space in the host", ExternalConnector, "spec.feed.url", json!("https://edl example.com/allow.txt"), "spec.feed.url", "spec.feed.url must be an http:// or https:// URL"),
+        row("feed URL over 511 characters", ExternalConnector, "spec.feed.url", json!(format!("https://edl.example.com/{}", "a".repeat(500))), "spec.feed.url", "Too long: may not be more than 511 bytes"),
+        row("feed credentials Secret name climbs directories", ExternalConnector, "spec.feed.credentialsSecretRef.name", json!("../edl"), "spec.feed.credentialsSecretRef.name", "must be a Secret name (a DNS-1123 subdomain)"),
+        row("feed password key climbs directories", ExternalConnector, "spec.feed.credentialsSecretRef", json!({"name": "edl-auth", "passwordKey": "../password"}), "spec.feed.credentialsSecretRef.passwordKey", "must be a Secret key"),
+        row("feed username key with a slash", ExternalConnector, "spec.feed.credentialsSecretRef", json!({"name": "edl-auth", "usernameKey": "a/user"}), "spec.feed.credentialsSecretRef.usernameKey", "must be a Secret key"),
+        load("unknown server identity check", ExternalConnector, "spec.feed.serverIdentityCheck", json!("Strict"), "spec.feed.serverIdentityCheck", "Unsupported value: \"Strict\"", "Strict"),
     ]
+}
+
+/// A spec admission cannot refuse, because it names objects that do not exist (CEL cannot look
+/// another object up): admitted by the API server and by the offline checks, then refused at
+/// reconcile with `reason` in the `Ready` condition and a message naming `field`, before any
+/// device write (tests/e2e/references.rs; `fortisync plan` in tests/admission_offline.rs).
+/// Members whose `expiresAt` passed before the first reconcile are the other case admission
+/// cannot decide (no `now()` in CEL): tests/e2e/addressgroup_ownership.rs
+/// (`members_expired_before_the_first_reconcile_create_no_group`).
+#[derive(Debug, Clone)]
+pub struct RefusedAtReconcile {
+    /// What is wrong, for failure messages.
+    pub what: &'static str,
+    /// The resource's kind.
+    pub kind: Kind,
+    /// `metadata.name` (rows live side by side in one namespace).
+    pub name: &'static str,
+    /// The whole spec.
+    pub spec: Value,
+    /// `Ready=False` with this reason.
+    pub reason: &'static str,
+    /// The field the condition's message names.
+    pub field: &'static str,
+}
+
+impl RefusedAtReconcile {
+    /// The manifest.
+    pub fn manifest(&self) -> Value {
+        json!({
+            "apiVersion": "fortisync.dev/v1alpha1",
+            "kind": format!("{:?}", self.kind),
+            "metadata": {"name": self.name},
+            "spec": self.spec,
+        })
+    }
+}
+
+/// Every spec refused at reconcile, not at admission. Each names the FortiGate `fw` unless its
+/// point is a missing or wrong-kind target; `fw` exists where these run.
+#[rustfmt::skip] // a table: one row a line
+pub fn refused_at_reconcile() -> Vec<RefusedAtReconcile> {
+    use Kind::*;
+    let row = |what, kind, name, spec: Value, reason, field| RefusedAtReconcile { what, kind, name, spec, reason, field };
+    let fw = json!({"kind": "FortiGate", "name": "fw"});
+    vec![
+        row("group on a FortiGate that does not exist", AddressGroup, "no-target", json!({"targetRef": {"kind": "FortiGate", "name": "nope"}, "groupName": "g-no-target", "members": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("group on a FortiManager that is a FortiGate", AddressGroup, "wrong-kind", json!({"targetRef": {"kind": "FortiManager", "name": "fw"}, "groupName": "g-wrong-kind", "members": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("connector on a FortiGate that does not exist", ExternalConnector, "ec-no-target", json!({"targetRef": {"kind": "FortiGate", "name": "nope"}, "resourceName": "no-target", "mode": "Push", "entries": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("connector on a FortiManager that is a FortiGate", ExternalConnector, "ec-wrong-kind", json!({"targetRef": {"kind": "FortiManager", "name": "fw"}, "resourceName": "wrong-kind", "mode": "Push", "entries": [{"address": "192.0.2.10"}]}), "TargetNotFound", "spec.targetRef"),
+        row("entries from a ConfigMap that does not exist", ExternalConnector, "ec-no-map", json!({"targetRef": fw, "resourceName": "no-map", "mode": "Push", "entriesFrom": [{"configMapRef": {"name": "nope", "key": "list"}}]}), "SourceNotFound", "spec.entriesFrom[0].configMapRef"),
+        row("entries from an AddressGroup that does not exist", ExternalConnector, "ec-no-group", json!({"targetRef": fw, "resourceName": "no-group", "mode": "Push", "entriesFrom": [{"addressGroupRef": {"name": "nope"}}]}), "SourceNotFound", "spec.entriesFrom[0].addressGroupRef"),
+        row("feed credentials from a Secret that does not exist", ExternalConnector, "ec-no-secret", json!({"targetRef": fw, "resourceName": "no-secret", "mode": "Feed", "entries": [{"address": "192.0.2.10"}], "feed": {"url": "https://edl.example.com/edl", "credentialsSecretRef": {"name": "nope"}}}), "SourceNotFound", "spec.feed.credentialsSecretRef"),
+    ]
+}
+
+/// `count` distinct IPv4 host entries (`{"address": "10.x.y.z"}`), for the list-size rows.
+pub fn many_entries(count: u32) -> Value {
+    let entry = |i: u32| {
+        let [_, a, b, c] = (0x0a00_0000 + i).to_be_bytes();
+        json!({"address": format!("10.{a}.{b}.{c}")})
+    };
+    Value::Array((1..=count).map(entry).collect())
 }
 
 /// Sets `path` (`a.b[2].c`) in `value` to `new`, creating objects on the way; a missing list
