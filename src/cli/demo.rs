@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use super::connector;
 use super::load::Manifests;
 use super::render;
+use super::runs::Runs;
 use super::standalone::{CredentialSources, GroupRun, Runner};
 use crate::reconcile::addressgroup::plan::Op;
 use crate::sim::fortios::{FortiGateHandle, Table};
@@ -197,7 +198,10 @@ async fn demo(color: bool) -> anyhow::Result<()> {
         .run_all(&manifests, false, &mut |_: &str, _: &Op| {})
         .await;
     fail_on_error(&fixed)?;
-    print!("{}", indent(&render::summary(&fixed, &[], false)));
+    print!(
+        "{}",
+        indent(&render::summary(&Runs::of_groups(fixed.clone()), false))
+    );
 
     sim.shutdown().await;
     println!(
@@ -296,7 +300,10 @@ fn show(runs: &[GroupRun], applied: bool, color: bool) {
     for r in runs {
         print!("{}", indent(&render::resource(r, applied, color)));
     }
-    print!("{}", indent(&render::summary(runs, &[], applied)));
+    print!(
+        "{}",
+        indent(&render::summary(&Runs::of_groups(runs.to_vec()), applied))
+    );
 }
 
 fn indent(text: &str) -> String {

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::api::validate::{
-    validate_external_connector, validate_fortigate, validate_fortimanager,
+    validate_external_connector, validate_fortigate, validate_fortimanager, validate_trustedhost,
 };
-use crate::api::{AddressGroup, ExternalConnector, FortiGate, FortiManager};
+use crate::api::{AddressGroup, ExternalConnector, FortiGate, FortiManager, TrustedHost};
 use crate::reconcile::connection::{Connection, ResolveError, ResolvedConnection, assemble};
 
 /// Why manifests could not be loaded; each names the file (and document) at fault.
@@ -66,6 +66,8 @@ pub struct Manifests {
     pub address_groups: Vec<AddressGroup>,
     /// External connectors (IP lists).
     pub external_connectors: Vec<ExternalConnector>,
+    /// Trusted-host slots.
+    pub trusted_hosts: Vec<TrustedHost>,
     /// ConfigMaps (entries of external connectors).
     pub config_maps: Vec<ConfigMap>,
     /// Secrets (credentials and CA bundles).
@@ -139,6 +141,12 @@ impl Manifests {
                     admitted(validate_external_connector(&o.spec), &invalid)?;
                     self.place(&mut o.metadata, "ExternalConnector", namespace, &at)?;
                     self.external_connectors.push(o);
+                }
+                ("fortisync.dev/v1alpha1", "TrustedHost") => {
+                    let mut o: TrustedHost = typed(value, &invalid)?;
+                    admitted(validate_trustedhost(&o.spec), &invalid)?;
+                    self.place(&mut o.metadata, "TrustedHost", namespace, &at)?;
+                    self.trusted_hosts.push(o);
                 }
                 ("v1", "ConfigMap") => {
                     let mut o: ConfigMap = typed(value, &invalid)?;

@@ -6,12 +6,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::connector::{self, ConnectorRun};
+use super::connector;
 use super::load::Manifests;
 use super::refused::{RefusedArgs, RefusedKeys};
 use super::render::{self, ColorChoice, OutputFormat};
+use super::runs::Runs;
 use super::secure::verification_off;
 use super::standalone::{CredentialSources, GroupRun, Runner, report};
+use super::trustedhost;
 use crate::reconcile::addressgroup::plan::Op;
 
 /// Arguments shared by `plan` and `apply`.
@@ -78,9 +80,12 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
         };
         eprintln!("fortisync {command}: skipping {what} ({at}): not a fortisync resource");
     }
-    if manifests.address_groups.is_empty() && manifests.external_connectors.is_empty() {
+    if manifests.address_groups.is_empty()
+        && manifests.external_connectors.is_empty()
+        && manifests.trusted_hosts.is_empty()
+    {
         eprintln!(
-            "fortisync {command}: the manifests hold no AddressGroup or ExternalConnector; nothing to do"
+            "fortisync {command}: the manifests hold no AddressGroup, ExternalConnector or TrustedHost; nothing to do"
         );
     }
     let runner = Runner::new(CredentialSources {
@@ -122,39 +127,48 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
         }
         runs.push(r);
     }
-    let mut connectors: Vec<_> = manifests.external_connectors.iter().collect();
-    connectors.sort_by_key(|c| (c.metadata.namespace.clone(), c.metadata.name.clone()));
-    let mut connector_runs: Vec<ConnectorRun> = Vec::new();
-    for (i, ec) in connectors.iter().enumerate() {
-        if text && write {
-            eprintln!(
-                "[{}/{}] applying ExternalConnector {}/{}",
-                i + 1,
-                connectors.len(),
-                ec.metadata.namespace.as_deref().unwrap_or_default(),
-                ec.metadata.name.as_deref().unwrap_or_default()
-            );
-        }
-        let r = runner.run_connector(&manifests, ec, write).await;
-        let said = runs.iter().any(|p| p.insecure_tls && p.target == r.target)
-            || connector_runs
-                .iter()
-                .any(|p| p.insecure_tls && p.target == r.target);
-        if text && r.insecure_tls && !said {
+    let mut all = Runs::of_groups(runs);
+    let said = |all: &Runs, target: &str, insecure: bool| {
+        // Said where the plan is read, once per connection, not only in the manifest.
+        if text && insecure && !all.insecure_targets().contains(&target) {
             println!(
                 "{}",
-                verification_off(&r.target, "spec.tls.insecureSkipVerify")
+                verification_off(target, "spec.tls.insecureSkipVerify")
             );
         }
+    };
+    let mut connectors: Vec<_> = manifests.external_connectors.iter().collect();
+    connectors.sort_by_key(|c| (c.metadata.namespace.clone(), c.metadata.name.clone()));
+    for (i, ec) in connectors.iter().enumerate() {
+        progress_line(
+            text && write,
+            i,
+            connectors.len(),
+            "ExternalConnector",
+            &ec.metadata,
+        );
+        let r = runner.run_connector(&manifests, ec, write).await;
+        said(&all, &r.target, r.insecure_tls);
         if text {
             print!("{}", connector::render(&r, write, color));
         }
-        connector_runs.push(r);
+        all.connectors.push(r);
+    }
+    let mut hosts: Vec<_> = manifests.trusted_hosts.iter().collect();
+    hosts.sort_by_key(|t| (t.metadata.namespace.clone(), t.metadata.name.clone()));
+    for (i, th) in hosts.iter().enumerate() {
+        progress_line(text && write, i, hosts.len(), "TrustedHost", &th.metadata);
+        let r = runner.run_trusted_host(&manifests, th, write).await;
+        said(&all, &r.target, r.insecure_tls);
+        if text {
+            print!("{}", trustedhost::render(&r, write, color));
+        }
+        all.trusted_hosts.push(r);
     }
     if text {
-        println!("{}", render::summary(&runs, &connector_runs, write));
+        println!("{}", render::summary(&all, write));
     } else {
-        match serde_json::to_string_pretty(&report(&runs, &connector_runs)) {
+        match serde_json::to_string_pretty(&report(&all)) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("fortisync {command}: cannot print JSON: {e}");
@@ -162,20 +176,25 @@ async fn run(args: ManifestArgs, write: bool) -> ExitCode {
             }
         }
     }
-    exit_code(&runs, &connector_runs, write)
+    exit_code(&all, write)
+}
+
+/// `[i/n] applying <Kind> ns/name` on stderr, while applying.
+fn progress_line(show: bool, i: usize, n: usize, kind: &str, meta: &kube::api::ObjectMeta) {
+    if show {
+        eprintln!(
+            "[{}/{n}] applying {kind} {}/{}",
+            i + 1,
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default()
+        );
+    }
 }
 
 /// The exit code of a run (pure).
-pub fn exit_code(runs: &[GroupRun], connectors: &[ConnectorRun], write: bool) -> ExitCode {
-    let failed = runs.iter().any(|r| {
-        r.result.is_err()
-            || r.result.as_ref().is_ok_and(|c| {
-                c.refusal().is_some() || c.plans.iter().any(|p| !p.plan.conflicts().is_empty())
-            })
-    }) || connectors.iter().any(ConnectorRun::failed);
-    let changes: usize = runs.iter().map(GroupRun::writes).sum::<usize>()
-        + connectors.iter().map(ConnectorRun::writes).sum::<usize>();
-    if failed {
+pub fn exit_code(runs: &Runs, write: bool) -> ExitCode {
+    let changes = runs.writes();
+    if runs.failed() {
         ExitCode::FAILURE
     } else if !write && changes > 0 {
         ExitCode::from(2)

@@ -10,10 +10,12 @@ mod manifests;
 pub mod refused;
 mod render;
 mod run;
+mod runs;
 pub mod secure;
 #[cfg(feature = "sim")]
 mod sim;
 pub mod standalone;
+mod trustedhost;
 
 use std::process::ExitCode;
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
-use super::connector::ConnectorRun;
+use super::runs::Runs;
 use super::standalone::GroupRun;
 
 /// When to color the output.
@@ -133,15 +133,13 @@ pub fn resource(run: &GroupRun, applied: bool, color: bool) -> String {
 }
 
 /// The closing line of a run.
-pub fn summary(runs: &[GroupRun], connectors: &[ConnectorRun], applied: bool) -> String {
-    let changes: usize = runs.iter().map(GroupRun::writes).sum::<usize>()
-        + connectors.iter().map(ConnectorRun::writes).sum::<usize>();
-    let failed = runs.iter().filter(|r| r.result.is_err()).count()
-        + connectors.iter().filter(|c| c.failed()).count();
+pub fn summary(runs: &Runs, applied: bool) -> String {
+    let changes = runs.writes();
+    let failed = runs.failures();
     let verb = if applied { "applied" } else { "to apply" };
     let mut s = format!(
         "{changes} change(s) {verb} across {} resource(s)",
-        runs.len() + connectors.len()
+        runs.len()
     );
     if failed > 0 {
         let _ = write!(s, "; {failed} failed");
@@ -189,7 +187,7 @@ mod tests {
         assert!(text.contains("remedy: remove one"), "{text}");
         assert!(!text.contains("no changes"), "{text}");
         assert_eq!(
-            super::super::manifests::exit_code(&[run], &[], false),
+            super::super::manifests::exit_code(&Runs::of_groups(vec![run]), false),
             std::process::ExitCode::FAILURE
         );
     }

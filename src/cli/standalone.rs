@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use kube::ResourceExt;
 use serde::Serialize;
 
-use super::connector::{self, ConnectorReport, ConnectorRun};
+use super::connector::{self, ConnectorReport};
 use super::doctor::render::safe_url;
 use super::load::Manifests;
 use super::refused::RefusedKeys;
+use super::runs::Runs;
 use super::secure::{HTTPS_REMEDY, require_https, verification_off};
+use super::trustedhost::{self, TrustedHostReport};
 use crate::api::AddressGroup;
 use crate::api::addressgroup::{ManagementPolicy, TargetKind, TargetRef};
 use crate::api::common::ErrorReport;
@@ -260,7 +262,8 @@ pub struct RunReport<'a> {
     pub failures: usize,
     /// What deserves attention besides the plan (TLS verification turned off).
     pub warnings: Vec<String>,
-    /// One entry per resource: AddressGroups, then ExternalConnectors (each with `kind`).
+    /// One entry per resource: AddressGroups, ExternalConnectors, TrustedHosts (each with
+    /// `kind`).
     pub resources: Vec<AnyReport<'a>>,
 }
 
@@ -272,6 +275,8 @@ pub enum AnyReport<'a> {
     Group(ResourceReport<'a>),
     /// An ExternalConnector.
     Connector(ConnectorReport<'a>),
+    /// A TrustedHost.
+    TrustedHost(TrustedHostReport<'a>),
 }
 
 /// One AddressGroup in a [`RunReport`].
@@ -309,33 +314,10 @@ pub struct DeviceReport<'a> {
     pub error: Option<&'a str>,
 }
 
-/// The connections of `runs` that turn certificate verification off, each once, in order.
-pub fn insecure_connections<'a>(
-    runs: &'a [GroupRun],
-    connectors: &'a [ConnectorRun],
-) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    let insecure = runs
-        .iter()
-        .filter(|r| r.insecure_tls)
-        .map(|r| r.target.as_str())
-        .chain(
-            connectors
-                .iter()
-                .filter(|c| c.insecure_tls)
-                .map(|c| c.target.as_str()),
-        );
-    for target in insecure {
-        if !out.contains(&target) {
-            out.push(target);
-        }
-    }
-    out
-}
-
 /// Builds the JSON report of `runs`.
-pub fn report<'a>(runs: &'a [GroupRun], connectors: &'a [ConnectorRun]) -> RunReport<'a> {
-    let resources = runs
+pub fn report(all: &Runs) -> RunReport<'_> {
+    let resources = all
+        .groups
         .iter()
         .map(|r| {
             let (ops, foreign, conflicts, devices) = match &r.result {
@@ -375,20 +357,24 @@ pub fn report<'a>(runs: &'a [GroupRun], connectors: &'a [ConnectorRun]) -> RunRe
             })
         })
         .chain(
-            connectors
+            all.connectors
                 .iter()
                 .map(|c| AnyReport::Connector(connector::report(c))),
         )
+        .chain(
+            all.trusted_hosts
+                .iter()
+                .map(|t| AnyReport::TrustedHost(trustedhost::report(t))),
+        )
         .collect();
     RunReport {
-        warnings: insecure_connections(runs, connectors)
+        warnings: all
+            .insecure_targets()
             .into_iter()
             .map(|t| verification_off(t, "spec.tls.insecureSkipVerify"))
             .collect(),
-        changes: runs.iter().map(GroupRun::writes).sum::<usize>()
-            + connectors.iter().map(ConnectorRun::writes).sum::<usize>(),
-        failures: runs.iter().filter(|r| r.result.is_err()).count()
-            + connectors.iter().filter(|c| c.failed()).count(),
+        changes: all.writes(),
+        failures: all.failures(),
         resources,
     }
 }

@@ -110,9 +110,23 @@ pub async fn converge(
     facts: &Facts,
     now: jiff::Timestamp,
 ) -> Result<Pass, ReconcileError> {
+    converge_with(target, th, facts, now, true).await
+}
+
+/// Runs one pass at `now`; without `write` (`fortisync plan`) nothing is written and
+/// [`Pass::wrote`] is what would be.
+pub async fn converge_with(
+    target: &Target,
+    th: &TrustedHost,
+    facts: &Facts,
+    now: jiff::Timestamp,
+    write_slot: bool,
+) -> Result<Pass, ReconcileError> {
     let previous = th.status.clone().unwrap_or_default();
     let generation = th.metadata.generation;
-    release_previous(target, th, facts).await?;
+    if write_slot {
+        release_previous(target, th, facts).await?;
+    }
     let expiry = th.spec.expires_at.as_ref().map(|t| t.0);
     let open = expiry.is_none_or(|at| at > now);
     let desired = if open { Some(granted(th)?) } else { None };
@@ -185,11 +199,11 @@ pub async fn converge(
         value: slot_value(value),
     };
     let held = match planned.write {
-        Some(value) => {
+        Some(value) if write_slot => {
             write(target, th, &th.spec.user, &observed.slots, n, value).await?;
             value
         }
-        None => observed.slots.get(n),
+        _ => observed.slots.get(n),
     };
     // The slot holds what this spec writes (just written, or found so after a status write
     // that was lost): recorded as ours, so a later close or change knows it.
