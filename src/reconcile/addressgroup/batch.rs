@@ -116,13 +116,14 @@ pub async fn converge_batched(
     }
 }
 
-/// The device objects a request would touch: its group and address object names.
-fn touches(request: &Request) -> BTreeSet<(bool, String)> {
+/// The device objects a request would touch: (family, is a group, name) of its group and of
+/// its address objects.
+fn touches(request: &Request) -> BTreeSet<(bool, bool, String)> {
     let mut out = BTreeSet::new();
     for (family, d) in &request.families {
-        out.insert((family.v6, format!("group:{}", d.group_name)));
+        out.insert((family.v6, true, d.group_name.clone()));
         for m in &d.members {
-            out.insert((family.v6, m.address.object_name(&d.prefix)));
+            out.insert((family.v6, false, m.address.object_name(&d.prefix)));
         }
     }
     out
