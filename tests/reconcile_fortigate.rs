@@ -578,3 +578,126 @@ async fn members_expired_before_the_first_pass_write_nothing() {
         )
     );
 }
+
+/// Requests of the device's log that are reads.
+fn reads(fg: &fortisync::sim::fortios::FortiGateHandle) -> usize {
+    fg.requests().iter().filter(|r| r.method == "GET").count()
+}
+
+#[tokio::test]
+async fn groups_batched_on_one_device_plan_exactly_as_alone_from_one_observation() {
+    use fortisync::reconcile::addressgroup::batch::converge_together;
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    // An Exclusive owner, converged, whose group then gains another resource's member and a
+    // hand-made one (as in an_exclusive_owner_never_removes_a_member_another_resource_owns).
+    let owner = resource(
+        "team-a",
+        "admins",
+        &addresses(&["192.0.2.10"]),
+        json!({"membership": "Exclusive"}),
+    );
+    pass(&t, &owner).await;
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "web_192.0.2.7", "subnet": "192.0.2.7/32", "comment": "managed-by fortisync team-b/web"}),
+    )
+    .expect("another resource's object");
+    fg.add_member("root", Table::Addrgrp, "allowed-admins", "web_192.0.2.7")
+        .expect("member");
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "admin-pc", "subnet": "10.9.9.9/32"}),
+    )
+    .expect("gui object");
+    fg.add_member("root", Table::Addrgrp, "allowed-admins", "admin-pc")
+        .expect("gui member");
+    // A name another holds without our marker: a conflict, planned alone or batched.
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "fs_192.0.2.30", "subnet": "192.0.2.30/32", "comment": "hand-made"}),
+    )
+    .expect("foreign holder");
+    let named = |ns: &str, name: &str, group: &str, members: &[&str]| {
+        resource(ns, name, &addresses(members), json!({"groupName": group}))
+    };
+    let groups = vec![
+        owner.clone(),
+        named(
+            "team-b",
+            "web",
+            "web-servers",
+            &["192.0.2.20", "192.0.2.21"],
+        ),
+        named("team-c", "db", "db-servers", &["192.0.2.30", "192.0.2.31"]),
+        // The owner's group again: never in the owner's batch, refused as alone.
+        named("team-d", "late", "allowed-admins", &["192.0.2.40"]),
+    ];
+    let now = jiff::Timestamp::now();
+    let mut alone = Vec::new();
+    fg.clear_requests();
+    for g in &groups {
+        alone.push(
+            converge::converge(&t, g, now, false, &mut |_: &str, _: &Op| {})
+                .await
+                .expect("alone"),
+        );
+    }
+    let alone_reads = reads(fg);
+    fg.clear_requests();
+    let batched: Vec<Convergence> = converge_together(&t, &groups, now, false)
+        .await
+        .into_iter()
+        .map(|a| a.expect("batched"))
+        .collect();
+    assert_eq!(batched, alone);
+    assert_eq!(
+        batched[0].plans[0]
+            .plan
+            .ops()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["- member admin-pc <- group allowed-admins"]
+    );
+    // The hand-made holder is never rewritten nor made a member, batched as alone.
+    assert!(
+        batched[2].plans[0]
+            .plan
+            .ops()
+            .iter()
+            .all(|op| !op.to_string().contains("192.0.2.30")),
+        "{:?}",
+        batched[2]
+    );
+    assert_eq!(
+        batched[3].refusal().map(|r| r.reason),
+        Some("GroupOwnedByAnother")
+    );
+    // Round one (three groups): their markers, their groups, the holders of wanted names, the
+    // owner's strangers; round two (the late one) alone: its marker, its holder, its group.
+    assert_eq!(reads(fg), 4 + 3, "alone it took {alone_reads}");
+    assert_eq!(writes(fg).len(), 0);
+
+    // Written, then alone again: nothing left to do but the refusals.
+    converge_together(&t, &groups, now, true).await;
+    for g in &groups[..2] {
+        let (again, _) = pass(&t, g).await;
+        assert!(again.is_converged(), "{again:?}");
+    }
+    assert_eq!(sorted_members(fg), ["fs_192.0.2.10", "web_192.0.2.7"]);
+    let mut web = fg
+        .group_members("root", Table::Addrgrp, "web-servers")
+        .expect("web-servers");
+    web.sort();
+    assert_eq!(web, ["fs_192.0.2.20", "fs_192.0.2.21"]);
+    // db-servers holds the member it could create; the conflicting name stays out.
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "db-servers"),
+        Some(vec!["fs_192.0.2.31".to_string()])
+    );
+}

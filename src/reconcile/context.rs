@@ -35,6 +35,8 @@ pub struct Context {
     policy_changes: tokio::sync::watch::Sender<u64>,
     /// What each feed was last published with (a digest), so an unchanged list is not rebuilt.
     published: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
+    /// AddressGroup passes queued per FortiGate, run as batches (`addressgroup::batch`).
+    pub batches: crate::reconcile::addressgroup::batch::Batches,
 }
 
 /// The API server refuses an event note over 1 KiB — bytes, not characters (422).
@@ -82,6 +84,7 @@ impl Context {
             // Without a cluster (plan/apply) there are no policies to wait for.
             policies: std::sync::RwLock::new(Some(Vec::new())),
             policy_changes: tokio::sync::watch::channel(0).0,
+            batches: Default::default(),
         }
     }
 

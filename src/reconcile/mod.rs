@@ -6,6 +6,7 @@
 //! workspace lock, the proxy to FortiGates behind it); each kind has its own folder.
 
 pub mod addressgroup;
+pub mod batch;
 pub mod connection;
 pub mod context;
 pub mod controller;

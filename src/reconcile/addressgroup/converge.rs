@@ -274,7 +274,7 @@ async fn run(
 /// Applies a plan to a FortiGate. Address object writes (creates, rewrites, deletes) do not
 /// depend on each other and go out concurrently up to the device's request limit; group
 /// changes stay in order between them, so referential integrity holds at every step.
-async fn apply_fortigate(
+pub(super) async fn apply_fortigate(
     client: &FortiOsClient,
     family: Family,
     ops: &[Op],

@@ -99,11 +99,25 @@ pub async fn observe(
     // Exclusive removes members that are not ours; one whose object carries another
     // resource's marker must stay, so their comments are read. Converged, the group holds
     // none of them and this costs nothing.
-    let strangers = strangers(desired, group.as_ref(), &addresses);
+    read_strangers(client, family, desired, group.as_ref(), &mut addresses).await?;
+    Ok(ObservedGroup { group, addresses })
+}
+
+/// Adds to `addresses` the objects of the members an Exclusive plan would remove that were
+/// not read yet (see `strangers`).
+pub(super) async fn read_strangers(
+    client: &FortiOsClient,
+    family: Family,
+    desired: &DesiredGroup,
+    group: Option<&ObservedGroupObject>,
+    addresses: &mut Vec<ObservedAddress>,
+) -> Result<(), DeviceError> {
+    let table = family.address_table();
+    let strangers = strangers(desired, group, addresses);
     for chunk in strangers.chunks(NAME_LOOKUPS) {
         let by_name: Vec<String> = chunk.iter().map(|n| format!("name=={n}")).collect();
         let found = client
-            .list_where(table, Some(&by_name.join(",")), fields)
+            .list_where(table, Some(&by_name.join(",")), &observed::ADDRESS_FIELDS)
             .await?;
         addresses.extend(
             observed::addresses(&found, "", family)
@@ -111,7 +125,7 @@ pub async fn observe(
                 .filter(|a| chunk.contains(&a.name)),
         );
     }
-    Ok(ObservedGroup { group, addresses })
+    Ok(())
 }
 
 /// Members of `group` an Exclusive plan would remove whose objects were not read yet.

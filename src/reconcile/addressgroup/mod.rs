@@ -9,6 +9,7 @@
 //! - `status`: what a pass reports. The admission rules, offline, are `api::validate`.
 
 pub mod adom;
+pub mod batch;
 pub mod converge;
 pub mod fortigate;
 pub mod install;
@@ -23,7 +24,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use self::converge::{converge, remove};
+use self::converge::remove;
 use self::plan::Op;
 use self::status::{converged_status, expired_objects, out_of_band_writes, summarize};
 use crate::api::addressgroup::{
@@ -116,7 +117,10 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
     )?;
     let now = jiff::Timestamp::now();
     let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
-    let outcome = converge(&target, &group, now, !observe_only, &mut log_write).await?;
+    // Through the device's batch: groups already queued for this FortiGate share one
+    // observation (a lone one is observed alone, as `converge` does).
+    let outcome =
+        batch::converge_batched(&ctx.batches, &target, &group, now, !observe_only).await?;
     let previous = group.status.clone().unwrap_or_default();
     let was_converged = previous.observed_generation == group.metadata.generation
         && is_true(&previous.conditions, SYNCED);

@@ -2,6 +2,7 @@
 
 pub mod control_plane;
 pub mod fixture;
+pub mod fleet;
 pub mod node;
 pub mod run;
 

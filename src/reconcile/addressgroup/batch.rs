@@ -1,0 +1,420 @@
+//! AddressGroups on a FortiGate, batched per device (`reconcile::batch`): the groups whose
+//! reconciles are already queued for one FortiGate are observed together (one listing of
+//! fortisync-marked address objects, the groups by name, the holders of wanted names), planned
+//! each exactly as alone (`plan::plan`, same ownership and Exclusive rules), and applied
+//! concurrently under the device's Guard.
+//!
+//! A lone group takes the path it always took (`converge::converge`): the batch changes
+//! nothing for a single change. Two queued groups that would touch one device object (the
+//! same group name, or the same address object name) never share a batch: the later one is
+//! observed again after the earlier one's writes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+
+use serde_json::Value;
+
+use super::converge::{Convergence, FamilyPlan, apply_fortigate, converge, duplicate_refusal};
+use super::fortigate::{Family, read_strangers};
+use super::observed;
+use super::plan::{self, DesiredGroup, ObservedGroup, Op};
+use crate::api::addressgroup::AddressGroup;
+use crate::device::DeviceError;
+use crate::device::fortios::FortiOsClient;
+use crate::reconcile::batch::{Combiner, Outcome};
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::target::Target;
+
+/// Names OR-ed into one `name==` filter at most (as `fortigate::observe` does).
+const NAME_LOOKUPS: usize = 40;
+
+/// Fields of a group the planner reads.
+const GROUP_FIELDS: [&str; 3] = ["name", "member", "comment"];
+
+/// One group's pass: its families, and whether to write.
+#[derive(Clone)]
+pub struct Request {
+    families: Vec<(Family, DesiredGroup)>,
+    now: jiff::Timestamp,
+    write: bool,
+}
+
+type Answer = Result<Convergence, ReconcileError>;
+
+/// One device's combiner, and the client it serves (gone: the entry is stale).
+type Entry = (Weak<FortiOsClient>, Arc<Combiner<Request, Answer>>);
+
+/// The combiners of every FortiGate client in use, by client (each is shared per device).
+#[derive(Default)]
+pub struct Batches {
+    by_client: Mutex<HashMap<usize, Entry>>,
+}
+
+impl std::fmt::Debug for Batches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches").finish_non_exhaustive()
+    }
+}
+
+impl Batches {
+    fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
+        let mut map = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
+        // A client replaced (new credentials) leaves its entry behind: drop those.
+        map.retain(|_, (weak, _)| weak.strong_count() > 0);
+        let key = Arc::as_ptr(client) as usize;
+        map.entry(key)
+            .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
+            .1
+            .clone()
+    }
+}
+
+fn log_write(device: &str, owner: &str, op: &Op) {
+    tracing::info!(%device, resource = %owner, op = %op, "device write");
+}
+
+/// `converge::converge` for the controller: on a FortiGate, through the device's batch.
+pub async fn converge_batched(
+    batches: &Batches,
+    target: &Target,
+    group: &AddressGroup,
+    now: jiff::Timestamp,
+    write: bool,
+) -> Answer {
+    let Target::FortiGate { client, firmware } = target else {
+        return converge(target, group, now, write, &mut |d, op| log_write(d, "", op)).await;
+    };
+    if let Some(refusal) = duplicate_refusal(&group.spec) {
+        return Ok(Convergence {
+            spec_refusal: Some(refusal),
+            ..Convergence::default()
+        });
+    }
+    let families = super::converge::desired(
+        &kube::ResourceExt::namespace(group).unwrap_or_default(),
+        &kube::ResourceExt::name_any(group),
+        &group.spec,
+        *firmware,
+    )?;
+    let request = Request {
+        families,
+        now,
+        write,
+    };
+    let client = client.clone();
+    let combiner = batches.combiner(&client);
+    let run = |requests: Vec<Request>| {
+        let client = client.clone();
+        async move { run_batch(&client, requests).await }
+    };
+    loop {
+        // None: the pass running our batch was cancelled (shutdown) before answering; ours
+        // was not written, or its writes ended: queue it again.
+        if let Some(answer) = combiner.submit(request.clone(), &run).await {
+            return answer;
+        }
+    }
+}
+
+/// The device objects a request would touch: (family, is a group, name) of its group and of
+/// its address objects.
+fn touches(request: &Request) -> BTreeSet<(bool, bool, String)> {
+    let mut out = BTreeSet::new();
+    for (family, d) in &request.families {
+        out.insert((family.v6, true, d.group_name.clone()));
+        for m in &d.members {
+            out.insert((family.v6, false, m.address.object_name(&d.prefix)));
+        }
+    }
+    out
+}
+
+async fn run_batch(
+    client: &FortiOsClient,
+    requests: Vec<Request>,
+) -> Vec<Outcome<Request, Answer>> {
+    // Two requests touching one object: the later waits for the next batch.
+    let mut claimed = BTreeSet::new();
+    let mut now_ = Vec::new();
+    let mut slots = Vec::new();
+    for request in requests {
+        let names = touches(&request);
+        if !now_.is_empty() && names.iter().any(|n| claimed.contains(n)) {
+            slots.push(Some(request));
+        } else {
+            claimed.extend(names);
+            slots.push(None);
+            now_.push(request);
+        }
+    }
+    let answers: Vec<Answer> = if now_.len() == 1 {
+        // Alone: exactly the single-group path.
+        let r = &now_[0];
+        vec![converge_one(client, r).await]
+    } else {
+        converge_many(client, &now_).await
+    };
+    let mut answers = answers.into_iter();
+    slots
+        .into_iter()
+        .map(|slot| match slot {
+            Some(later) => Outcome::Later(later),
+            None => Outcome::Done(answers.next().expect("one answer per request run")),
+        })
+        .collect()
+}
+
+/// A lone group: observed by itself, as `converge` does.
+async fn converge_one(client: &FortiOsClient, r: &Request) -> Answer {
+    let mut out = Convergence::default();
+    for (family, d) in &r.families {
+        let observed = super::fortigate::observe(client, *family, d).await?;
+        out.plans.push(FamilyPlan {
+            family: *family,
+            plan: plan::plan(d, &observed, r.now),
+        });
+    }
+    apply(client, r, &out).await?;
+    Ok(out)
+}
+
+async fn apply(
+    client: &FortiOsClient,
+    r: &Request,
+    out: &Convergence,
+) -> Result<(), ReconcileError> {
+    if r.write && out.refusal().is_none() {
+        let owner = r
+            .families
+            .first()
+            .map(|(_, d)| format!("{}/{}", d.owner.namespace, d.owner.name))
+            .unwrap_or_default();
+        for p in &out.plans {
+            let mut on_write = |device: &str, op: &Op| log_write(device, &owner, op);
+            apply_fortigate(client, p.family, p.plan.ops(), &mut on_write).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Several groups: one observation per family, then each planned and applied.
+async fn converge_many(client: &FortiOsClient, requests: &[Request]) -> Vec<Answer> {
+    let mut plans: Vec<Result<Vec<FamilyPlan>, ReconcileError>> =
+        requests.iter().map(|_| Ok(Vec::new())).collect();
+    for family in [Family::V4, Family::V6] {
+        let wanted: Vec<(usize, &DesiredGroup)> = requests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                r.families
+                    .iter()
+                    .find(|(f, _)| *f == family)
+                    .map(|(_, d)| (i, d))
+            })
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let desired: Vec<&DesiredGroup> = wanted.iter().map(|(_, d)| *d).collect();
+        match observe_many(client, family, &desired).await {
+            Ok(observed) => {
+                for ((i, d), mut observed) in wanted.into_iter().zip(observed) {
+                    let Ok(family_plans) = &mut plans[i] else {
+                        continue;
+                    };
+                    // Exclusive members not read yet: read per group, as alone (converged,
+                    // there are none).
+                    let group = observed.group.clone();
+                    match read_strangers(client, family, d, group.as_ref(), &mut observed.addresses)
+                        .await
+                    {
+                        Ok(()) => family_plans.push(FamilyPlan {
+                            family,
+                            plan: plan::plan(d, &observed, requests[i].now),
+                        }),
+                        Err(e) => plans[i] = Err(e.into()),
+                    }
+                }
+            }
+            Err(e) => {
+                for (i, _) in wanted {
+                    plans[i] = Err(e.clone().into());
+                }
+            }
+        }
+    }
+    // Applied together: the Guard bounds the device's concurrency; no two requests here
+    // touch one object, so their writes are independent.
+    let applies = requests.iter().zip(plans).map(|(r, plans)| async move {
+        let out = Convergence {
+            plans: plans?,
+            ..Convergence::default()
+        };
+        apply(client, r, &out).await?;
+        Ok(out)
+    });
+    futures::future::join_all(applies).await
+}
+
+/// What `fortigate::observe` would read for each of `desired` (but for Exclusive strangers):
+/// the objects carrying any of their markers, the groups by name, and the holders of wanted
+/// names not ours, each up to `NAME_LOOKUPS` resources or names per read.
+async fn observe_many(
+    client: &FortiOsClient,
+    family: Family,
+    desired: &[&DesiredGroup],
+) -> Result<Vec<ObservedGroup>, DeviceError> {
+    let table = family.address_table();
+    let fields = &observed::ADDRESS_FIELDS;
+    let markers: Vec<String> = desired.iter().map(|d| d.owner.marker()).collect();
+    let names: Vec<&str> = desired.iter().map(|d| d.group_name.as_str()).collect();
+    let (marked, groups) = futures::try_join!(
+        marked_by(client, table, &markers, fields),
+        by_names(client, family.group_table(), &names, &GROUP_FIELDS),
+    )?;
+    let groups: BTreeMap<String, Value> = groups
+        .into_iter()
+        .filter_map(|g| Some((g["name"].as_str()?.to_string(), g)))
+        .collect();
+    // Ours, per group, exactly as alone: the prefix, then the exact owner.
+    let mut out: Vec<ObservedGroup> = desired
+        .iter()
+        .map(|d| ObservedGroup {
+            group: groups.get(&d.group_name).map(observed::group),
+            addresses: observed::addresses(&marked, &d.prefix, family)
+                .into_iter()
+                .filter(|a| d.owner.owns(&a.comment))
+                .collect(),
+        })
+        .collect();
+    // Wanted names that are not ours yet: whoever holds them (a foreign holder is a conflict).
+    let missing: Vec<BTreeSet<String>> = desired
+        .iter()
+        .zip(&out)
+        .map(|(d, o)| {
+            d.members
+                .iter()
+                .map(|m| m.address.object_name(&d.prefix))
+                .filter(|n| o.addresses.iter().all(|a| &a.name != n))
+                .collect()
+        })
+        .collect();
+    let all: BTreeSet<&str> = missing.iter().flatten().map(String::as_str).collect();
+    if !all.is_empty() {
+        let all: Vec<&str> = all.into_iter().collect();
+        let holders = by_names(client, table, &all, fields).await?;
+        for ((d, o), missing) in desired.iter().zip(&mut out).zip(&missing) {
+            o.addresses.extend(
+                observed::addresses(&holders, &d.prefix, family)
+                    .into_iter()
+                    .filter(|a| missing.contains(&a.name)),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `value` can sit in an OR-ed FortiOS filter (`,` separates its terms, `&` ends it).
+fn filterable(value: &str) -> bool {
+    !value.contains([',', '&'])
+}
+
+/// Objects of `table` whose comment contains one of `markers` (`=@` is "contains": the
+/// caller checks the exact owner), `NAME_LOOKUPS` markers per read.
+async fn marked_by(
+    client: &FortiOsClient,
+    table: &str,
+    markers: &[String],
+    fields: &[&str],
+) -> Result<Vec<Value>, DeviceError> {
+    let reads = markers.chunks(NAME_LOOKUPS).map(|chunk| {
+        let filter: Vec<String> = chunk.iter().map(|m| format!("comment=@{m}")).collect();
+        let filter = filter.join(",");
+        async move { client.list_where(table, Some(&filter), fields).await }
+    });
+    Ok(futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Objects of `table` named in `names`, `NAME_LOOKUPS` names per read (one by one for a name
+/// an OR-ed filter cannot carry).
+async fn by_names(
+    client: &FortiOsClient,
+    table: &str,
+    names: &[&str],
+    fields: &[&str],
+) -> Result<Vec<Value>, DeviceError> {
+    let (plain, odd): (Vec<&str>, Vec<&str>) = names.iter().partition(|n| filterable(n));
+    let reads = plain.chunks(NAME_LOOKUPS).map(|chunk| {
+        let filter: Vec<String> = chunk.iter().map(|n| format!("name=={n}")).collect();
+        let filter = filter.join(",");
+        async move { client.list_where(table, Some(&filter), fields).await }
+    });
+    let singles = odd.iter().map(|n| async move {
+        Ok::<_, DeviceError>(client.get(table, n).await?.into_iter().collect::<Vec<_>>())
+    });
+    let (mut found, singles) = futures::try_join!(
+        futures::future::try_join_all(reads),
+        futures::future::try_join_all(singles)
+    )?;
+    found.extend(singles);
+    // The filter matches by name; keep exactly the names asked for.
+    let asked: BTreeSet<&str> = names.iter().copied().collect();
+    Ok(found
+        .into_iter()
+        .flatten()
+        .filter(|o| o["name"].as_str().is_some_and(|n| asked.contains(n)))
+        .collect())
+}
+
+/// `groups` (all on one FortiGate `target`) through the batch path as if their reconciles
+/// were queued together: each round observes once, a group handed back runs in the next
+/// round. For tests and figures; the controller goes through `converge_batched`.
+pub async fn converge_together(
+    target: &Target,
+    groups: &[AddressGroup],
+    now: jiff::Timestamp,
+    write: bool,
+) -> Vec<Answer> {
+    let Target::FortiGate { client, firmware } = target else {
+        panic!("converge_together takes a FortiGate target");
+    };
+    let mut answers: Vec<Option<Answer>> = groups.iter().map(|_| None).collect();
+    let mut queued = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        match super::converge::desired(
+            &kube::ResourceExt::namespace(g).unwrap_or_default(),
+            &kube::ResourceExt::name_any(g),
+            &g.spec,
+            *firmware,
+        ) {
+            Ok(families) => queued.push((
+                i,
+                Request {
+                    families,
+                    now,
+                    write,
+                },
+            )),
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    while !queued.is_empty() {
+        let (index, requests): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
+        let outcomes = run_batch(client, requests).await;
+        queued = Vec::new();
+        for (i, outcome) in index.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Done(answer) => answers[i] = Some(answer),
+                Outcome::Later(request) => queued.push((i, request)),
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.expect("every group answered"))
+        .collect()
+}
