@@ -16,6 +16,7 @@ mod deletion;
 mod device_policy;
 mod externalconnector;
 mod externalconnector_fortimanager;
+mod gitops;
 mod lockout;
 mod namespaces;
 mod replicas;

@@ -4,5 +4,6 @@ pub mod control_plane;
 pub mod fixture;
 pub mod node;
 pub mod run;
+pub mod tools;
 
 pub use control_plane::control_plane;
