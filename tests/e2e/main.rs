@@ -19,6 +19,7 @@ mod externalconnector_fortimanager;
 mod gitops;
 mod lockout;
 mod namespaces;
+mod observability;
 mod replicas;
 mod restart;
 mod security;
