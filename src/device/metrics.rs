@@ -7,6 +7,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::api::common::BreakerState;
@@ -29,14 +30,34 @@ pub struct DeviceLabels {
     pub device: String,
 }
 
+/// Buckets of one device request's time: a LAN answer takes milliseconds, a FortiManager
+/// commit or a slow WAN link seconds, the client's timeout is 15 s.
+fn duration_histogram() -> Histogram {
+    Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0])
+}
+
 /// Device metrics, cheap to clone (shared families).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct DeviceMetrics {
     requests: Family<RequestLabels, Counter>,
+    durations: Family<DeviceLabels, Histogram, fn() -> Histogram>,
     lockouts: Family<DeviceLabels, Counter>,
     auth_failures: Family<DeviceLabels, Counter>,
     breaker: Family<DeviceLabels, Gauge>,
     _registered: Option<Arc<()>>,
+}
+
+impl Default for DeviceMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            durations: Family::new_with_constructor(duration_histogram),
+            lockouts: Family::default(),
+            auth_failures: Family::default(),
+            breaker: Family::default(),
+            _registered: None,
+        }
+    }
 }
 
 impl DeviceMetrics {
@@ -50,6 +71,11 @@ impl DeviceMetrics {
             "fortisync_device_requests",
             "Requests sent to devices, by method and outcome",
             m.requests.clone(),
+        );
+        registry.register(
+            "fortisync_device_request_duration_seconds",
+            "Time from sending a device request to its whole answer (or the transport's failure)",
+            m.durations.clone(),
         );
         registry.register(
             "fortisync_device_lockouts",
@@ -78,6 +104,15 @@ impl DeviceMetrics {
                 outcome: outcome.into(),
             })
             .inc();
+    }
+
+    /// Records how long one request to `device` took.
+    pub fn duration(&self, device: &str, elapsed: std::time::Duration) {
+        self.durations
+            .get_or_create(&DeviceLabels {
+                device: device.into(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a lockout.

@@ -192,6 +192,8 @@ fn chart_lints_strict_with_defaults_watch_namespaces_ingress_monitor_host_networ
             "--set",
             "metrics.serviceMonitor.enabled=true,hostNetwork=true,replicaCount=1",
             "--set",
+            "prometheusRule.enabled=true,dashboards.enabled=true,dashboards.annotations.grafana_folder=Network",
+            "--set",
             "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ],
         &[

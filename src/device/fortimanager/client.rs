@@ -140,9 +140,12 @@ impl FortiManagerClient {
             req = req.bearer_auth(key);
         }
         let write = ctx.method != "get";
-        let answer = exchange(req, ctx, self.timeout, write, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| (Outcome::NoVerdict, e))?;
+        let started = std::time::Instant::now();
+        let answer = exchange(req, ctx, self.timeout, write, MAX_BODY_BYTES).await;
+        self.guard
+            .metrics()
+            .duration(&ctx.device, started.elapsed());
+        let answer = answer.map_err(|e| (Outcome::NoVerdict, e))?;
         let status = answer.status;
         let unexpected = |detail: String| {
             (

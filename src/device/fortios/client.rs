@@ -231,7 +231,12 @@ impl FortiOsClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let answer = match exchange(req, &ctx, self.timeout, write, MAX_BODY_BYTES).await {
+        let started = std::time::Instant::now();
+        let answer = exchange(req, &ctx, self.timeout, write, MAX_BODY_BYTES).await;
+        self.guard
+            .metrics()
+            .duration(&self.device, started.elapsed());
+        let answer = match answer {
             Ok(a) => a,
             Err(err) => {
                 // A transport failure, a redirect, a body too large or too slow: no verdict

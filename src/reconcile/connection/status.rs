@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::api::common::{ConnectionSpec, ConnectionStatus, ErrorReport};
-use crate::api::conditions::{READY, condition};
+use crate::api::conditions::{READY, condition, with_kstatus};
 use crate::api::{FortiGate, FortiManager};
 use crate::device::{DeviceError, Endpoint};
 use crate::reconcile::context::Context;
@@ -272,14 +272,17 @@ fn failed(
         version: previous.version.clone(),
         serial: previous.serial.clone(),
         breaker,
-        conditions: vec![condition(
-            READY,
-            false,
-            &report.reason,
-            format!("{} Remedy: {}", report.message, report.remedy),
-            generation,
+        conditions: with_kstatus(
+            vec![condition(
+                READY,
+                false,
+                &report.reason,
+                format!("{} Remedy: {}", report.message, report.remedy),
+                generation,
+                &previous.conditions,
+            )],
             &previous.conditions,
-        )],
+        ),
         last_error: Some(report),
     }
 }

@@ -5,5 +5,6 @@ pub mod fixture;
 pub mod fleet;
 pub mod node;
 pub mod run;
+pub mod tools;
 
 pub use control_plane::control_plane;
