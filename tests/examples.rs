@@ -91,6 +91,8 @@ fn the_examples_hold_every_kind_on_both_backends() {
         pair("ExternalConnector", "FortiManager"),
         pair("FortiGate", "FortiGate"),
         pair("FortiManager", "FortiManager"),
+        pair("TrustedHost", "FortiGate"),
+        pair("TrustedHost", "FortiManager"),
     ]
     .into();
     let missing: Vec<_> = want.difference(&all).collect();
