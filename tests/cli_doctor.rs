@@ -75,6 +75,7 @@ fn fw_target(sim: &Simulator, key: &str, source: IpAddr) -> Target {
         endpoint: endpoint(DeviceKind::FortiGate, fg.url(), fg.ca_pem(), key, source),
         admin_user: None,
         feeds: Vec::new(),
+        users: Vec::new(),
     }
 }
 
@@ -572,6 +573,7 @@ fn fmg_target(sim: &Simulator, key: &str, source: IpAddr, user: Option<&str>) ->
         ),
         admin_user: user.map(str::to_string),
         feeds: Vec::new(),
+        users: Vec::new(),
     }
 }
 

@@ -352,6 +352,7 @@ fn target(url: String, ca: String, credentials: Credentials) -> Target {
         },
         admin_user: None,
         feeds: Vec::new(),
+        users: Vec::new(),
     }
 }
 

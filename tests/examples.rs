@@ -139,6 +139,16 @@ async fn every_example_plans_changes_applies_and_then_plans_none_against_the_sim
     let again = run(&["plan"], &dir, &secrets).await;
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 
+    // Doctor shows the granted slots as fortisync's and the controlled slot 1 as foreign.
+    let doctor = run(&["doctor", "--name", "fmg"], &dir, &secrets).await;
+    assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
+    assert!(
+        text(&doctor).contains("1: foreign 127.0.0.1/32 / ::1/128;")
+            && text(&doctor).contains("10: ours 192.0.2.10/32 / unused [default/alice-session]"),
+        "{}",
+        text(&doctor)
+    );
+
     // What the FortiManager example asked for is on both FortiGates behind the ADOM, and the
     // FortiGate examples on theirs.
     for device in ["fw-edge-1", "fw-edge-2"] {

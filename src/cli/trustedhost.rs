@@ -122,7 +122,7 @@ impl Runner {
             let pass =
                 converge::converge_with(&target, th, &facts, jiff::Timestamp::now(), write).await?;
             Ok::<_, ReconcileError>(SlotOutcome {
-                before: pass.status.slot.clone(),
+                before: Some(converge::slot_value(pass.before)),
                 write: pass.wrote.map(converge::slot_value),
                 refusal: pass.refused.map(|(reason, message, remedy)| ErrorReport {
                     reason: reason.into(),

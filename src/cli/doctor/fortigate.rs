@@ -15,8 +15,12 @@ use super::checks::{
 };
 use super::feeds::FeedCheck;
 use super::rules::{device_lockout, lockout_step, version_steps};
+use super::slots::{UserCheck, slots_step};
+use crate::api::trustedhost::UserKind;
 use crate::device::fortios::{FortiOsClient, RetryPolicy};
 use crate::device::{DeviceError, DeviceKind, EndpointConfig, Guard};
+use crate::reconcile::trustedhost;
+use crate::reconcile::trustedhost::slots::Flavor;
 
 const KIND: DeviceKind = DeviceKind::FortiGate;
 
@@ -77,6 +81,7 @@ pub async fn check(
     guard: Arc<Guard>,
     source: Option<IpAddr>,
     feeds: &[FeedCheck],
+    users: &[UserCheck],
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let scoped = match client(endpoint, &endpoint.scope, &guard) {
@@ -198,6 +203,36 @@ pub async fn check(
         );
     } else {
         steps.extend(super::feeds::check(&scoped, feeds).await);
+    }
+    for u in users {
+        let flavor = match u.kind {
+            UserKind::Admin => Flavor::FortiGateAdmin,
+            UserKind::ApiUser => Flavor::FortiGateApiUser,
+        };
+        steps.push(
+            match trustedhost::fortigate::observe(&scoped, flavor, &u.user).await {
+                Ok(Some(found)) => slots_step(u, &found.slots),
+                Ok(None) => Step {
+                    reason: Some("AdminUserNotFound".into()),
+                    cause: Some(format!(
+                        "the device has no user {:?} in {}",
+                        u.user,
+                        match flavor {
+                            Flavor::FortiGateApiUser => "system/api-user",
+                            _ => "system/admin",
+                        }
+                    )),
+                    remedy: Some(
+                        "set spec.user to the administrator's name exactly as the device shows it"
+                            .into(),
+                    ),
+                    troubleshooting_row: Some("F15".into()),
+                    status: super::checks::Status::Fail,
+                    ..Step::ok(&u.id(), &u.title(), "no such user")
+                },
+                Err(e) => Step::failed(&u.id(), &u.title(), &e),
+            },
+        );
     }
     steps
 }

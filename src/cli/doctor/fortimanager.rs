@@ -9,6 +9,7 @@ use serde_json::{Map, json};
 
 use super::checks::{self, STOPPED, Step, auth_step, skip_from, skipped_after_auth, stops};
 use super::rules::fortimanager_user_steps;
+use super::slots::{UserCheck, slots_step};
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::{Credentials, DeviceError, DeviceKind, EndpointConfig, Guard};
 
@@ -35,6 +36,7 @@ pub async fn check(
     guard: Arc<Guard>,
     source: Option<IpAddr>,
     admin_user: Option<&str>,
+    users: &[UserCheck],
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let client = match FortiManagerClient::new(
@@ -212,6 +214,14 @@ pub async fn check(
         detail.push_str(&format!("; ADOM {adom} is FortiOS {}.{}", f.major, f.minor));
     }
     steps.push(Step::ok("facts", "device facts", detail));
+    for u in users {
+        steps.push(
+            match crate::reconcile::trustedhost::fortimanager::observe(&client, &u.user).await {
+                Ok(found) => slots_step(u, &found.slots),
+                Err(e) => Step::failed(&u.id(), &u.title(), &e),
+            },
+        );
+    }
     client.logout().await;
     steps
 }

@@ -13,6 +13,7 @@ mod fortimanager;
 mod network;
 pub mod render;
 pub mod rules;
+pub mod slots;
 mod target;
 
 use std::net::IpAddr;
@@ -112,6 +113,8 @@ pub struct Target {
     pub admin_user: Option<String>,
     /// The manifests' ExternalConnectors on this FortiGate, whose lists doctor reads.
     pub feeds: Vec<feeds::FeedCheck>,
+    /// The users the manifests' TrustedHosts name on this device, whose slots doctor shows.
+    pub users: Vec<slots::UserCheck>,
 }
 
 impl Target {
@@ -155,9 +158,18 @@ pub async fn diagnose_remembering(target: &Target, refused: &RefusedKeys) -> Rep
         ));
         let source = endpoint.transport.source_address.or(net.local);
         steps.extend(match endpoint.kind {
-            DeviceKind::FortiGate => fortigate::check(endpoint, guard, source, &target.feeds).await,
+            DeviceKind::FortiGate => {
+                fortigate::check(endpoint, guard, source, &target.feeds, &target.users).await
+            }
             DeviceKind::FortiManager => {
-                fortimanager::check(endpoint, guard, source, target.admin_user.as_deref()).await
+                fortimanager::check(
+                    endpoint,
+                    guard,
+                    source,
+                    target.admin_user.as_deref(),
+                    &target.users,
+                )
+                .await
             }
         });
     } else {

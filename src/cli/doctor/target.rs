@@ -6,6 +6,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 
 use super::feeds::FeedCheck;
+use super::slots::UserCheck;
 use super::{DoctorArgs, Target};
 use crate::api::addressgroup::{TargetKind, TargetRef};
 use crate::cli::load::Manifests;
@@ -47,10 +48,10 @@ fn read(path: &std::path::Path) -> Result<String, TargetError> {
 
 /// Builds the target from the command line.
 pub fn from_args(args: &DoctorArgs) -> Result<Target, TargetError> {
-    let (mut endpoint, feeds) = if !args.files.is_empty() {
+    let (mut endpoint, feeds, users) = if !args.files.is_empty() {
         from_manifests(args)?
     } else if let Some(url) = &args.url {
-        (from_flags(args, url)?, Vec::new())
+        (from_flags(args, url)?, Vec::new(), Vec::new())
     } else {
         return Err(TargetError::Nothing);
     };
@@ -75,6 +76,7 @@ pub fn from_args(args: &DoctorArgs) -> Result<Target, TargetError> {
         endpoint,
         admin_user: args.admin_user.clone(),
         feeds,
+        users,
     })
 }
 
@@ -106,7 +108,9 @@ fn from_flags(args: &DoctorArgs, url: &str) -> Result<EndpointConfig, TargetErro
     })
 }
 
-fn from_manifests(args: &DoctorArgs) -> Result<(EndpointConfig, Vec<FeedCheck>), TargetError> {
+type FromManifests = (EndpointConfig, Vec<FeedCheck>, Vec<UserCheck>);
+
+fn from_manifests(args: &DoctorArgs) -> Result<FromManifests, TargetError> {
     let manifests = Manifests::load(&args.files, &args.namespace)
         .map_err(|e| TargetError::Manifests(e.to_string()))?;
     let mut candidates: Vec<(TargetKind, String, String)> = manifests
@@ -181,5 +185,12 @@ fn from_manifests(args: &DoctorArgs) -> Result<(EndpointConfig, Vec<FeedCheck>),
         })
         .collect();
     feeds.sort_by(|a, b| a.resource_name.cmp(&b.resource_name));
-    Ok((endpoint, feeds))
+    let hosts: Vec<_> = manifests
+        .trusted_hosts
+        .iter()
+        .filter(|th| {
+            th.namespace().as_deref() == Some(namespace.as_str()) && th.spec.target_ref == target
+        })
+        .collect();
+    Ok((endpoint, feeds, super::slots::users(&hosts)))
 }

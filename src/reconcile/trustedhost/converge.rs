@@ -30,6 +30,8 @@ pub struct Facts {
 pub struct Pass {
     /// The new status.
     pub status: TrustedHostStatus,
+    /// What the slot held when read, before any write.
+    pub before: Slot,
     /// The slot value written, if any.
     pub wrote: Option<Slot>,
     /// The safety rule that refused the pass: reason, message, remedy.
@@ -185,6 +187,7 @@ pub async fn converge_with(
             });
             return Ok(Pass {
                 status,
+                before: observed.slots.get(n),
                 wrote: None,
                 refused: Some((reason, message, remedy)),
                 expires_in,
@@ -241,6 +244,7 @@ pub async fn converge_with(
     status.conditions = ready_and_synced(true, reason, message, generation, &previous.conditions);
     Ok(Pass {
         status,
+        before: observed.slots.get(n),
         wrote: planned.write,
         refused: None,
         expires_in,
