@@ -2,6 +2,7 @@
 //! example estate, converges `examples/fortigate.yaml` + `examples/addressgroups.yaml` the way
 //! `fortisync apply` does (no cluster needed), shows the plan, the writes and the device's
 //! resulting groups, pushes `examples/externalconnectors.yaml` and repairs a hand edit of it,
+//! opens a trusted-host slot of `examples/trustedhosts.yaml`,
 //! then plays one failure live: a regenerated API key. Leaves nothing running.
 
 use std::net::IpAddr;
@@ -15,6 +16,7 @@ use super::load::Manifests;
 use super::render;
 use super::runs::Runs;
 use super::standalone::{CredentialSources, GroupRun, Runner};
+use super::trustedhost;
 use crate::reconcile::addressgroup::plan::Op;
 use crate::sim::fortios::{FortiGateHandle, Table};
 use crate::sim::{Scenario, Simulator};
@@ -31,6 +33,8 @@ const SCENARIO: &str = include_str!("../../examples/sim-scenario.yaml");
 const FORTIGATE: &str = include_str!("../../examples/fortigate.yaml");
 const GROUPS: &str = include_str!("../../examples/addressgroups.yaml");
 const CONNECTORS: &str = include_str!("../../examples/externalconnectors.yaml");
+const FORTIMANAGER: &str = include_str!("../../examples/fortimanager.yaml");
+const TRUSTED_HOSTS: &str = include_str!("../../examples/trustedhosts.yaml");
 const DEVICE: &str = "fw-edge-1";
 const API_USER: &str = "fortisync";
 
@@ -143,10 +147,11 @@ async fn demo(color: bool) -> anyhow::Result<()> {
     );
 
     connectors(&runner, &mut manifests, fg, color).await?;
+    trusted_host(&runner, &sim, color).await?;
 
     step(
         color,
-        7,
+        8,
         "A failure, live: an admin regenerates the API key on the device; the Secret still has the old one",
     );
     let new_key = "fortisync-regenerated-key-000001";
@@ -278,22 +283,64 @@ async fn connectors(
     Ok(())
 }
 
-fn ca_secret(fg: &FortiGateHandle) -> Secret {
+/// Step 7: slot 10 of the FortiManager admin alice opened for one address, and a grant to
+/// everyone refused before any request.
+async fn trusted_host(runner: &Runner, sim: &Simulator, color: bool) -> anyhow::Result<()> {
+    step(
+        color,
+        7,
+        "A trusted-host slot (examples/trustedhosts.yaml): the FortiManager admin alice, slot 10, for one address",
+    );
+    let fmg = sim.fortimanager("fmg");
+    let mut manifests = Manifests::default();
+    manifests.add(FORTIMANAGER, "examples/fortimanager.yaml", "default")?;
+    manifests.add(TRUSTED_HOSTS, "examples/trustedhosts.yaml", "default")?;
+    for f in &mut manifests.fortimanagers {
+        f.spec.connection.url = fmg.url().to_string();
+    }
+    manifests.secrets.push(named_ca("fmg-tls", fmg.ca_pem()));
+    let alice = manifests
+        .trusted_hosts
+        .iter()
+        .find(|t| t.spec.user == "alice")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("examples/trustedhosts.yaml holds no grant for alice"))?;
+    let granted = runner.run_trusted_host(&manifests, &alice, true).await;
+    print!("{}", indent(&trustedhost::render(&granted, true, color)));
+    if let Err(e) = &granted.result {
+        anyhow::bail!(
+            "{}: {}: {} (remedy: {})",
+            granted.resource,
+            e.reason,
+            e.message,
+            e.remedy
+        );
+    }
+    let mut everyone = alice.clone();
+    everyone.spec.address = Some("0.0.0.0/0".into());
+    let refused = crate::api::validate::validate_trustedhost(&everyone.spec);
+    println!("   the same grant for 0.0.0.0/0 never reaches the device: admission refuses it:");
+    for problem in &refused {
+        println!("     ! {problem}");
+    }
+    anyhow::ensure!(!refused.is_empty(), "an allow-all grant was admitted");
+    Ok(())
+}
+
+fn named_ca(name: &str, pem: Option<&str>) -> Secret {
     Secret {
         metadata: kube::api::ObjectMeta {
-            name: Some(format!("{DEVICE}-tls")),
+            name: Some(name.into()),
             namespace: Some("default".into()),
             ..Default::default()
         },
-        string_data: Some(
-            [(
-                "ca.crt".to_string(),
-                fg.ca_pem().unwrap_or_default().to_string(),
-            )]
-            .into(),
-        ),
+        string_data: Some([("ca.crt".to_string(), pem.unwrap_or_default().to_string())].into()),
         ..Secret::default()
     }
+}
+
+fn ca_secret(fg: &FortiGateHandle) -> Secret {
+    named_ca(&format!("{DEVICE}-tls"), fg.ca_pem())
 }
 
 fn show(runs: &[GroupRun], applied: bool, color: bool) {
