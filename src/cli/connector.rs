@@ -11,7 +11,7 @@ use kube::ResourceExt;
 use serde::Serialize;
 
 use super::load::Manifests;
-use super::render::paint;
+use super::render::block;
 use super::standalone::{Runner, reconcile_report};
 use crate::api::addressgroup::TargetKind;
 use crate::api::common::ErrorReport;
@@ -347,7 +347,6 @@ fn entry_lines(marker: char, entries: &[String], lines: &mut Vec<String>) {
 
 /// The text block of one connector (`applied` says whether the writes were made).
 pub fn render(run: &ConnectorRun, applied: bool, color: bool) -> String {
-    let mut out = String::new();
     let head = format!(
         "ExternalConnector {} -> {} external resource {:?} ({})",
         run.resource,
@@ -358,18 +357,6 @@ pub fn render(run: &ConnectorRun, applied: bool, color: bool) -> String {
             ConnectorMode::Push => "Push",
         }
     );
-    let _ = writeln!(
-        out,
-        "{}",
-        if color {
-            format!("\x1b[1m{head}\x1b[0m")
-        } else {
-            head
-        }
-    );
-    if !run.location.is_empty() {
-        let _ = writeln!(out, "  at {}", run.location);
-    }
     let mut lines = Vec::new();
     match &run.result {
         Err(e) => {
@@ -462,10 +449,7 @@ pub fn render(run: &ConnectorRun, applied: bool, color: bool) -> String {
             }
         }
     }
-    for line in lines {
-        let _ = writeln!(out, "  {}", paint(&line, color));
-    }
-    out
+    block(&head, &run.location, &lines, color)
 }
 
 /// One connector in the JSON report.

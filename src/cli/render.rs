@@ -55,25 +55,30 @@ pub fn paint(line: &str, color: bool) -> String {
     format!("\x1b[{code}m{line}\x1b[0m")
 }
 
+/// One resource's block: its head (bold on a terminal), where it is, then its lines, each
+/// painted by its marker.
+pub fn block(head: &str, location: &str, lines: &[String], color: bool) -> String {
+    let mut out = String::new();
+    let _ = if color {
+        writeln!(out, "\x1b[1m{head}\x1b[0m")
+    } else {
+        writeln!(out, "{head}")
+    };
+    if !location.is_empty() {
+        let _ = writeln!(out, "  at {location}");
+    }
+    for line in lines {
+        let _ = writeln!(out, "  {}", paint(line, color));
+    }
+    out
+}
+
 /// The text block of one resource (`applied` says whether the writes were made).
 pub fn resource(run: &GroupRun, applied: bool, color: bool) -> String {
-    let mut out = String::new();
     let head = format!(
         "AddressGroup {} -> {} group {:?}",
         run.resource, run.target, run.group_name
     );
-    let _ = writeln!(
-        out,
-        "{}",
-        if color {
-            format!("\x1b[1m{head}\x1b[0m")
-        } else {
-            head
-        }
-    );
-    if !run.location.is_empty() {
-        let _ = writeln!(out, "  at {}", run.location);
-    }
     let mut lines = Vec::new();
     match &run.result {
         Err(e) => {
@@ -126,10 +131,7 @@ pub fn resource(run: &GroupRun, applied: bool, color: bool) -> String {
             }
         }
     }
-    for line in lines {
-        let _ = writeln!(out, "  {}", paint(&line, color));
-    }
-    out
+    block(&head, &run.location, &lines, color)
 }
 
 /// The closing line of a run.

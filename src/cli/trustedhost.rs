@@ -4,13 +4,12 @@
 //! is foreign (reported, not overwritten without `takeOver`), the reading that never widens
 //! access.
 
-use std::fmt::Write as _;
 
 use kube::ResourceExt;
 use serde::Serialize;
 
 use super::load::Manifests;
-use super::render::paint;
+use super::render::block;
 use super::standalone::{Runner, reconcile_report};
 use crate::api::addressgroup::TargetKind;
 use crate::api::common::ErrorReport;
@@ -144,23 +143,10 @@ impl Runner {
 
 /// The text block of one TrustedHost (`applied` says whether the write was made).
 pub fn render(run: &TrustedHostRun, applied: bool, color: bool) -> String {
-    let mut out = String::new();
     let head = format!(
         "TrustedHost {} -> {} user {:?} slot {}",
         run.resource, run.target, run.user, run.slot
     );
-    let _ = writeln!(
-        out,
-        "{}",
-        if color {
-            format!("\x1b[1m{head}\x1b[0m")
-        } else {
-            head
-        }
-    );
-    if !run.location.is_empty() {
-        let _ = writeln!(out, "  at {}", run.location);
-    }
     let mut lines = Vec::new();
     match &run.result {
         Err(e) => {
@@ -196,10 +182,7 @@ pub fn render(run: &TrustedHostRun, applied: bool, color: bool) -> String {
             }
         }
     }
-    for line in lines {
-        let _ = writeln!(out, "  {}", paint(&line, color));
-    }
-    out
+    block(&head, &run.location, &lines, color)
 }
 
 /// One TrustedHost in the JSON report.
