@@ -4,7 +4,6 @@
 //! is foreign (reported, not overwritten without `takeOver`), the reading that never widens
 //! access.
 
-
 use kube::ResourceExt;
 use serde::Serialize;
 
