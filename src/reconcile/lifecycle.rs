@@ -33,6 +33,36 @@ pub trait KindStatus: Serialize + Clone + Default + PartialEq + Send + Sync + 's
     fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self;
 }
 
+/// `KindStatus` for a status with `conditions`, `observed_generation` and `last_error`, the
+/// shape every resource kind's status has (a connection's also clears `reachable`).
+macro_rules! kind_status {
+    ($status:ty) => {
+        impl $crate::reconcile::lifecycle::KindStatus for $status {
+            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+                &self.conditions
+            }
+            fn with_conditions(
+                self,
+                conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+            ) -> Self {
+                Self { conditions, ..self }
+            }
+            fn with_failure(
+                self,
+                generation: Option<i64>,
+                error: $crate::api::common::ErrorReport,
+            ) -> Self {
+                Self {
+                    observed_generation: generation,
+                    last_error: Some(error),
+                    ..self
+                }
+            }
+        }
+    };
+}
+pub(crate) use kind_status;
+
 /// An object of a resource's namespace it reads besides its connection: a change to it
 /// re-triggers the resource.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,13 +30,12 @@ use self::status::{converged_status, expired_objects, out_of_band_writes, summar
 use crate::api::addressgroup::{
     AddressGroup, AddressGroupStatus, DeletionPolicy, ManagementPolicy, TargetRef,
 };
-use crate::api::common::ErrorReport;
 use crate::api::conditions::{SYNCED, is_true};
 use crate::reconcile::connection::ResolvedConnection;
 use crate::reconcile::connection::status::insecure_condition;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
-use crate::reconcile::lifecycle::{KindStatus, Reconciler, write_status};
+use crate::reconcile::lifecycle::{Reconciler, write_status};
 use crate::reconcile::metrics::ControllerLabels;
 use crate::reconcile::requeue::next_requeue;
 use crate::reconcile::target::Target;
@@ -46,24 +45,7 @@ pub const FINALIZER: &str = "fortisync.dev/cleanup";
 /// Controller name in metrics, events and logs.
 pub const CONTROLLER: &str = "addressgroup";
 
-impl KindStatus for AddressGroupStatus {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        &self.conditions
-    }
-    fn with_conditions(
-        self,
-        conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
-    ) -> Self {
-        Self { conditions, ..self }
-    }
-    fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self {
-        Self {
-            observed_generation: generation,
-            last_error: Some(error),
-            ..self
-        }
-    }
-}
+crate::reconcile::lifecycle::kind_status!(AddressGroupStatus);
 
 impl Reconciler for AddressGroup {
     const KIND: &'static str = "AddressGroup";

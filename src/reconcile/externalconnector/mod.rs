@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
@@ -29,7 +29,6 @@ use self::desired::{DesiredList, SourceEntries};
 use self::plan::Refusal;
 use self::resource::{desired_resource, resource_url};
 use crate::api::addressgroup::TargetRef;
-use crate::api::common::ErrorReport;
 use crate::api::conditions::{READY, SYNCED, is_true, ready_and_synced};
 use crate::api::externalconnector::{
     ConnectorMode, EntryCounts, ExternalConnector, ExternalConnectorStatus,
@@ -39,7 +38,7 @@ use crate::model::Owner;
 use crate::reconcile::connection::status::insecure_condition;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
-use crate::reconcile::lifecycle::{KindStatus, Reconciler, Reference, write_status};
+use crate::reconcile::lifecycle::{Reconciler, Reference, write_status};
 use crate::reconcile::requeue::next_requeue;
 use crate::reconcile::target::Target;
 
@@ -48,21 +47,7 @@ pub const CONTROLLER: &str = "externalconnector";
 
 pub use self::resource::PUSH_ONLY_URL;
 
-impl KindStatus for ExternalConnectorStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn with_conditions(self, conditions: Vec<Condition>) -> Self {
-        Self { conditions, ..self }
-    }
-    fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self {
-        Self {
-            observed_generation: generation,
-            last_error: Some(error),
-            ..self
-        }
-    }
-}
+crate::reconcile::lifecycle::kind_status!(ExternalConnectorStatus);
 
 impl Reconciler for ExternalConnector {
     const KIND: &'static str = "ExternalConnector";

@@ -22,38 +22,22 @@ pub mod user;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use self::converge::{Facts, close_if_ours, from_slot_value, source_address, target_label};
 use crate::api::addressgroup::{DeletionPolicy, TargetRef};
-use crate::api::common::ErrorReport;
 use crate::api::trustedhost::{TrustedHost, TrustedHostStatus};
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
-use crate::reconcile::lifecycle::{KindStatus, Reconciler, write_status};
+use crate::reconcile::lifecycle::{Reconciler, write_status};
 use crate::reconcile::requeue::jittered;
 
 /// Controller name in metrics, events and logs.
 pub const CONTROLLER: &str = "trustedhost";
 
-impl KindStatus for TrustedHostStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn with_conditions(self, conditions: Vec<Condition>) -> Self {
-        Self { conditions, ..self }
-    }
-    fn with_failure(self, generation: Option<i64>, error: ErrorReport) -> Self {
-        Self {
-            observed_generation: generation,
-            last_error: Some(error),
-            ..self
-        }
-    }
-}
+crate::reconcile::lifecycle::kind_status!(TrustedHostStatus);
 
 impl Reconciler for TrustedHost {
     const KIND: &'static str = "TrustedHost";
