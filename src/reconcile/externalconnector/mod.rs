@@ -356,10 +356,16 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
     // A feed the device does not hold yet is pulled now, not at the next refresh-rate: after
     // a change of the list, and again while an earlier pull failed or raced the EDL.
     let device_behind = on_device.as_ref().is_none_or(|l| l.entries != list.entries);
-    if ec.spec.mode == ConnectorMode::Feed && (device_behind || planned.writes() > 0) {
+    let refreshed = ec.spec.mode == ConnectorMode::Feed && (device_behind || planned.writes() > 0);
+    if refreshed {
         fortigate::refresh(client, &d.name).await?;
     }
-    let device = fortigate::entry_list(client, &d.name).await?;
+    // The list read in `observe` still holds when nothing was sent (a converged resync costs
+    // no second read); after a write, a push or a refresh it is read again.
+    let device = match on_device {
+        Some(list) if planned.writes() == 0 && push_failed.is_none() && !refreshed => list,
+        _ => fortigate::entry_list(client, &d.name).await?,
+    };
     let mut status = feed_status(&ec, &previous, &list, &device, credentials_version, &url);
     if let Some(e) = &push_failed {
         push_degraded(&mut status, &previous, e, ec.metadata.generation);
