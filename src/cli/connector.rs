@@ -22,7 +22,7 @@ use crate::reconcile::error::ReconcileError;
 use crate::reconcile::externalconnector::desired::{self, SourceEntries};
 use crate::reconcile::externalconnector::fortigate;
 use crate::reconcile::externalconnector::fortimanager;
-use crate::reconcile::externalconnector::plan::{self, ConnectorPlan, ObjectWrite, Refusal};
+use crate::reconcile::externalconnector::plan::{self, ConnectorPlan, ObjectWrite};
 use crate::reconcile::externalconnector::proxied::{DevicePass, DeviceState};
 use crate::reconcile::externalconnector::resource::{desired_resource, resource_url};
 use crate::reconcile::target::Target;
@@ -260,7 +260,7 @@ impl Runner {
                         ..Default::default()
                     };
                     if let Some(refusal) = &outcome.refusal {
-                        out.refusal = Some(refusal_report(refusal, &ec.spec.resource_name));
+                        out.refusal = Some(refusal.report(&ec.spec.resource_name));
                     }
                     out.fortimanager = Some(outcome);
                     return Ok(out);
@@ -287,7 +287,7 @@ impl Runner {
             let planned = match planned {
                 Ok(p) => p,
                 Err(refusal) => {
-                    outcome.refusal = Some(refusal_report(&refusal, &ec.spec.resource_name));
+                    outcome.refusal = Some(refusal.report(&ec.spec.resource_name));
                     return Ok(outcome);
                 }
             };
@@ -314,21 +314,6 @@ impl Runner {
             other => reconcile_report(other),
         });
         run
-    }
-}
-
-/// A refusal as the report shows it: reason, message, remedy.
-fn refusal_report(refusal: &Refusal, resource_name: &str) -> ErrorReport {
-    let (reason, message) = refusal.explain(resource_name);
-    let (message, remedy) = message
-        .split_once(" Remedy: ")
-        .map_or((message.clone(), String::new()), |(m, r)| {
-            (m.to_string(), r.to_string())
-        });
-    ErrorReport {
-        reason: reason.into(),
-        message,
-        remedy,
     }
 }
 

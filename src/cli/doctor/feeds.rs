@@ -66,13 +66,12 @@ pub fn feed_step(check: &FeedCheck, object: Option<&Value>, list: Option<&EntryL
         } else {
             Refusal::NotOwned
         };
-        let (reason, message) = refusal.explain(&check.resource_name);
-        let (cause, remedy) = message.split_once(" Remedy: ").unwrap_or((&message, ""));
+        let r = refusal.report(&check.resource_name);
         return Step {
             status: Status::Warn,
-            reason: Some(reason.into()),
-            cause: Some(cause.to_string()),
-            remedy: Some(remedy.to_string()),
+            reason: Some(r.reason),
+            cause: Some(r.message),
+            remedy: Some(r.remedy),
             ..Step::ok(
                 &id,
                 &title,

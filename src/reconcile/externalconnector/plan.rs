@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
+use crate::api::common::ErrorReport;
 use crate::api::externalconnector::{ConnectorMode, ServerIdentityCheck};
 use crate::model::{Firmware, Owner, has_marker};
 
@@ -50,16 +51,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The condition reason and message (with its remedy) of this refusal of the external
-    /// resource `resource_name`; nothing was written.
-    pub fn explain(&self, resource_name: &str) -> (&'static str, String) {
+    /// The reason, message and remedy of this refusal of the external resource
+    /// `resource_name`; nothing was written.
+    fn parts(&self, resource_name: &str) -> (&'static str, String, &'static str) {
         match self {
             Refusal::NotOwned => (
                 "ResourceNotOwned",
                 format!(
-                    "an external resource {:?} exists that fortisync did not create; nothing was written. Remedy: rename spec.resourceName, or set spec.takeOver: true to manage it",
-                    resource_name
+                    "an external resource {resource_name:?} exists that fortisync did not create; nothing was written."
                 ),
+                "rename spec.resourceName, or set spec.takeOver: true to manage it",
             ),
             Refusal::OwnedByAnother {
                 same_namespace,
@@ -68,23 +69,39 @@ impl Refusal {
                 "ResourceOwnedByAnother",
                 if *same_namespace {
                     format!(
-                        "the external resource {:?} belongs to {owner}; nothing was written. Remedy: choose another spec.resourceName",
-                        resource_name
+                        "the external resource {resource_name:?} belongs to {owner}; nothing was written."
                     )
                 } else {
                     format!(
-                        "another fortisync resource (in another namespace) owns the external resource {:?}; nothing was written. Remedy: choose another spec.resourceName",
-                        resource_name
+                        "another fortisync resource (in another namespace) owns the external resource {resource_name:?}; nothing was written."
                     )
                 },
+                "choose another spec.resourceName",
             ),
             Refusal::PushUnsupported(f) => (
                 "PushUnsupported",
                 format!(
-                    "the device runs FortiOS {f}; the dynamic push API needs 7.2.1 or later; nothing was written. Remedy: use mode: Feed, or upgrade the FortiGate"
+                    "the device runs FortiOS {f}; the dynamic push API needs 7.2.1 or later; nothing was written."
                 ),
+                "use mode: Feed, or upgrade the FortiGate",
             ),
         }
+    }
+
+    /// This refusal as a report (reason, message, remedy apart), for the CLI and doctor.
+    pub fn report(&self, resource_name: &str) -> ErrorReport {
+        let (reason, message, remedy) = self.parts(resource_name);
+        ErrorReport {
+            reason: reason.into(),
+            message,
+            remedy: remedy.into(),
+        }
+    }
+
+    /// The condition reason and message (the remedy in it) of this refusal.
+    pub fn explain(&self, resource_name: &str) -> (&'static str, String) {
+        let (reason, message, remedy) = self.parts(resource_name);
+        (reason, format!("{message} Remedy: {remedy}"))
     }
 }
 
