@@ -11,10 +11,21 @@
 //!
 //! A batch may hand a request back (`Outcome::Later`: two resources that would touch one
 //! device object); it runs in the next batch, observed after the writes of this one.
+//!
+//! A *patient* request (a resync of a resource already converged at its spec) lets the turn
+//! wait a moment while others keep joining, so one device's resources that resync together
+//! (their resync ticks are aligned per device, `requeue::aligned`) share one observation. A
+//! change is never patient, and a patient wait ends as soon as a change joins.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
+
+/// How long a patient batch waits for one more request to join before it runs.
+const SETTLE_STEP: Duration = Duration::from_millis(5);
+/// The longest a patient batch waits in all.
+const SETTLE_LIMIT: Duration = Duration::from_millis(60);
 
 /// What a batch does with one of its requests.
 #[derive(Debug)]
@@ -25,12 +36,17 @@ pub enum Outcome<Req, Resp> {
     Later(Req),
 }
 
-type Queued<Req, Resp> = (Req, oneshot::Sender<Resp>);
+struct Queued<Req, Resp> {
+    request: Req,
+    patient: bool,
+    answer: oneshot::Sender<Resp>,
+}
 
 /// The queue and the turn of one device.
 pub struct Combiner<Req, Resp> {
     queue: Mutex<Vec<Queued<Req, Resp>>>,
     turn: tokio::sync::Mutex<()>,
+    joined: tokio::sync::Notify,
 }
 
 impl<Req, Resp> Default for Combiner<Req, Resp> {
@@ -38,6 +54,7 @@ impl<Req, Resp> Default for Combiner<Req, Resp> {
         Self {
             queue: Mutex::new(Vec::new()),
             turn: tokio::sync::Mutex::new(()),
+            joined: tokio::sync::Notify::new(),
         }
     }
 }
@@ -54,6 +71,25 @@ impl<Req, Resp> Combiner<Req, Resp> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Queued<Req, Resp>>> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// While only patient requests are queued, wait until none joined for `SETTLE_STEP` (at
+    /// most `SETTLE_LIMIT`): the rest of a resync tick joins this batch. A change joining
+    /// ends the wait at once.
+    async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+        loop {
+            let joined = self.joined.notified();
+            if !self.lock().iter().all(|q| q.patient) {
+                return;
+            }
+            let step =
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + SETTLE_STEP));
+            tokio::select! {
+                _ = joined => {}
+                _ = step => return,
+            }
+        }
+    }
 }
 
 impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
@@ -61,13 +97,19 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
     /// from one another caller ran. `run` answers each request of the batch (in the order
     /// given) or hands it back for the next batch; it never hands back the first. None when
     /// the caller running the batch was cancelled before answering (the reconcile retries).
-    pub async fn submit<F, Fut>(&self, request: Req, run: F) -> Option<Resp>
+    /// `patient`: this request may wait a moment for others to join (see the module).
+    pub async fn submit<F, Fut>(&self, request: Req, patient: bool, run: F) -> Option<Resp>
     where
         F: Fn(Vec<Req>) -> Fut,
         Fut: std::future::Future<Output = Vec<Outcome<Req, Resp>>>,
     {
         let (tx, mut rx) = oneshot::channel();
-        self.lock().push((request, tx));
+        self.lock().push(Queued {
+            request,
+            patient,
+            answer: tx,
+        });
+        self.joined.notify_one();
         let turn = self.turn.lock().await;
         loop {
             // Ours was answered by a batch another caller ran: leave the rest to their own
@@ -77,25 +119,33 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
                 Err(oneshot::error::TryRecvError::Closed) => return None,
                 Err(oneshot::error::TryRecvError::Empty) => {}
             }
+            self.settle().await;
             // A request whose caller gave up is not run for nobody.
             let queued: Vec<_> = std::mem::take(&mut *self.lock())
                 .into_iter()
-                .filter(|(_, tx)| !tx.is_closed())
+                .filter(|q| !q.answer.is_closed())
                 .collect();
             if queued.is_empty() {
                 // Not answered yet, not queued: cannot happen while we hold the turn (ours
                 // is answered or queued); give the turn on rather than spin.
                 break;
             }
-            let (requests, answers): (Vec<_>, Vec<_>) = queued.into_iter().unzip();
+            let (requests, rest): (Vec<_>, Vec<_>) = queued
+                .into_iter()
+                .map(|q| (q.request, (q.patient, q.answer)))
+                .unzip();
             let outcomes = run(requests).await;
             let mut later = Vec::new();
-            for (outcome, tx) in outcomes.into_iter().zip(answers) {
+            for (outcome, (patient, tx)) in outcomes.into_iter().zip(rest) {
                 match outcome {
                     Outcome::Done(answer) => {
                         let _ = tx.send(answer);
                     }
-                    Outcome::Later(request) => later.push((request, tx)),
+                    Outcome::Later(request) => later.push(Queued {
+                        request,
+                        patient,
+                        answer: tx,
+                    }),
                 }
             }
             // Handed back ahead of what queued meanwhile: they are older.
@@ -121,7 +171,7 @@ mod tests {
         let c = Combiner::<u32, u32>::default();
         let batches = AtomicUsize::new(0);
         let answer = c
-            .submit(7, |reqs| {
+            .submit(7, false, |reqs| {
                 batches.fetch_add(1, Ordering::SeqCst);
                 async move { reqs.into_iter().map(|r| Outcome::Done(r * 2)).collect() }
             })
@@ -148,7 +198,7 @@ mod tests {
         };
         let first = {
             let (c, f) = (c.clone(), run(sizes.clone(), hold.clone()));
-            tokio::spawn(async move { c.submit(0, f).await })
+            tokio::spawn(async move { c.submit(0, false, f).await })
         };
         // The first batch is running (and held): three more queue behind it.
         while sizes.lock().unwrap().is_empty() {
@@ -157,7 +207,7 @@ mod tests {
         let mut rest = Vec::new();
         for i in 1..=3 {
             let (c, f) = (c.clone(), run(sizes.clone(), hold.clone()));
-            rest.push(tokio::spawn(async move { c.submit(i, f).await }));
+            rest.push(tokio::spawn(async move { c.submit(i, false, f).await }));
         }
         for _ in 0..10 {
             tokio::task::yield_now().await;
@@ -208,7 +258,7 @@ mod tests {
         };
         let first = {
             let (c, f) = (c.clone(), run(log.clone(), hold.clone()));
-            tokio::spawn(async move { c.submit(0, f).await })
+            tokio::spawn(async move { c.submit(0, false, f).await })
         };
         while log.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
@@ -216,7 +266,7 @@ mod tests {
         let mut rest = Vec::new();
         for i in 1..=2 {
             let (c, f) = (c.clone(), run(log.clone(), hold.clone()));
-            rest.push(tokio::spawn(async move { c.submit(i, f).await }));
+            rest.push(tokio::spawn(async move { c.submit(i, false, f).await }));
             for _ in 0..10 {
                 tokio::task::yield_now().await;
             }
@@ -230,5 +280,46 @@ mod tests {
             .collect();
         assert_eq!(answers, vec![Some(1), Some(2)]);
         assert_eq!(*log.lock().unwrap(), vec![vec![0], vec![1, 2], vec![2]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn patient_requests_joining_a_moment_apart_share_one_batch_and_a_change_ends_the_wait() {
+        type Log = Arc<Mutex<Vec<Vec<u32>>>>;
+        let c = Arc::new(Combiner::<u32, ()>::default());
+        let log: Log = Arc::default();
+        let run = |log: Log| {
+            move |reqs: Vec<u32>| {
+                log.lock().unwrap().push(reqs.clone());
+                async move { reqs.into_iter().map(|_| Outcome::Done(())).collect() }
+            }
+        };
+        // Resyncs of one tick arrive 2 ms apart: all in one batch, not the first alone.
+        let mut joins = Vec::new();
+        for i in 0..4 {
+            let (c, f) = (c.clone(), run(log.clone()));
+            joins.push(tokio::spawn(async move { c.submit(i, true, f).await }));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        for j in joins {
+            assert_eq!(j.await.unwrap(), Some(()));
+        }
+        assert_eq!(*log.lock().unwrap(), vec![vec![0, 1, 2, 3]]);
+
+        // A change joining a patient wait is not kept waiting: the batch runs at once, with it.
+        log.lock().unwrap().clear();
+        let started = tokio::time::Instant::now();
+        let resync = {
+            let (c, f) = (c.clone(), run(log.clone()));
+            tokio::spawn(async move { c.submit(10, true, f).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let change = {
+            let (c, f) = (c.clone(), run(log.clone()));
+            tokio::spawn(async move { c.submit(11, false, f).await })
+        };
+        assert_eq!(change.await.unwrap(), Some(()));
+        assert_eq!(resync.await.unwrap(), Some(()));
+        assert_eq!(started.elapsed(), Duration::from_millis(1));
+        assert_eq!(*log.lock().unwrap(), vec![vec![10, 11]]);
     }
 }

@@ -304,6 +304,7 @@ impl Context {
             action: "Reconcile".into(),
             secondary: None,
         };
+        let _turn = super::status::apiserver_turn().await;
         if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::debug!(error = %e, "could not publish an event");
         }

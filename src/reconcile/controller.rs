@@ -43,9 +43,12 @@ impl Scope {
     }
 }
 
-/// Reconciles in flight at most, per kind and namespace scope. Device requests are bounded
-/// per device by the Guard anyway, so more in flight only queue there, holding memory.
-const MAX_CONCURRENT_RECONCILES: u16 = 8;
+/// Reconciles in flight at most, per kind and namespace scope. High on purpose: a reconcile
+/// mostly waits for its device's batch (`reconcile::batch`), which can only observe together
+/// what is in flight together, so a low cap would split one device's resync tick into many
+/// observations, and a slow or locked-out device would hold slots others need. Device
+/// requests are bounded per device by the Guard, apiserver writes by `status::WRITES`.
+const MAX_CONCURRENT_RECONCILES: u16 = 1024;
 
 /// Watch retries while the API server is away: quick, and capped low, so reconciles resume
 /// within seconds of it answering again (kube's default grows to 30 s). Any success resets it.

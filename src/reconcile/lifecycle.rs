@@ -167,6 +167,15 @@ async fn reconcile_in_span<K: Reconciler>(
         report_paused(&api, &object).await?;
         return Ok(Action::await_change());
     }
+    // A resource without our finalizer yet: this pass only adds it (one patch), so it takes
+    // an apiserver write turn like status writes (a burst of new resources is a stream).
+    let adds_finalizer = object.meta().deletion_timestamp.is_none()
+        && !object.finalizers().iter().any(|f| f == K::FINALIZER);
+    let _turn = if adds_finalizer {
+        Some(super::status::apiserver_turn().await)
+    } else {
+        None
+    };
     let outcome = finalizer(&api, K::FINALIZER, object.clone(), |event| async {
         match event {
             Event::Apply(o) => o.apply(&ctx).await,

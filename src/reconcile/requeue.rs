@@ -1,5 +1,10 @@
 //! When to look at a resource again: the resync interval with jitter (so resources created
 //! together do not resync together), or just after the nearest expiry.
+//!
+//! Kinds that batch per device resync on the device's clock instead (`next_requeue_aligned`):
+//! every resource of one device wakes on the same tick, so one observation serves them all
+//! (`reconcile::batch`), and devices' ticks are spread by their name so they do not all wake
+//! at once.
 
 use std::time::Duration;
 
@@ -24,6 +29,40 @@ pub fn next_requeue(
     }
 }
 
+/// The next reconcile on `device`'s resync clock: its next tick at least half an interval
+/// away (a pass just done is not redone at once), or just after the nearest expiry. Ticks are
+/// `resync` apart, at an offset within the interval derived from the device's name.
+pub fn next_requeue_aligned(
+    resync: Duration,
+    device: &str,
+    next_expiry: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Duration {
+    let tick = until_tick(resync, device, now);
+    match next_expiry {
+        Some(at) => {
+            let until = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
+            tick.min(until + Duration::from_millis(50))
+        }
+        None => tick,
+    }
+}
+
+fn until_tick(resync: Duration, device: &str, now: jiff::Timestamp) -> Duration {
+    let period = resync.as_millis().max(1) as i128;
+    // FNV-1a: stable across processes and releases, so replicas and restarts share ticks.
+    let offset = device.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) as i128
+        % period;
+    let earliest = now.as_millisecond() as i128 + period / 2;
+    // The first tick (offset + k·period) at or after `earliest`.
+    let k = (earliest - offset).div_euclid(period)
+        + i128::from((earliest - offset).rem_euclid(period) != 0);
+    let at = offset + k * period;
+    Duration::from_millis((at - now.as_millisecond() as i128).max(0) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +84,48 @@ mod tests {
         assert_eq!(
             next_requeue(resync, Some(past), now),
             Duration::from_millis(50)
+        );
+    }
+
+    #[test]
+    fn aligned_resyncs_of_one_device_wake_on_one_tick_at_least_half_an_interval_away() {
+        let resync = Duration::from_secs(300);
+        let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().expect("t");
+        let wake = |device: &str, after_ms: i64| {
+            let now = start + jiff::SignedDuration::from_millis(after_ms);
+            now + jiff::SignedDuration::try_from(next_requeue_aligned(resync, device, None, now))
+                .expect("fits")
+        };
+        // Passes of one device ending at different moments all wake on the same tick.
+        let tick = wake("fw-1", 0);
+        for after in [1, 900, 7_000, 149_000] {
+            let at = wake("fw-1", after);
+            assert!(
+                at == tick || at == tick + jiff::SignedDuration::from_secs(300),
+                "{after}"
+            );
+        }
+        for after in [0, 1, 149_999, 150_000, 299_999] {
+            let now = start + jiff::SignedDuration::from_millis(after);
+            let d = next_requeue_aligned(resync, "fw-1", None, now);
+            assert!(
+                d >= Duration::from_secs(150) && d <= Duration::from_secs(450),
+                "{d:?}"
+            );
+        }
+        // A pass run on the tick wakes exactly one interval later.
+        let on_tick = next_requeue_aligned(resync, "fw-1", None, tick);
+        assert_eq!(on_tick, resync);
+        // Devices spread over the interval.
+        let offsets: std::collections::BTreeSet<_> = (0..20)
+            .map(|i| wake(&format!("fw-{i}"), 0).as_second() % 300)
+            .collect();
+        assert!(offsets.len() > 10, "{offsets:?}");
+        // An expiry sooner than the tick wins.
+        let soon = start + jiff::SignedDuration::from_secs(10);
+        assert_eq!(
+            next_requeue_aligned(resync, "fw-1", Some(soon), start),
+            Duration::from_millis(10_050)
         );
     }
 }

@@ -28,6 +28,11 @@ use crate::reconcile::target::Target;
 /// Names OR-ed into one `name==` filter at most (as `fortigate::observe` does).
 const NAME_LOOKUPS: usize = 40;
 
+/// What every fortisync marker contains (`model::Owner::marker`): one `comment=@` read with
+/// it lists every resource's objects at once. No trailing space: how a device trims a filter
+/// value is not on the facts pages, and a wider match only costs bytes (owners are checked).
+const ANY_MARKER: &str = "managed-by fortisync";
+
 /// Fields of a group the planner reads.
 const GROUP_FIELDS: [&str; 3] = ["name", "member", "comment"];
 
@@ -74,12 +79,15 @@ fn log_write(device: &str, owner: &str, op: &Op) {
 }
 
 /// `converge::converge` for the controller: on a FortiGate, through the device's batch.
+/// `patient`: a resync of a converged group, which may wait a moment for the others of its
+/// device's resync tick (`reconcile::batch`).
 pub async fn converge_batched(
     batches: &Batches,
     target: &Target,
     group: &AddressGroup,
     now: jiff::Timestamp,
     write: bool,
+    patient: bool,
 ) -> Answer {
     let Target::FortiGate { client, firmware } = target else {
         return converge(target, group, now, write, &mut |d, op| log_write(d, "", op)).await;
@@ -110,7 +118,7 @@ pub async fn converge_batched(
     loop {
         // None: the pass running our batch was cancelled (shutdown) before answering; ours
         // was not written, or its writes ended: queue it again.
-        if let Some(answer) = combiner.submit(request.clone(), &run).await {
+        if let Some(answer) = combiner.submit(request.clone(), patient, &run).await {
             return answer;
         }
     }
@@ -320,13 +328,19 @@ fn filterable(value: &str) -> bool {
 }
 
 /// Objects of `table` whose comment contains one of `markers` (`=@` is "contains": the
-/// caller checks the exact owner), `NAME_LOOKUPS` markers per read.
+/// caller checks the exact owner), `NAME_LOOKUPS` markers per read; more than one read's
+/// worth: one read of every fortisync-marked object instead (the device answers one call,
+/// whatever the number of resources; the caller keeps its owners').
 async fn marked_by(
     client: &FortiOsClient,
     table: &str,
     markers: &[String],
     fields: &[&str],
 ) -> Result<Vec<Value>, DeviceError> {
+    if markers.len() > NAME_LOOKUPS {
+        let filter = format!("comment=@{ANY_MARKER}");
+        return client.list_where(table, Some(&filter), fields).await;
+    }
     let reads = markers.chunks(NAME_LOOKUPS).map(|chunk| {
         let filter: Vec<String> = chunk.iter().map(|m| format!("comment=@{m}")).collect();
         let filter = filter.join(",");
@@ -340,13 +354,22 @@ async fn marked_by(
 }
 
 /// Objects of `table` named in `names`, `NAME_LOOKUPS` names per read (one by one for a name
-/// an OR-ed filter cannot carry).
+/// an OR-ed filter cannot carry); more names than one read carries: the whole table in one
+/// read, kept to the names asked for.
 async fn by_names(
     client: &FortiOsClient,
     table: &str,
     names: &[&str],
     fields: &[&str],
 ) -> Result<Vec<Value>, DeviceError> {
+    let asked: BTreeSet<&str> = names.iter().copied().collect();
+    if names.len() > NAME_LOOKUPS {
+        let all = client.list_where(table, None, fields).await?;
+        return Ok(all
+            .into_iter()
+            .filter(|o| o["name"].as_str().is_some_and(|n| asked.contains(n)))
+            .collect());
+    }
     let (plain, odd): (Vec<&str>, Vec<&str>) = names.iter().partition(|n| filterable(n));
     let reads = plain.chunks(NAME_LOOKUPS).map(|chunk| {
         let filter: Vec<String> = chunk.iter().map(|n| format!("name=={n}")).collect();
@@ -362,7 +385,6 @@ async fn by_names(
     )?;
     found.extend(singles);
     // The filter matches by name; keep exactly the names asked for.
-    let asked: BTreeSet<&str> = names.iter().copied().collect();
     Ok(found
         .into_iter()
         .flatten()

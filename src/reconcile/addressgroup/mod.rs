@@ -37,7 +37,7 @@ use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::{Reconciler, write_status};
 use crate::reconcile::metrics::ControllerLabels;
-use crate::reconcile::requeue::next_requeue;
+use crate::reconcile::requeue::next_requeue_aligned;
 use crate::reconcile::target::Target;
 
 /// Finalizer that guarantees our device objects are cleaned up per `deletionPolicy`.
@@ -99,13 +99,21 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
     )?;
     let now = jiff::Timestamp::now();
     let observe_only = group.spec.management_policy == ManagementPolicy::ObserveOnly;
-    // Through the device's batch: groups already queued for this FortiGate share one
-    // observation (a lone one is observed alone, as `converge` does).
-    let outcome =
-        batch::converge_batched(&ctx.batches, &target, &group, now, !observe_only).await?;
     let previous = group.status.clone().unwrap_or_default();
     let was_converged = previous.observed_generation == group.metadata.generation
         && is_true(&previous.conditions, SYNCED);
+    // Through the device's batch: groups already queued for this FortiGate share one
+    // observation (a lone one is observed alone, as `converge` does). A converged group's
+    // pass is a resync (or a restart): it waits a moment for the rest of its device's tick.
+    let outcome = batch::converge_batched(
+        &ctx.batches,
+        &target,
+        &group,
+        now,
+        !observe_only,
+        was_converged,
+    )
+    .await?;
     let writes = if observe_only { 0 } else { outcome.writes() };
     let summary = summarize(&outcome);
     // Removing a member whose time came is the spec at work, not an out-of-band change.
@@ -188,7 +196,12 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
         .iter()
         .filter_map(|p| p.plan.next_expiry())
         .min();
-    Ok(Action::requeue(next_requeue(resync, next_expiry, now)))
+    Ok(Action::requeue(next_requeue_aligned(
+        resync,
+        target.device(),
+        next_expiry,
+        now,
+    )))
 }
 
 async fn cleanup(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, ReconcileError> {
