@@ -196,11 +196,13 @@ async fn apply(group: Arc<AddressGroup>, ctx: &Context) -> Result<Action, Reconc
         .iter()
         .filter_map(|p| p.plan.next_expiry())
         .min();
+    // From the moment of returning, not the pass's start: the wake lands on the device's
+    // tick however long this pass took, so the tick's passes wake (and batch) together.
     Ok(Action::requeue(next_requeue_aligned(
         resync,
         target.device(),
         next_expiry,
-        now,
+        jiff::Timestamp::now(),
     )))
 }
 
