@@ -30,3 +30,4 @@ mod startup;
 mod storm;
 mod support;
 mod trustedhost;
+mod watch_cuts;
