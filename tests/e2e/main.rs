@@ -16,6 +16,7 @@ mod crash;
 mod deletion;
 mod device_limits;
 mod device_policy;
+mod etcd_slow;
 mod externalconnector;
 mod externalconnector_fortimanager;
 mod gitops;
