@@ -19,6 +19,7 @@ mod device_policy;
 mod etcd_slow;
 mod externalconnector;
 mod externalconnector_fortimanager;
+mod failover;
 mod gitops;
 mod lockout;
 mod namespaces;
