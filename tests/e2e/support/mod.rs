@@ -1,5 +1,6 @@
 //! Shared e2e harness: a real control plane and small helpers around it.
 
+pub mod canary;
 pub mod control_plane;
 pub mod device_log;
 pub mod fixture;
