@@ -27,6 +27,7 @@ mod observability;
 mod references;
 mod replicas;
 mod restart;
+mod secret_sweep;
 mod security;
 mod startup;
 mod storm;
