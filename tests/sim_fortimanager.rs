@@ -1491,3 +1491,32 @@ async fn an_injected_http_status_can_carry_a_jsonrpc_or_an_html_body_and_headers
     assert_eq!(resp.status().as_u16(), 500);
     assert_eq!(resp.text().await.expect("body"), "");
 }
+
+#[tokio::test]
+async fn the_request_log_keeps_each_requests_user_agent() {
+    let fmg = Fmg::start(scenario()).await;
+    let login = json!({"id": 1, "method": "exec", "params": [{"url": "/sys/login/user", "data": {"user": "rw", "passwd": "rw-pw"}}]});
+    let reply = fmg
+        .http
+        .post(fmg.handle.jsonrpc_url())
+        .header(reqwest::header::USER_AGENT, "fortisync/9.9.9 (replica-b)")
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    fmg.login("rw").await;
+    let agents: Vec<Option<String>> = fmg
+        .handle
+        .control()
+        .requests()
+        .into_iter()
+        .map(|r| r.user_agent)
+        .collect();
+    assert_eq!(
+        agents,
+        [Some("fortisync/9.9.9 (replica-b)".to_string()), None]
+    );
+    let json = serde_json::to_value(&fmg.handle.control().requests()[1]).unwrap();
+    assert!(json.get("user_agent").is_none(), "{json}");
+}

@@ -2257,3 +2257,32 @@ async fn a_password_login_is_checked_by_reading_the_vdom_table_with_the_session_
         "a refused login fails the check"
     );
 }
+
+#[tokio::test]
+async fn the_request_log_keeps_each_requests_user_agent() {
+    let sim = sim(fortigate("7.4.3")).await;
+    let fg = sim.fortigate("fw");
+    let c = client(fg.ca_pem(), ip(1));
+    let address = url(&sim, "/api/v2/cmdb/firewall/address");
+    let named = c
+        .get(&address)
+        .bearer_auth(KEY)
+        .header(reqwest::header::USER_AGENT, "fortisync/9.9.9 (replica-a)")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(named.status(), 200);
+    let anonymous = send(&c, Method::GET, &address, Some(KEY), None).await;
+    assert_eq!(anonymous.status(), 200);
+    let agents: Vec<Option<String>> = fg.requests().into_iter().map(|r| r.user_agent).collect();
+    assert_eq!(
+        agents,
+        [Some("fortisync/9.9.9 (replica-a)".to_string()), None]
+    );
+    // Optional in the JSON form: a record without it (an older log) still reads.
+    let json = serde_json::to_value(&fg.requests()[1]).expect("json");
+    assert!(json.get("user_agent").is_none(), "{json}");
+    let back: fortisync::sim::fortios::RequestRecord =
+        serde_json::from_value(json).expect("a record without user_agent");
+    assert_eq!(back.user_agent, None);
+}

@@ -64,6 +64,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let identity = args.identity.unwrap_or_else(|| {
         std::env::var("HOSTNAME").unwrap_or_else(|_| format!("fortisync-{}", std::process::id()))
     });
+    // Every device request names this replica, so a device log shows which one wrote.
+    crate::device::transport::set_replica_identity(&identity);
     let lease = leader::LeaderConfig {
         namespace: args
             .lease_namespace

@@ -4,6 +4,7 @@
 //! classification of transport failures into the error taxonomy.
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -41,6 +42,34 @@ impl Default for TransportConfig {
     }
 }
 
+/// The leader-election identity of this `fortisync run` replica, set once at start.
+static REPLICA_IDENTITY: OnceLock<String> = OnceLock::new();
+
+/// Names this replica in the `User-Agent` of every device request from now on, so a device's
+/// (or the simulator's) request log tells which replica wrote. The identity is a pod or host
+/// name, never a secret. Only the first call counts; the CLI never calls it.
+pub fn set_replica_identity(identity: &str) {
+    let _ = REPLICA_IDENTITY.set(identity.to_string());
+}
+
+/// `fortisync/<version>`, with ` (<identity>)` when a replica identity is given. Characters a
+/// header value or a comment cannot hold (controls, non-ASCII, parentheses, backslash) are
+/// dropped, and the identity is cut at 128 characters, so no identity can break the header.
+pub fn user_agent(identity: Option<&str>) -> String {
+    let base = concat!("fortisync/", env!("CARGO_PKG_VERSION"));
+    let clean: String = identity
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && !matches!(c, '(' | ')' | '\\'))
+        .take(128)
+        .collect();
+    if clean.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base} ({clean})")
+    }
+}
+
 /// Builds the HTTP client; a bad CA bundle is a TLS error naming the problem.
 pub fn http_client(config: &TransportConfig, device: &str) -> Result<reqwest::Client, DeviceError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -53,7 +82,7 @@ pub fn http_client(config: &TransportConfig, device: &str) -> Result<reqwest::Cl
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.timeout.min(Duration::from_secs(10)))
         .pool_idle_timeout(Duration::from_secs(50))
-        .user_agent(concat!("fortisync/", env!("CARGO_PKG_VERSION")));
+        .user_agent(user_agent(REPLICA_IDENTITY.get().map(String::as_str)));
     if let Some(pem) = &config.ca_bundle_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
             DeviceError::Tls {
@@ -295,5 +324,22 @@ mod tests {
         assert!(tls_detail("invalid peer certificate: badsignature").contains("different CA"));
         let ca = tls_detail("invalid peer certificate: other(othererror(causedasendentity))");
         assert!(ca.contains("CA:TRUE") && ca.contains("regenerate"), "{ca}");
+    }
+
+    #[test]
+    fn the_user_agent_names_the_replica_and_nothing_a_header_cannot_hold() {
+        let base = concat!("fortisync/", env!("CARGO_PKG_VERSION"));
+        assert_eq!(user_agent(None), base);
+        assert_eq!(user_agent(Some("")), base);
+        assert_eq!(
+            user_agent(Some("fortisync-7d9f-abcde")),
+            format!("{base} (fortisync-7d9f-abcde)")
+        );
+        assert_eq!(user_agent(Some("a b\r\n(c)\\dé")), format!("{base} (abcd)"));
+        assert_eq!(
+            user_agent(Some(&"x".repeat(300))).len(),
+            base.len() + 3 + 128
+        );
+        assert!(reqwest::header::HeaderValue::from_str(&user_agent(Some("p\u{7f}od"))).is_ok());
     }
 }

@@ -113,6 +113,7 @@ async fn a_refused_password_is_called_a_password_not_an_api_key() {
     .expect("simulator");
     let fg = sim.fortigate("fw");
     let ca = fg.ca_pem().expect("ca").to_string();
+    crate::support::canary::register("wrong-password");
     cp.kubectl_ok(&[
         "create",
         "secret",

@@ -18,6 +18,7 @@ async fn kubectl_delete_of_one_file_cleans_the_device_although_the_secret_goes_f
     let sim = fortigate_sim("").await;
     let fg = sim.fortigate("fw");
     let ca = fg.ca_pem().expect("ca").replace('\n', "\n    ");
+    crate::support::canary::register(KEY);
     let secret = format!(
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: fw-token}}\nstringData:\n  token: {KEY}\n  ca.crt: |\n    {ca}\n"
     );

@@ -249,6 +249,7 @@ async fn feed_the_fortigate_pulls_from_the_edl_and_a_wrong_password_is_reported(
     let sim = fortigate_on("7.4.3").await;
     let fg = sim.fortigate("fw");
     secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    crate::support::canary::register("feed-pass-1");
     cp.kubectl_ok(&[
         "create",
         "secret",

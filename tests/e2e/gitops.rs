@@ -29,6 +29,7 @@ const KINDS: &[&str] = &[
     "externalconnectors.fortisync.dev",
     "fortigates.fortisync.dev",
     "fortimanagers.fortisync.dev",
+    "trustedhosts.fortisync.dev",
 ];
 
 /// What `gitops-health` says of one object.
@@ -53,8 +54,35 @@ fn connector() -> String {
     "apiVersion: fortisync.dev/v1alpha1\nkind: ExternalConnector\nmetadata: {name: blocklist}\nspec:\n  targetRef: {kind: FortiGate, name: fw}\n  resourceName: fs-blocklist\n  mode: Push\n  entries:\n  - {address: 192.0.2.1}\n".into()
 }
 
+/// A TrustedHost opening a slot for `127.0.0.50` to the FortiManager admin `alice`.
+fn trusted_host() -> String {
+    "apiVersion: fortisync.dev/v1alpha1\nkind: TrustedHost\nmetadata: {name: alice}\nspec:\n  targetRef: {kind: FortiManager, name: fmg}\n  user: alice\n  address: 127.0.0.50\n".into()
+}
+
+/// The FortiManager of the ADOM tests with one more admin, `alice`, whose slots 1-9 already
+/// hold 127.0.0.1 and IPv6 slot 1 `::1` (an unset slot allows every source and masks slot 10,
+/// which the controller refuses to write: F20).
+async fn fortimanager_sim() -> fortisync::sim::Simulator {
+    let mut scenario = Estate::default().scenario();
+    let one = [std::net::Ipv4Addr::LOCALHOST, std::net::Ipv4Addr::BROADCAST];
+    scenario.fortimanagers[0]
+        .admins
+        .push(fortisync::sim::fortimanager::AdminUser {
+            userid: "alice".into(),
+            password: Some("alice-pw".into()),
+            profile: "Standard_User".into(),
+            trusthosts: vec![one; 9],
+            trusthosts6: vec!["::1/128".parse().expect("net")],
+            ..Default::default()
+        });
+    fortisync::sim::Simulator::start(scenario)
+        .await
+        .expect("simulator")
+}
+
 /// One object of each kind in `ns`: a FortiGate `fw` with an AddressGroup and an
-/// ExternalConnector on it, and a FortiManager `fmg`; the Secrets hold `fw_key` and `fmg_key`.
+/// ExternalConnector on it, and a FortiManager `fmg` with a TrustedHost on it; the Secrets
+/// hold `fw_key` and `fmg_key`.
 async fn estate(
     ns: &str,
     fw_key: &str,
@@ -62,7 +90,7 @@ async fn estate(
 ) -> (fortisync::sim::Simulator, fortisync::sim::Simulator) {
     let cp = control_plane();
     let fg_sim = fortigate_sim("").await;
-    let fmg_sim = Estate::default().start().await;
+    let fmg_sim = fortimanager_sim().await;
     let fg = fg_sim.fortigate("fw");
     let fmg = fmg_sim.fortimanager("fmg");
     secret(ns, "fw-token", fw_key, fg.ca_pem().expect("ca")).await;
@@ -72,6 +100,7 @@ async fn estate(
         group(("FortiGate", "fw"), "", &[member("192.0.2.10")]),
         connector(),
         fortimanager(fmg.url()),
+        trusted_host(),
     ]
     .join("---\n");
     let (ok, err) = cp.apply(ns, &manifests);
@@ -110,7 +139,7 @@ fn observed(object: &Value) -> bool {
     object["status"]["observedGeneration"] == object["metadata"]["generation"]
 }
 
-/// Waits until one snapshot shows all four objects on their current generation with `check`
+/// Waits until one snapshot shows every object on their current generation with `check`
 /// accepting each, and returns that snapshot.
 async fn settled(ns: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     wait_for(what, WAIT, || async {
@@ -166,6 +195,7 @@ fn every_kind<'a>(kstatus: &'a str, argo: &'a str) -> Vec<(&'a str, &'a str, &'a
         "ExternalConnector",
         "FortiGate",
         "FortiManager",
+        "TrustedHost",
     ]
     .into_iter()
     .map(|k| (k, kstatus, argo))
@@ -245,6 +275,11 @@ async fn a_spec_a_slow_device_has_not_let_the_controller_observe_reads_in_progre
         "blocklist",
         r#"{"spec":{"entries":[{"address":"192.0.2.2"}]}}"#,
     );
+    patch(
+        "trustedhosts.fortisync.dev",
+        "alice",
+        r#"{"spec":{"address":"127.0.0.51"}}"#,
+    );
 
     let list = snapshot(&ns);
     for o in items(&list) {
@@ -317,7 +352,8 @@ async fn a_refused_key_reads_failed_to_kstatus_and_degraded_to_argo_cd_with_the_
             refused("AddressGroup"),
             refused("ExternalConnector"),
             refused("FortiGate"),
-            refused("FortiManager")
+            refused("FortiManager"),
+            refused("TrustedHost")
         ]
     );
     let verdicts = health(&list);

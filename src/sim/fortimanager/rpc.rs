@@ -42,6 +42,8 @@ pub struct Incoming {
     pub access_token: Option<String>,
     /// Client source address.
     pub peer: IpAddr,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
 }
 
 /// The HTTP answer: status, body and extra headers.
@@ -242,6 +244,7 @@ pub async fn handle(shared: &Shared, req: Incoming) -> Outgoing {
             method: slot.method,
             url: slot.norm_url,
             code: status.code,
+            user_agent: req.user_agent.clone(),
         });
     }
     {

@@ -125,6 +125,10 @@ async fn jsonrpc(
             bearer,
             access_token,
             peer: peer.ip(),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         },
     )
     .await;

@@ -70,6 +70,9 @@ pub struct RequestRecord {
     pub url: String,
     /// `status.code` sent.
     pub code: i64,
+    /// The HTTP request's `User-Agent` header, if any (fortisync's names the replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// Counter key: method, normalised url and status code.

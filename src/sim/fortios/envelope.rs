@@ -29,6 +29,8 @@ pub struct Request {
     pub peer: IpAddr,
     /// In-process call from FortiManager's proxy: trusted, never locked out.
     pub internal: bool,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
 }
 
 impl Request {

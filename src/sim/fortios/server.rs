@@ -139,6 +139,7 @@ async fn device_request(
         body: body.to_vec(),
         peer: peer.ip(),
         internal: false,
+        user_agent: text("user-agent"),
     };
     let fault = lock(&state).take_fault(&request.method, &request.path);
     if let Some(fault) = &fault {
@@ -178,6 +179,7 @@ fn record_fault(state: &Shared, request: &Request, status: u16) {
         status,
         user: None,
         auth_failed: false,
+        user_agent: request.user_agent.clone(),
     });
 }
 
@@ -568,6 +570,7 @@ fn dispatch(
         body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         internal: true,
+        user_agent: None,
     };
     // A fault injected on the device answers proxied requests too: FortiManager reaches the
     // same REST API. Only a forced status applies; latency, reset and hang are connection

@@ -39,6 +39,9 @@ pub struct RequestRecord {
     pub user: Option<String>,
     /// Whether the request carried credentials the device checked and refused.
     pub auth_failed: bool,
+    /// The `User-Agent` header, if any (fortisync's names the replica that sent it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// A cookie session from `/logincheck` or `/api/v2/authentication`.

@@ -4,7 +4,7 @@
 //! The processes run under a small shell watchdog that stops them (and removes the data
 //! directory) when the test binary exits, because statics are never dropped in Rust.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -52,11 +52,29 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("e2e: a private control plane could not start: {e}"))
     }
 
+    /// Like [`ControlPlane::private`], with kube-apiserver reaching etcd through whatever
+    /// `front` puts before etcd's client address (e.g. a latency proxy): `front` gets that
+    /// address and answers the one to hand kube-apiserver as `--etcd-servers`.
+    pub fn private_with_etcd_front(
+        name: &str,
+        front: impl FnOnce(SocketAddr) -> SocketAddr,
+    ) -> Self {
+        Self::start_fronted(name, front)
+            .unwrap_or_else(|e| panic!("e2e: a private control plane could not start: {e}"))
+    }
+
     fn start() -> Result<Self, String> {
         Self::start_in("shared")
     }
 
     fn start_in(name: &str) -> Result<Self, String> {
+        Self::start_fronted(name, |etcd| etcd)
+    }
+
+    fn start_fronted(
+        name: &str,
+        front: impl FnOnce(SocketAddr) -> SocketAddr,
+    ) -> Result<Self, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let bin = control_plane_bin()?;
         let dir = std::env::temp_dir().join(format!("fortisync-e2e-{}-{name}", std::process::id()));
@@ -97,8 +115,9 @@ impl ControlPlane {
             Some(&dir),
         )?;
 
+        let etcd_front = front(SocketAddr::from(([127, 0, 0, 1], etcd_client)));
         let api_args = vec![
-            format!("--etcd-servers={etcd_url}"),
+            format!("--etcd-servers=http://{etcd_front}"),
             "--bind-address=127.0.0.1".to_string(),
             "--advertise-address=127.0.0.1".to_string(),
             format!("--secure-port={api_port}"),
@@ -193,6 +212,24 @@ impl ControlPlane {
         Client::try_from(config).expect("kube client for the test control plane")
     }
 
+    /// The address kube-apiserver listens on.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.url
+            .trim_start_matches("https://")
+            .parse()
+            .expect("control plane address")
+    }
+
+    /// A kubeconfig like [`ControlPlane::kubeconfig`] that reaches the apiserver at `server`
+    /// (e.g. a proxy in front of it, `https://127.0.0.1:<port>`; its certificate names
+    /// 127.0.0.1, so any loopback port verifies).
+    pub fn kubeconfig_via(&self, server: &str) -> PathBuf {
+        let port = server.rsplit(':').next().unwrap_or("other");
+        let path = self.dir.join(format!("kubeconfig-via-{port}"));
+        write(&path, &self.kubeconfig_text(server)).expect("write kubeconfig");
+        path
+    }
+
     /// Path of a kubeconfig for `kubectl` and `helm`.
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig")
@@ -231,13 +268,16 @@ impl ControlPlane {
     }
 
     fn write_kubeconfig(&self) -> Result<(), String> {
+        write(&self.kubeconfig(), &self.kubeconfig_text(&self.url))
+    }
+
+    fn kubeconfig_text(&self, server: &str) -> String {
         let ca = self.dir.join("ca.crt");
-        let kubeconfig = format!(
+        format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: e2e-admin\n  user:\n    token: {ADMIN_TOKEN}\ncontexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: e2e-admin\n    namespace: default\ncurrent-context: e2e\n",
-            self.url,
+            server,
             ca.display()
-        );
-        write(&self.kubeconfig(), &kubeconfig)
+        )
     }
 
     fn wait_ready(&self, limit: Duration) -> Result<(), String> {

@@ -51,8 +51,10 @@ pub async fn secret(ns: &str, name: &str, token: &str, ca: &str) {
     secret_in(control_plane(), ns, name, token, ca).await;
 }
 
-/// Like [`secret`], on a private control plane (`ControlPlane::private`).
+/// Like [`secret`], on a private control plane (`ControlPlane::private`). The token is
+/// registered as a canary (support/canary.rs): no output may hold it.
 pub async fn secret_in(cp: &ControlPlane, ns: &str, name: &str, token: &str, ca: &str) {
+    super::canary::register(token);
     let api: Api<Secret> = Api::namespaced(cp.client(), ns);
     let secret = Secret {
         metadata: kube::api::ObjectMeta {

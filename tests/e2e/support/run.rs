@@ -1,6 +1,8 @@
 //! The real `fortisync run` binary as a child process of a test: one replica serving a
 //! namespace (its leader-election Lease in the same namespace), logging to a file in the
-//! control plane's directory, killed when dropped.
+//! control plane's directory, killed when dropped. fortisync's own logs are always at `trace`
+//! (everything else at the test's filter), and when the process is dropped its whole log is
+//! searched for every secret the tests registered (support/canary.rs): a hit fails the test.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -20,7 +22,7 @@ pub struct RunOptions<'a> {
     pub extra: &'a [&'a str],
     /// A kubeconfig other than the admin's (e.g. a ServiceAccount token's).
     pub kubeconfig: Option<PathBuf>,
-    /// `RUST_LOG`.
+    /// `RUST_LOG` (fortisync's own targets are at `trace` whatever it says).
     pub log_filter: &'a str,
 }
 
@@ -31,6 +33,8 @@ pub struct RunProcess {
     child: Child,
     log: PathBuf,
     admin: String,
+    /// The test that started it, for a leak report.
+    test: String,
 }
 
 impl RunProcess {
@@ -77,7 +81,10 @@ impl RunProcess {
                     .clone()
                     .unwrap_or_else(|| cp.kubeconfig()),
             )
-            .env("RUST_LOG", options.log_filter)
+            .env(
+                "RUST_LOG",
+                format!("{},fortisync=trace", options.log_filter),
+            )
             .env_remove("POD_NAME")
             .env_remove("POD_NAMESPACE")
             .stdin(Stdio::null())
@@ -90,6 +97,10 @@ impl RunProcess {
             child,
             log,
             admin,
+            test: std::thread::current()
+                .name()
+                .unwrap_or("an unnamed test")
+                .to_string(),
         }
     }
 
@@ -151,5 +162,25 @@ impl Drop for RunProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The whole log, now that nothing more can be written to it.
+        let leaks = super::canary::leaks(&self.log());
+        if leaks.is_empty() {
+            return;
+        }
+        // Masked whole: the identity or the log's path may be the secret too.
+        let report = super::canary::masked(&format!(
+            "{}: the log of `fortisync run` {} ({}) holds a secret in {} line(s) (masked here):\n{}",
+            self.test,
+            self.identity,
+            self.log.display(),
+            leaks.len(),
+            leaks.join("\n")
+        ));
+        // A panic while already unwinding would abort the whole test binary.
+        if std::thread::panicking() {
+            eprintln!("{report}");
+        } else {
+            panic!("{report}");
+        }
     }
 }
