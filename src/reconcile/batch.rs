@@ -23,9 +23,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// How long a patient batch waits for one more request to join before it runs.
-const SETTLE_STEP: Duration = Duration::from_millis(10);
+const SETTLE_STEP: Duration = Duration::from_millis(25);
 /// The longest a patient batch waits in all.
-const SETTLE_LIMIT: Duration = Duration::from_millis(250);
+const SETTLE_LIMIT: Duration = Duration::from_millis(500);
 
 /// What a batch does with one of its requests.
 #[derive(Debug)]

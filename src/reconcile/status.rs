@@ -15,7 +15,7 @@ pub const FIELD_MANAGER: &str = "fortisync";
 /// Status writes and events in flight at most, per process: a burst of passes (a GitOps
 /// sync of 1,000 resources, a restart) reaches the apiserver as a steady stream instead of
 /// 1,000 concurrent writes, well inside its default 200 mutating requests in flight.
-pub const WRITES: usize = 16;
+pub const WRITES: usize = 48;
 
 static WRITE_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(WRITES);
 
