@@ -172,6 +172,22 @@ where
 fn generation_changes<K: Resource + Send + Sync + 'static>(
     stream: impl Stream<Item = Arc<K>> + Send + 'static,
 ) -> impl Stream<Item = Arc<K>> + Send + 'static {
+    changes_of(stream, true)
+}
+
+/// Only connections whose spec (generation) or deletion changed: what their dependents act
+/// on. Not their finalizers: the status controller adding its own to a new connection would
+/// re-run every resource behind it, on a fresh install one extra pass each.
+fn spec_changes<K: Resource + Send + Sync + 'static>(
+    stream: impl Stream<Item = Arc<K>> + Send + 'static,
+) -> impl Stream<Item = Arc<K>> + Send + 'static {
+    changes_of(stream, false)
+}
+
+fn changes_of<K: Resource + Send + Sync + 'static>(
+    stream: impl Stream<Item = Arc<K>> + Send + 'static,
+    finalizers: bool,
+) -> impl Stream<Item = Arc<K>> + Send + 'static {
     type Seen = (Option<i64>, bool, usize);
     let mut seen = std::collections::HashMap::<String, Seen>::new();
     stream.filter(move |o| {
@@ -180,7 +196,11 @@ fn generation_changes<K: Resource + Send + Sync + 'static>(
         let now: Seen = (
             meta.generation,
             meta.deletion_timestamp.is_some(),
-            meta.finalizers.as_ref().map_or(0, Vec::len),
+            if finalizers {
+                meta.finalizers.as_ref().map_or(0, Vec::len)
+            } else {
+                0
+            },
         );
         let changed = seen.insert(uid, now) != Some(now);
         futures::future::ready(changed)
@@ -440,11 +460,11 @@ fn kind_controller<K: Reconciler>(
             .reconcile_all_on(on_becoming_leader(ctx))
             .reconcile_all_on(on_policy_change(ctx))
             .watches_shared_stream(
-                generation_changes(inputs.fortigates.subscribe()),
+                spec_changes(inputs.fortigates.subscribe()),
                 move |fg| connection_dependents(&by_gate, &*fg),
             )
             .watches_shared_stream(
-                generation_changes(inputs.fortimanagers.subscribe()),
+                spec_changes(inputs.fortimanagers.subscribe()),
                 move |fmg| connection_dependents(&by_manager, &*fmg),
             )
             .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
