@@ -701,3 +701,84 @@ async fn groups_batched_on_one_device_plan_exactly_as_alone_from_one_observation
         Some(vec!["fs_192.0.2.31".to_string()])
     );
 }
+
+#[tokio::test]
+async fn a_batch_of_many_groups_reads_each_table_once_and_plans_exactly_as_alone() {
+    use fortisync::reconcile::addressgroup::batch::converge_together;
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    // 60 groups (more than one OR-ed filter carries), two members each; the first 30 converged
+    // alone before, one of them then edited by hand (a member removed, an object deleted).
+    let groups: Vec<_> = (0..60)
+        .map(|i| {
+            resource(
+                &format!("team-{}", i % 3),
+                &format!("g{i}"),
+                &addresses(&[&format!("192.0.2.{i}"), &format!("198.51.100.{i}")]),
+                json!({"groupName": format!("group-{i}")}),
+            )
+        })
+        .collect();
+    for g in &groups[..30] {
+        pass(&t, g).await;
+    }
+    fg.remove_member("root", Table::Addrgrp, "group-3", "fs_192.0.2.3")
+        .expect("hand edit");
+    // A hand-made object whose comment merely mentions fortisync is not anyone's.
+    fg.put_object(
+        "root",
+        Table::Address,
+        json!({"name": "fs_192.0.2.40", "subnet": "192.0.2.40/32", "comment": "copied from managed-by fortisync team-1/g40 by hand"}),
+    )
+    .expect("foreign holder");
+    let now = jiff::Timestamp::now();
+    let mut alone = Vec::new();
+    for g in &groups {
+        alone.push(
+            converge::converge(&t, g, now, false, &mut |_: &str, _: &Op| {})
+                .await
+                .expect("alone"),
+        );
+    }
+    fg.clear_requests();
+    let batched: Vec<Convergence> = converge_together(&t, &groups, now, false)
+        .await
+        .into_iter()
+        .map(|a| a.expect("batched"))
+        .collect();
+    assert_eq!(batched, alone);
+    // Every fortisync-marked address, the group table, the holders of the 61 missing names.
+    assert_eq!(reads(fg), 3);
+    assert!(
+        batched[40].plans[0]
+            .plan
+            .ops()
+            .iter()
+            .all(|op| !op.to_string().contains("192.0.2.40 ")
+                && !op.to_string().starts_with("+ address fs_192.0.2.40")),
+        "{:?}",
+        batched[40]
+    );
+    assert_eq!(batched[3].writes(), 1, "{:?}", batched[3]);
+    assert!(
+        batched[..30]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 3 || c.writes() == 0)
+    );
+
+    converge_together(&t, &groups, now, true).await;
+    for g in &groups {
+        let (again, _) = pass(&t, g).await;
+        assert!(
+            again.is_converged() || again.refusal().is_some(),
+            "{again:?}"
+        );
+    }
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "group-3")
+            .map(|m| m.len()),
+        Some(2)
+    );
+}

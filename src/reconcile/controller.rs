@@ -459,14 +459,12 @@ fn kind_controller<K: Reconciler>(
             .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
             .reconcile_all_on(on_becoming_leader(ctx))
             .reconcile_all_on(on_policy_change(ctx))
-            .watches_shared_stream(
-                spec_changes(inputs.fortigates.subscribe()),
-                move |fg| connection_dependents(&by_gate, &*fg),
-            )
-            .watches_shared_stream(
-                spec_changes(inputs.fortimanagers.subscribe()),
-                move |fmg| connection_dependents(&by_manager, &*fmg),
-            )
+            .watches_shared_stream(spec_changes(inputs.fortigates.subscribe()), move |fg| {
+                connection_dependents(&by_gate, &*fg)
+            })
+            .watches_shared_stream(spec_changes(inputs.fortimanagers.subscribe()), move |fmg| {
+                connection_dependents(&by_manager, &*fmg)
+            })
             .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
                 let name = secret.name_any();

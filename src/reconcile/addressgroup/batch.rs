@@ -284,15 +284,34 @@ async fn observe_many(
         .into_iter()
         .filter_map(|g| Some((g["name"].as_str()?.to_string(), g)))
         .collect();
+    // Indexed once by the marker they carry, so each group reads only its own (a batch of
+    // 1,000 groups must not parse every object 1,000 times).
+    let mut by_marker: HashMap<String, Vec<Value>> = HashMap::new();
+    for object in marked {
+        let comment = object["comment"].as_str().unwrap_or_default();
+        // `Owner::owns`: the marker alone, or the marker then ` |`.
+        let marker = comment.split_once(" |").map_or(comment, |(m, _)| m);
+        by_marker
+            .entry(marker.to_string())
+            .or_default()
+            .push(object);
+    }
     // Ours, per group, exactly as alone: the prefix, then the exact owner.
     let mut out: Vec<ObservedGroup> = desired
         .iter()
-        .map(|d| ObservedGroup {
+        .zip(&markers)
+        .map(|(d, marker)| ObservedGroup {
             group: groups.get(&d.group_name).map(observed::group),
-            addresses: observed::addresses(&marked, &d.prefix, family)
-                .into_iter()
-                .filter(|a| d.owner.owns(&a.comment))
-                .collect(),
+            addresses: observed::addresses(
+                by_marker
+                    .get(marker.as_str())
+                    .map_or(&[][..], Vec::as_slice),
+                &d.prefix,
+                family,
+            )
+            .into_iter()
+            .filter(|a| d.owner.owns(&a.comment))
+            .collect(),
         })
         .collect();
     // Wanted names that are not ours yet: whoever holds them (a foreign holder is a conflict).
@@ -311,12 +330,17 @@ async fn observe_many(
     if !all.is_empty() {
         let all: Vec<&str> = all.into_iter().collect();
         let holders = by_names(client, table, &all, fields).await?;
+        let holders: HashMap<&str, &Value> = holders
+            .iter()
+            .filter_map(|h| Some((h["name"].as_str()?, h)))
+            .collect();
         for ((d, o), missing) in desired.iter().zip(&mut out).zip(&missing) {
-            o.addresses.extend(
-                observed::addresses(&holders, &d.prefix, family)
-                    .into_iter()
-                    .filter(|a| missing.contains(&a.name)),
-            );
+            let held: Vec<Value> = missing
+                .iter()
+                .filter_map(|n| holders.get(n.as_str()).map(|h| (*h).clone()))
+                .collect();
+            o.addresses
+                .extend(observed::addresses(&held, &d.prefix, family));
         }
     }
     Ok(out)
