@@ -26,6 +26,7 @@ mod references;
 mod replicas;
 mod restart;
 mod security;
+mod soak;
 mod startup;
 mod storm;
 mod support;
