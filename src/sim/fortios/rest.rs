@@ -60,6 +60,7 @@ pub fn handle(state: &mut FortiGateState, req: &Request, now: Instant) -> Reply 
             status: reply.status,
             user,
             auth_failed,
+            at_ms: 0,
         });
     }
     reply

@@ -178,6 +178,7 @@ fn record_fault(state: &Shared, request: &Request, status: u16) {
         status,
         user: None,
         auth_failed: false,
+        at_ms: 0,
     });
 }
 
