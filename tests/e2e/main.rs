@@ -29,6 +29,7 @@ mod replicas;
 mod restart;
 mod secret_sweep;
 mod security;
+mod soak;
 mod startup;
 mod storm;
 mod support;

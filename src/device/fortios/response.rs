@@ -295,6 +295,10 @@ pub fn parse(
                 status,
                 code: Some(c),
             },
+            // A read sends no value to refuse: its 500 is the device failing internally, so
+            // it is retried soon like a 503 instead of parked as F11 with "fix the value".
+            // Retrying a read can neither widen access nor lose data.
+            _ if !write => DeviceError::Unavailable { ctx, status },
             Some(c) => DeviceError::Invalid {
                 ctx,
                 code: c,
@@ -400,6 +404,23 @@ mod tests {
             "NotFound"
         );
         assert_eq!(reason(503, &json!(null), false, false), "Unavailable");
+    }
+
+    #[test]
+    fn a_500_on_a_read_is_transient_and_on_a_write_an_invalid_value() {
+        for body in [json!({"error": -1}), json!({"error": -651}), json!(null)] {
+            assert_eq!(reason(500, &body, false, false), "Unavailable", "{body}");
+        }
+        assert_eq!(reason(500, &json!({"error": -1}), false, true), "Invalid");
+        assert_eq!(
+            reason(500, &json!({"error": -3}), false, false),
+            "NotFound",
+            "the codes that mean something on a read keep it"
+        );
+        assert_eq!(
+            reason(500, &json!({"error": -14}), false, false),
+            "Forbidden"
+        );
     }
 
     #[test]

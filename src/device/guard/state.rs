@@ -221,10 +221,14 @@ impl GuardState {
         match outcome {
             Outcome::Authorized => {
                 self.confirmed.insert(fingerprint.to_string());
-                if admission == Admission::Probe || self.breaker != Breaker::Closed {
+                // A request admitted before the breaker opened may come back a success after
+                // the 429 that opened it (the device answered it just before the lockout
+                // began): that says nothing about the window, which stays until its probe.
+                // Only the probe's success, or one while no window is open, ends it.
+                if admission == Admission::Probe || self.breaker == Breaker::Closed {
                     self.breaker = Breaker::Closed;
+                    self.lockouts = 0;
                 }
-                self.lockouts = 0;
                 None
             }
             Outcome::Refused => {
@@ -407,6 +411,29 @@ mod tests {
         g.record("k", probe, Outcome::NoVerdict, later, 0.0);
         assert_eq!(g.breaker(later), BreakerState::Open);
         assert_eq!(g.admit("fw", "k", later).unwrap_err().reason(), "LockedOut");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_sent_before_the_lockout_does_not_close_the_window() {
+        let mut g = GuardState::new(POLICY);
+        let now = Instant::now();
+        let a = g.admit("fw", "k", now).expect("a").expect("sent");
+        let b = g.admit("fw", "k", now).expect("b").expect("sent");
+        // Another client locks the IP out between the two: the device answered b before
+        // and a after, and a's 429 is recorded first.
+        g.record("k", a, Outcome::LockedOut, now, 0.0);
+        g.record("k", b, Outcome::Authorized, now, 0.0);
+        assert_eq!(g.breaker(now), BreakerState::Open);
+        let inside = now + Duration::from_secs(30);
+        assert_eq!(
+            g.admit("fw", "k", inside).unwrap_err().reason(),
+            "LockedOut"
+        );
+        // The window still ends with one probe, whose success closes it.
+        let after = now + Duration::from_secs(60);
+        assert_eq!(g.admit("fw", "k", after), Ok(Some(Admission::Probe)));
+        g.record("k", Admission::Probe, Outcome::Authorized, after, 0.0);
+        assert_eq!(g.admit("fw", "k", after), normal());
     }
 
     #[tokio::test(start_paused = true)]

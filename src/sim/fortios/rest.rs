@@ -61,6 +61,7 @@ pub fn handle(state: &mut FortiGateState, req: &Request, now: Instant) -> Reply 
             user,
             auth_failed,
             user_agent: req.user_agent.clone(),
+            at_ms: 0,
         });
     }
     reply

@@ -180,6 +180,7 @@ fn record_fault(state: &Shared, request: &Request, status: u16) {
         user: None,
         auth_failed: false,
         user_agent: request.user_agent.clone(),
+        at_ms: 0,
     });
 }
 

@@ -42,6 +42,10 @@ pub struct RequestRecord {
     /// The `User-Agent` header, if any (fortisync's names the replica that sent it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// When it was logged (answered, or reset/hung), in milliseconds since the device
+    /// started: tells which requests fell inside a lockout window. Set by the log.
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 /// A cookie session from `/logincheck` or `/api/v2/authentication`.
@@ -119,6 +123,8 @@ pub struct FortiGateState {
     pub rng: StdRng,
     /// Next session / transaction id.
     pub next_id: u32,
+    /// When the device started (the log's clock).
+    pub started: Instant,
 }
 
 impl FortiGateState {
@@ -165,6 +171,7 @@ impl FortiGateState {
             faults: FaultQueue::default(),
             rng: StdRng::seed_from_u64(seed),
             next_id: 1,
+            started: Instant::now(),
         };
         let limits = state.limits();
         for (vdom, objects) in &scenario.objects {
@@ -228,10 +235,11 @@ impl FortiGateState {
     }
 
     /// Appends to the bounded log.
-    pub fn record(&mut self, record: RequestRecord) {
+    pub fn record(&mut self, mut record: RequestRecord) {
         if self.log.len() == LOG_CAPACITY {
             self.log.pop_front();
         }
+        record.at_ms = self.started.elapsed().as_millis() as u64;
         self.log.push_back(record);
     }
 
@@ -256,5 +264,44 @@ impl FortiGateState {
         use rand::Rng;
         let rng = &mut self.rng;
         self.faults.take(method, path, || rng.random::<f64>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RequestRecord {
+        RequestRecord {
+            peer: IpAddr::from([127, 0, 0, 1]),
+            method: "GET".into(),
+            path: "/api/v2/monitor/system/status".into(),
+            query_names: Vec::new(),
+            status: 200,
+            user: None,
+            auth_failed: false,
+            at_ms: 0,
+            user_agent: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_log_stamps_each_request_with_milliseconds_since_the_start() {
+        let mut state =
+            FortiGateState::from_scenario(&FortiGateScenario::default(), 1).expect("state");
+        tokio::time::advance(Duration::from_millis(40)).await;
+        state.record(record());
+        tokio::time::advance(Duration::from_millis(250)).await;
+        state.record(record());
+        let at: Vec<u64> = state.log.iter().map(|r| r.at_ms).collect();
+        assert_eq!(at, [40, 290]);
+        let json = serde_json::to_value(&state.log[1]).expect("json");
+        assert_eq!(json["at_ms"], 290, "the admin API shows it");
+        let old: RequestRecord = serde_json::from_value(serde_json::json!({
+            "peer": "127.0.0.1", "method": "GET", "path": "/", "status": 200, "user": null,
+            "auth_failed": false
+        }))
+        .expect("a record without at_ms still reads");
+        assert_eq!(old.at_ms, 0);
     }
 }
