@@ -402,3 +402,129 @@ async fn in_the_adom_and_on_the_devices_an_exclusive_group_keeps_a_member_anothe
     );
     assert_eq!(device_members(&sim, "fw-b"), ["fs_192.0.2.10"]);
 }
+
+fn group_named(name: &str, group_name: &str, members: &[&str]) -> AddressGroup {
+    let mut g = group(members);
+    g.metadata.name = Some(name.into());
+    g.spec.group_name = group_name.into();
+    g
+}
+
+fn workspace_calls(sim: &Simulator, suffix: &str) -> usize {
+    sim.fortimanager("fmg")
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.url.ends_with(suffix))
+        .count()
+}
+
+#[tokio::test]
+async fn groups_queued_together_share_one_workspace_session_and_reach_every_device() {
+    use fortisync::reconcile::addressgroup::adom_batch::converge_together;
+    let sim = Estate::default().start().await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    let control = sim.fortimanager("fmg").control().clone();
+    control.clear_requests();
+    let groups: Vec<_> = (0..3)
+        .map(|i| {
+            group_named(
+                &format!("g{i}"),
+                &format!("group-{i}"),
+                &[&format!("192.0.2.{i}")],
+            )
+        })
+        .collect();
+    let answers: Vec<Convergence> = converge_together(&t, &groups, jiff::Timestamp::now(), true)
+        .await
+        .into_iter()
+        .map(|a| a.expect("batched"))
+        .collect();
+    // One lock, one commit, one unlock for the three groups' six writes.
+    assert_eq!(workspace_calls(&sim, "/workspace/lock"), 1);
+    assert_eq!(workspace_calls(&sim, "/workspace/commit"), 1);
+    assert_eq!(workspace_calls(&sim, "/workspace/unlock"), 1);
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a.plans[0].plan.writes(), 2, "{a:?}");
+        assert_eq!(a.devices.len(), 2, "{a:?}");
+        let name = format!("group-{i}");
+        let object = control
+            .object("root", AdomTable::Addrgrp, &name)
+            .expect("ADOM group");
+        assert_eq!(
+            object["member"],
+            serde_json::json!([format!("fs_192.0.2.{i}")])
+        );
+        for fw in ["fw-a", "fw-b"] {
+            assert_eq!(
+                sim.fortigate(fw)
+                    .group_members("root", Table::Addrgrp, &name),
+                Some(vec![format!("fs_192.0.2.{i}")]),
+                "{fw}"
+            );
+        }
+    }
+    assert!(control.lock_holder("root").is_none());
+    // Converged: each group as alone, no lock.
+    control.clear_requests();
+    for g in &groups {
+        assert!(converge(&t, g).await.expect("again").is_converged());
+    }
+    assert_eq!(workspace_calls(&sim, "/workspace/lock"), 0);
+}
+
+#[tokio::test]
+async fn a_shared_session_the_adom_refuses_commits_nothing_and_each_group_runs_alone() {
+    use fortisync::reconcile::addressgroup::adom_batch::converge_together;
+    use fortisync::sim::fortimanager::FaultRule;
+    let sim = Estate::default().start().await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let t = target(&sim, &endpoints, &facts).await;
+    let control = sim.fortimanager("fmg").control().clone();
+    // The shared session's commit is refused once: its writes must be discarded.
+    control.add_fault(FaultRule {
+        url: "/dvmdb/adom/root/workspace/commit".into(),
+        code: Some(-10),
+        message: Some("commit failed".into()),
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    control.clear_requests();
+    let groups: Vec<_> = (0..3)
+        .map(|i| {
+            group_named(
+                &format!("g{i}"),
+                &format!("group-{i}"),
+                &[&format!("192.0.2.{i}")],
+            )
+        })
+        .collect();
+    let answers = converge_together(&t, &groups, jiff::Timestamp::now(), true).await;
+    // The shared session was unlocked without a commit (its writes discarded); then each
+    // group alone, observed afresh: three more sessions, each committed.
+    assert_eq!(workspace_calls(&sim, "/workspace/lock"), 4);
+    assert_eq!(workspace_calls(&sim, "/workspace/commit"), 4);
+    assert_eq!(workspace_calls(&sim, "/workspace/unlock"), 4);
+    for (i, a) in answers.iter().enumerate() {
+        let a = a.as_ref().expect("each converged alone");
+        // Alone, it found nothing of the discarded session and wrote its two objects again.
+        assert_eq!(a.plans[0].plan.writes(), 2, "{a:?}");
+        assert_eq!(a.devices.len(), 2, "{a:?}");
+        let name = format!("group-{i}");
+        assert_eq!(
+            control
+                .object("root", AdomTable::Addrgrp, &name)
+                .map(|g| g["member"].clone()),
+            Some(serde_json::json!([format!("fs_192.0.2.{i}")])),
+            "{name}"
+        );
+    }
+    assert!(control.lock_holder("root").is_none());
+}

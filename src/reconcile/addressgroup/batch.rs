@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::Value;
 
-use super::converge::{Convergence, FamilyPlan, apply_fortigate, converge, duplicate_refusal};
+use super::converge::{Convergence, FamilyPlan, apply_fortigate, duplicate_refusal};
 use super::fortigate::{Family, read_strangers};
 use super::observed;
 use super::plan::{self, DesiredGroup, ObservedGroup, Op};
 use crate::api::addressgroup::AddressGroup;
 use crate::device::DeviceError;
+use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
 use crate::reconcile::batch::{Combiner, Outcome};
 use crate::reconcile::error::ReconcileError;
@@ -39,20 +40,22 @@ const GROUP_FIELDS: [&str; 3] = ["name", "member", "comment"];
 /// One group's pass: its families, and whether to write.
 #[derive(Clone)]
 pub struct Request {
-    families: Vec<(Family, DesiredGroup)>,
-    now: jiff::Timestamp,
-    write: bool,
+    pub(super) families: Vec<(Family, DesiredGroup)>,
+    pub(super) now: jiff::Timestamp,
+    pub(super) write: bool,
 }
 
-type Answer = Result<Convergence, ReconcileError>;
+pub(super) type Answer = Result<Convergence, ReconcileError>;
 
 /// One device's combiner, and the client it serves (gone: the entry is stale).
-type Entry = (Weak<FortiOsClient>, Arc<Combiner<Request, Answer>>);
+type Entry<C> = (Weak<C>, Arc<Combiner<Request, Answer>>);
 
-/// The combiners of every FortiGate client in use, by client (each is shared per device).
+/// The combiners of every FortiGate and FortiManager client in use, by client (each is
+/// shared per device).
 #[derive(Default)]
 pub struct Batches {
-    by_client: Mutex<HashMap<usize, Entry>>,
+    by_client: Mutex<HashMap<usize, Entry<FortiOsClient>>>,
+    by_manager: Mutex<HashMap<usize, Entry<FortiManagerClient>>>,
 }
 
 impl std::fmt::Debug for Batches {
@@ -63,18 +66,32 @@ impl std::fmt::Debug for Batches {
 
 impl Batches {
     fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
-        let mut map = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
-        // A client replaced (new credentials) leaves its entry behind: drop those.
-        map.retain(|_, (weak, _)| weak.strong_count() > 0);
-        let key = Arc::as_ptr(client) as usize;
-        map.entry(key)
-            .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
-            .1
-            .clone()
+        combiner_in(&self.by_client, client)
+    }
+
+    pub(super) fn manager_combiner(
+        &self,
+        client: &Arc<FortiManagerClient>,
+    ) -> Arc<Combiner<Request, Answer>> {
+        combiner_in(&self.by_manager, client)
     }
 }
 
-fn log_write(device: &str, owner: &str, op: &Op) {
+fn combiner_in<C>(
+    map: &Mutex<HashMap<usize, Entry<C>>>,
+    client: &Arc<C>,
+) -> Arc<Combiner<Request, Answer>> {
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    // A client replaced (new credentials) leaves its entry behind: drop those.
+    map.retain(|_, (weak, _)| weak.strong_count() > 0);
+    let key = Arc::as_ptr(client) as usize;
+    map.entry(key)
+        .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
+        .1
+        .clone()
+}
+
+pub(super) fn log_write(device: &str, owner: &str, op: &Op) {
     tracing::info!(%device, resource = %owner, op = %op, "device write");
 }
 
@@ -90,7 +107,8 @@ pub async fn converge_batched(
     patient: bool,
 ) -> Answer {
     let Target::FortiGate { client, firmware } = target else {
-        return converge(target, group, now, write, &mut |d, op| log_write(d, "", op)).await;
+        return super::adom_batch::converge_batched(batches, target, group, now, write, patient)
+            .await;
     };
     if let Some(refusal) = duplicate_refusal(&group.spec) {
         return Ok(Convergence {
@@ -137,11 +155,9 @@ fn touches(request: &Request) -> BTreeSet<(bool, bool, String)> {
     out
 }
 
-async fn run_batch(
-    client: &FortiOsClient,
-    requests: Vec<Request>,
-) -> Vec<Outcome<Request, Answer>> {
-    // Two requests touching one object: the later waits for the next batch.
+/// Which requests run in this batch and which wait for the next: two touching one object
+/// never run together (the later waits). The slots say, in order, which: None runs now.
+pub(super) fn split(requests: Vec<Request>) -> (Vec<Request>, Vec<Option<Request>>) {
     let mut claimed = BTreeSet::new();
     let mut now_ = Vec::new();
     let mut slots = Vec::new();
@@ -155,13 +171,14 @@ async fn run_batch(
             now_.push(request);
         }
     }
-    let answers: Vec<Answer> = if now_.len() == 1 {
-        // Alone: exactly the single-group path.
-        let r = &now_[0];
-        vec![converge_one(client, r).await]
-    } else {
-        converge_many(client, &now_).await
-    };
+    (now_, slots)
+}
+
+/// The batch's outcomes in the order of its requests: answers for those run, the others back.
+pub(super) fn outcomes(
+    slots: Vec<Option<Request>>,
+    answers: Vec<Answer>,
+) -> Vec<Outcome<Request, Answer>> {
     let mut answers = answers.into_iter();
     slots
         .into_iter()
@@ -170,6 +187,21 @@ async fn run_batch(
             None => Outcome::Done(answers.next().expect("one answer per request run")),
         })
         .collect()
+}
+
+async fn run_batch(
+    client: &FortiOsClient,
+    requests: Vec<Request>,
+) -> Vec<Outcome<Request, Answer>> {
+    let (now_, slots) = split(requests);
+    let answers: Vec<Answer> = if now_.len() == 1 {
+        // Alone: exactly the single-group path.
+        let r = &now_[0];
+        vec![converge_one(client, r).await]
+    } else {
+        converge_many(client, &now_).await
+    };
+    outcomes(slots, answers)
 }
 
 /// A lone group: observed by itself, as `converge` does.

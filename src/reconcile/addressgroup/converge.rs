@@ -10,8 +10,9 @@ use super::fortigate::{self, Family};
 use super::install::{self, DevicePlan};
 use super::plan::{self, DesiredGroup, DesiredMember, GroupLimit, Op, Plan, Refusal};
 use crate::api::addressgroup::{AddressGroup, AddressGroupSpec, DeletionPolicy};
-use crate::api::fortimanager::InstallPolicy;
+use crate::api::fortimanager::{FortiManagerSpec, InstallPolicy};
 use crate::api::validate::{any_address_member, same_addresses};
+use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
 use crate::model::{Firmware, MemberAddress, Owner};
 use crate::reconcile::error::ReconcileError;
@@ -117,7 +118,7 @@ pub fn desired(
     Ok(out)
 }
 
-fn desired_for(
+pub(super) fn desired_for(
     group: &AddressGroup,
     target: &Target,
 ) -> Result<Vec<(Family, DesiredGroup)>, ReconcileError> {
@@ -185,7 +186,7 @@ pub fn remove<'a>(
 }
 
 #[derive(Clone, Copy)]
-enum Pass {
+pub(super) enum Pass {
     Converge(jiff::Timestamp),
     Delete,
 }
@@ -199,7 +200,7 @@ impl Pass {
     }
 }
 
-async fn run(
+pub(super) async fn run(
     target: &Target,
     families: &[(Family, DesiredGroup)],
     pass: Pass,
@@ -225,48 +226,80 @@ async fn run(
             }
         }
         Target::FortiManager { client, spec, .. } => {
-            for (family, d) in families {
-                let observed = adom::observe(client, *family, d).await?;
-                out.plans.push(FamilyPlan {
-                    family: *family,
-                    plan: pass.plan(d, &observed),
-                });
-            }
+            out.plans = observe_adom(client, families, pass).await?;
             if out.refusal().is_some() {
                 // Nothing of a refused group is written, in the ADOM or on its devices.
                 return Ok(out);
             }
             if write && out.plans.iter().any(|p| !p.plan.is_empty()) {
                 let plans = &out.plans;
-                in_workspace(client, spec, || async {
-                    for p in plans {
-                        for w in batch(p.plan.ops()) {
-                            for op in ops_of(&w, p.plan.ops()) {
-                                on_write(client.device(), op);
-                            }
-                            adom::apply(client, p.family, &w).await?;
-                        }
-                    }
-                    Ok::<(), ReconcileError>(())
-                })
-                .await?;
+                in_workspace(client, spec, || write_adom(client, plans, on_write)).await?;
             }
-            if spec.install == InstallPolicy::Proxy {
-                let targets = proxy::targets(spec);
-                for (family, d) in families {
-                    let (now, deleting) = match pass {
-                        Pass::Converge(now) => (now, false),
-                        Pass::Delete => (jiff::Timestamp::UNIX_EPOCH, true),
-                    };
-                    let mut devices =
-                        install::plan_devices(client, &targets, *family, d, deleting, now).await?;
-                    if write {
-                        install::apply_devices(client, *family, &mut devices, on_write).await?;
-                    }
-                    out.devices.extend(devices);
-                }
-            }
+            out.devices = install_devices(client, spec, families, pass, write, on_write).await?;
         }
+    }
+    Ok(out)
+}
+
+/// Observes the ADOM and plans each family (nothing written).
+pub(super) async fn observe_adom(
+    client: &FortiManagerClient,
+    families: &[(Family, DesiredGroup)],
+    pass: Pass,
+) -> Result<Vec<FamilyPlan>, ReconcileError> {
+    let mut plans = Vec::new();
+    for (family, d) in families {
+        let observed = adom::observe(client, *family, d).await?;
+        plans.push(FamilyPlan {
+            family: *family,
+            plan: pass.plan(d, &observed),
+        });
+    }
+    Ok(plans)
+}
+
+/// Writes `plans` to the ADOM; the caller holds the workspace (`in_workspace`).
+pub(super) async fn write_adom(
+    client: &FortiManagerClient,
+    plans: &[FamilyPlan],
+    on_write: WriteObserver<'_>,
+) -> Result<(), ReconcileError> {
+    for p in plans {
+        for w in batch(p.plan.ops()) {
+            for op in ops_of(&w, p.plan.ops()) {
+                on_write(client.device(), op);
+            }
+            adom::apply(client, p.family, &w).await?;
+        }
+    }
+    Ok(())
+}
+
+/// With `install: Proxy`, plans (and with `write` converges) every target FortiGate.
+pub(super) async fn install_devices(
+    client: &FortiManagerClient,
+    spec: &FortiManagerSpec,
+    families: &[(Family, DesiredGroup)],
+    pass: Pass,
+    write: bool,
+    on_write: WriteObserver<'_>,
+) -> Result<Vec<DevicePlan>, ReconcileError> {
+    let mut out = Vec::new();
+    if spec.install != InstallPolicy::Proxy {
+        return Ok(out);
+    }
+    let targets = proxy::targets(spec);
+    for (family, d) in families {
+        let (now, deleting) = match pass {
+            Pass::Converge(now) => (now, false),
+            Pass::Delete => (jiff::Timestamp::UNIX_EPOCH, true),
+        };
+        let mut devices =
+            install::plan_devices(client, &targets, *family, d, deleting, now).await?;
+        if write {
+            install::apply_devices(client, *family, &mut devices, on_write).await?;
+        }
+        out.extend(devices);
     }
     Ok(out)
 }

@@ -9,6 +9,7 @@
 //! - `status`: what a pass reports. The admission rules, offline, are `api::validate`.
 
 pub mod adom;
+pub mod adom_batch;
 pub mod batch;
 pub mod converge;
 pub mod fortigate;

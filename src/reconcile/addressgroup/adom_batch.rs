@@ -1,0 +1,199 @@
+//! AddressGroups on a FortiManager ADOM, batched per FortiManager (`reconcile::batch`): the
+//! groups already queued for one ADOM are observed and planned each exactly as alone, then
+//! written in **one** workspace session (lock → every group's writes → commit → unlock)
+//! instead of one session per group, so a burst of N groups costs the ADOM 3 workspace calls,
+//! not 3·N, and other admins wait for one lock instead of N.
+//!
+//! A lone group takes the path it always took (`converge::run`). If the shared session
+//! fails, nothing of it was committed (unlock without commit discards it) and each of its
+//! groups runs again alone, observed afresh: one group the ADOM refuses never fails another.
+//! Two groups touching one object never share a batch (`batch::split`).
+
+use super::batch::{Answer, Batches, Request, log_write, outcomes, split};
+use super::converge::{
+    Convergence, Pass, desired_for, duplicate_refusal, install_devices, observe_adom, run,
+    write_adom,
+};
+use crate::api::addressgroup::AddressGroup;
+use crate::reconcile::batch::Outcome;
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::target::Target;
+use crate::reconcile::target::workspace::in_workspace;
+
+/// `batch::converge_batched` for a FortiManager target.
+pub async fn converge_batched(
+    batches: &Batches,
+    target: &Target,
+    group: &AddressGroup,
+    now: jiff::Timestamp,
+    write: bool,
+    patient: bool,
+) -> Answer {
+    let Target::FortiManager { client, .. } = target else {
+        unreachable!("the FortiGate path is batch::converge_batched");
+    };
+    if let Some(refusal) = duplicate_refusal(&group.spec) {
+        return Ok(Convergence {
+            spec_refusal: Some(refusal),
+            ..Convergence::default()
+        });
+    }
+    let request = Request {
+        families: desired_for(group, target)?,
+        now,
+        write,
+    };
+    let combiner = batches.manager_combiner(client);
+    let run = |requests: Vec<Request>| async move { run_batch(target, requests).await };
+    loop {
+        // None: the pass running our batch was cancelled before answering: queue it again.
+        if let Some(answer) = combiner.submit(request.clone(), patient, &run).await {
+            return answer;
+        }
+    }
+}
+
+fn owner(r: &Request) -> String {
+    r.families
+        .first()
+        .map(|(_, d)| format!("{}/{}", d.owner.namespace, d.owner.name))
+        .unwrap_or_default()
+}
+
+async fn alone(target: &Target, r: &Request) -> Answer {
+    let owner = owner(r);
+    let mut on_write = |device: &str, op: &super::plan::Op| log_write(device, &owner, op);
+    run(
+        target,
+        &r.families,
+        Pass::Converge(r.now),
+        r.write,
+        &mut on_write,
+    )
+    .await
+}
+
+async fn run_batch(target: &Target, requests: Vec<Request>) -> Vec<Outcome<Request, Answer>> {
+    let (now_, slots) = split(requests);
+    let answers = if now_.len() == 1 {
+        vec![alone(target, &now_[0]).await]
+    } else {
+        converge_many(target, &now_).await
+    };
+    outcomes(slots, answers)
+}
+
+/// Several groups: each observed and planned as alone, every write in one workspace session.
+pub(super) async fn converge_many(target: &Target, requests: &[Request]) -> Vec<Answer> {
+    let Target::FortiManager { client, spec, .. } = target else {
+        unreachable!("a FortiManager batch");
+    };
+    let mut answers: Vec<Answer> = Vec::with_capacity(requests.len());
+    for r in requests {
+        answers.push(
+            observe_adom(client, &r.families, Pass::Converge(r.now))
+                .await
+                .map(|plans| Convergence {
+                    plans,
+                    ..Convergence::default()
+                }),
+        );
+    }
+    let writers: Vec<usize> = (0..requests.len())
+        .filter(|&i| {
+            requests[i].write
+                && answers[i].as_ref().is_ok_and(|out| {
+                    out.refusal().is_none() && out.plans.iter().any(|p| !p.plan.is_empty())
+                })
+        })
+        .collect();
+    let mut redone = vec![false; requests.len()];
+    if !writers.is_empty() {
+        let written = in_workspace(client, spec, || async {
+            for &i in &writers {
+                let owner = owner(&requests[i]);
+                let mut on_write =
+                    |device: &str, op: &super::plan::Op| log_write(device, &owner, op);
+                let Ok(out) = &answers[i] else { continue };
+                write_adom(client, &out.plans, &mut on_write).await?;
+            }
+            Ok::<(), ReconcileError>(())
+        })
+        .await;
+        if let Err(e) = written {
+            tracing::debug!(device = %client.device(), error = %e, groups = writers.len(),
+                "a shared workspace session failed; each group runs alone");
+            for &i in &writers {
+                answers[i] = alone(target, &requests[i]).await;
+                redone[i] = true;
+            }
+        }
+    }
+    // The FortiGates behind the ADOM, per group, after the commit (a group run again alone
+    // did its own).
+    for (i, r) in requests.iter().enumerate() {
+        if redone[i] {
+            continue;
+        }
+        let Ok(out) = &mut answers[i] else { continue };
+        if out.refusal().is_some() {
+            continue;
+        }
+        let owner = owner(r);
+        let mut on_write = |device: &str, op: &super::plan::Op| log_write(device, &owner, op);
+        match install_devices(
+            client,
+            spec,
+            &r.families,
+            Pass::Converge(r.now),
+            r.write,
+            &mut on_write,
+        )
+        .await
+        {
+            Ok(devices) => out.devices = devices,
+            Err(e) => answers[i] = Err(e),
+        }
+    }
+    answers
+}
+
+/// `groups` (all on one FortiManager `target`) through the batch path as if queued together.
+/// For tests and figures; the controller goes through `converge_batched`.
+pub async fn converge_together(
+    target: &Target,
+    groups: &[AddressGroup],
+    now: jiff::Timestamp,
+    write: bool,
+) -> Vec<Answer> {
+    let mut answers: Vec<Option<Answer>> = groups.iter().map(|_| None).collect();
+    let mut queued = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        match desired_for(g, target) {
+            Ok(families) => queued.push((
+                i,
+                Request {
+                    families,
+                    now,
+                    write,
+                },
+            )),
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    while !queued.is_empty() {
+        let (index, requests): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
+        let outcomes = run_batch(target, requests).await;
+        queued = Vec::new();
+        for (i, outcome) in index.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Done(answer) => answers[i] = Some(answer),
+                Outcome::Later(request) => queued.push((i, request)),
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.expect("every group answered"))
+        .collect()
+}
