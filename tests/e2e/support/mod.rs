@@ -3,6 +3,7 @@
 pub mod control_plane;
 pub mod fixture;
 pub mod fleet;
+pub mod kinds;
 pub mod node;
 pub mod run;
 pub mod tools;
