@@ -3,6 +3,10 @@
 pub mod control_plane;
 pub mod fixture;
 pub mod fleet;
+pub mod fleet_fair;
+pub mod fleet_kinds;
+pub mod fleet_peer;
+pub mod fleet_process;
 pub mod kinds;
 pub mod node;
 pub mod run;
