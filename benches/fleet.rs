@@ -36,7 +36,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use support::fleet::{self, FleetRun};
-use support::{fleet_fair, fleet_kinds, fleet_peer, fleet_process};
+use support::{figures, fleet_fair, fleet_kinds, fleet_peer, fleet_process};
 
 fn env_list(name: &str, default: &str) -> Vec<u64> {
     std::env::var(name)
@@ -121,18 +121,23 @@ fn main() -> ExitCode {
                 },
             };
             let sim = fleet::simulator(&fleet::devices(&run), run.admins()).await;
+            // Each part's figures as soon as they are in: a later part may take long.
             let mut got = fleet::run(cp, &sim, &run).await;
-            got.extend(fleet_kinds::run(cp, &sim, &run).await);
+            print!("{}", figures::table(&got));
+            let mut more = fleet_kinds::run(cp, &sim, &run).await;
             if run.fair_groups > 0 {
-                got.push(fleet_fair::run(cp, &sim, &run).await);
+                more.push(fleet_fair::run(cp, &sim, &run).await);
             }
             if run.mixed > 0 {
-                got.push(fleet_process::run(cp, &sim, &run).await);
+                more.push(fleet_process::run(cp, &sim, &run).await);
             }
+            print!("{}", figures::table(&more));
+            got.extend(more);
             if run.peer > 0 {
-                got.extend(fleet_peer::run(cp, &sim, &run, run.peer, ansible.as_deref()).await);
+                let peer = fleet_peer::run(cp, &sim, &run, run.peer, ansible.as_deref()).await;
+                print!("{}", figures::table(&peer));
+                got.extend(peer);
             }
-            print!("{}", fleet::table(&got));
             figures.extend(got);
         }
         figures
@@ -146,13 +151,13 @@ fn main() -> ExitCode {
             .take(3)
             .collect::<Vec<_>>()
             .join(" "),
-        fleet::table(&figures)
+        figures::table(&figures)
     );
     let path = std::env::var("FORTISYNC_BENCH_JSON")
         .unwrap_or_else(|_| "target/bench/fleet.json".to_string());
     let json = serde_json::json!({
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "device_concurrency": fleet::DEVICE_CONCURRENCY,
+        "device_concurrency": figures::DEVICE_CONCURRENCY,
         "figures": figures.iter().map(fleet::Figure::json).collect::<Vec<_>>(),
     });
     if let Some(dir) = std::path::Path::new(&path).parent() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::control_plane;
 use crate::support::fleet::{self, Figure, FleetRun};
-use crate::support::{fleet_fair, fleet_kinds, fleet_peer, fleet_process};
+use crate::support::{figures, fleet_fair, fleet_kinds, fleet_peer, fleet_process};
 
 fn tiny() -> FleetRun {
     FleetRun {
@@ -49,7 +49,7 @@ async fn the_fleet_bench_runs_every_scenario_with_the_minimal_device_writes() {
     figures.push(fleet_process::run(cp, &sim, &run).await);
     figures.extend(fleet_peer::run(cp, &sim, &run, run.peer, None).await);
     // Shown when the test fails (and with --nocapture).
-    println!("{}", fleet::table(&figures));
+    println!("{}", figures::table(&figures));
     let scenarios: Vec<&str> = figures.iter().map(|f| f.scenario.as_str()).collect();
     assert_eq!(
         scenarios,
@@ -114,6 +114,6 @@ async fn the_fleet_bench_runs_every_scenario_with_the_minimal_device_writes() {
     let peer = by("peer:ours");
     assert_eq!(peer.calls.writes, 5 + 1, "{peer:?}");
     assert_eq!(extra(peer, "ready"), 1.0);
-    assert_eq!(fleet::table(&figures).lines().count(), figures.len() + 1);
+    assert_eq!(figures::table(&figures).lines().count(), figures.len() + 1);
     assert_eq!(figures[0].json()["device_writes"], burst.calls.writes);
 }

@@ -1,9 +1,9 @@
-//! Fleet-scale figures (issue 17), shared by `benches/fleet.rs` (`scripts/bench`) and the e2e
-//! smoke test that keeps it from rotting: many AddressGroups on one simulated FortiGate, the
-//! in-process controller, a real kube-apiserver. Each scenario reports its wall time, the
-//! device calls the simulator logged, the controller's writes to the apiserver, and the
-//! *limit*: the fewest device calls that change needs and what they cost at the device's
-//! latency with the Guard's concurrency.
+//! Fleet-scale AddressGroup scenarios (issue 17), shared by `benches/fleet.rs`
+//! (`scripts/bench`) and the e2e smoke test that keeps it from rotting: many AddressGroups on
+//! one simulated FortiGate, the in-process controller, a real kube-apiserver (burst, edits,
+//! restart, steady state), and the simulator and helpers the other `fleet_*` scenarios share.
+//! Each scenario reports its wall time, device calls, the controller's apiserver writes and the
+//! *limit* (`support::figures`).
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use fortisync::api::AddressGroup;
 use fortisync::api::FortiGate;
 use fortisync::api::conditions::{READY, is_true};
 use fortisync::reconcile::context::Context;
-use fortisync::sim::fortios::{FaultRule, FortiGateHandle, RequestRecord, Table};
+use fortisync::sim::fortios::{FaultRule, FortiGateHandle, Table};
 use fortisync::sim::{Scenario, Simulator};
 use futures::StreamExt;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -19,10 +19,8 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use super::control_plane::ControlPlane;
+pub use super::figures::{Calls, Figure, apiserver_writes, limit_seconds, percentile, rss_mib};
 use super::fixture::{self, KEY, RunningController};
-
-/// Requests the Guard lets run at once per device (`Endpoint`'s default).
-pub const DEVICE_CONCURRENCY: u64 = 4;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -67,118 +65,6 @@ impl FleetRun {
     pub fn admins(&self) -> usize {
         super::fleet_process::trusted_hosts(self.mixed).div_ceil(9)
     }
-}
-
-/// Device requests split into reads (GET) and writes, connection probes aside.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Calls {
-    /// GETs.
-    pub reads: u64,
-    /// Everything else.
-    pub writes: u64,
-    /// `monitor/system/status` probes of the connection.
-    pub probes: u64,
-}
-
-impl Calls {
-    /// Counts `log`.
-    pub fn of(log: &[RequestRecord]) -> Self {
-        let mut c = Calls::default();
-        for r in log {
-            if r.path.starts_with("/api/v2/monitor/system/status") {
-                c.probes += 1;
-            } else if r.method == "GET" {
-                c.reads += 1;
-            } else {
-                c.writes += 1;
-            }
-        }
-        c
-    }
-}
-
-/// One measured scenario.
-#[derive(Debug, Clone)]
-pub struct Figure {
-    /// e.g. `burst`, `restart`, `steady`, `edit`.
-    pub scenario: String,
-    /// Resources involved.
-    pub resources: usize,
-    /// Device latency per call.
-    pub latency_ms: u64,
-    /// Wall time of the scenario (for `steady`, the window).
-    pub seconds: f64,
-    /// Device calls.
-    pub calls: Calls,
-    /// The controller's writes to the apiserver (status, finalizers, events).
-    pub api_writes: Option<u64>,
-    /// Fewest device calls the change needs.
-    pub limit_calls: u64,
-    /// `limit_calls × latency / concurrency` (or the dependent chain, when longer).
-    pub limit_seconds: f64,
-    /// Extra figures (percentiles, RSS).
-    pub extra: Vec<(String, f64)>,
-}
-
-impl Figure {
-    /// Ours / limit, in device calls.
-    pub fn calls_ratio(&self) -> f64 {
-        (self.calls.reads + self.calls.writes) as f64 / self.limit_calls.max(1) as f64
-    }
-
-    /// Ours / limit, in time (none at 0 ms, where the limit is 0).
-    pub fn time_ratio(&self) -> Option<f64> {
-        (self.limit_seconds > 0.0).then(|| self.seconds / self.limit_seconds)
-    }
-
-    /// The figure as JSON.
-    pub fn json(&self) -> Value {
-        let mut extra = serde_json::Map::new();
-        for (k, v) in &self.extra {
-            extra.insert(k.clone(), json!(v));
-        }
-        json!({
-            "scenario": self.scenario,
-            "resources": self.resources,
-            "latency_ms": self.latency_ms,
-            "seconds": self.seconds,
-            "device_reads": self.calls.reads,
-            "device_writes": self.calls.writes,
-            "device_probes": self.calls.probes,
-            "apiserver_writes": self.api_writes,
-            "limit_calls": self.limit_calls,
-            "limit_seconds": self.limit_seconds,
-            "calls_ratio": self.calls_ratio(),
-            "time_ratio": self.time_ratio(),
-            "extra": extra,
-        })
-    }
-}
-
-/// `calls` at `latency_ms` each, `DEVICE_CONCURRENCY` at once, but never shorter than a
-/// chain of `chain` dependent calls.
-pub fn limit_seconds(calls: u64, chain: u64, latency_ms: u64) -> f64 {
-    let spread = calls as f64 * latency_ms as f64 / DEVICE_CONCURRENCY as f64;
-    spread.max(chain as f64 * latency_ms as f64) / 1e3
-}
-
-/// Writes (anything but GET, LIST, WATCH) the apiserver has taken, from its own
-/// `apiserver_request_total`. The control plane is shared by whatever else runs on it: only
-/// the bench, which runs alone, reads a difference of two of these as the controller's.
-pub async fn apiserver_writes(client: &Client) -> u64 {
-    let req = hyper::Request::get("/metrics")
-        .body(Vec::new())
-        .expect("metrics request");
-    let text = client.request_text(req).await.expect("apiserver /metrics");
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| {
-            ["\"POST\"", "\"PATCH\"", "\"PUT\"", "\"DELETE\""]
-                .iter()
-                .any(|v| l.contains(&format!("verb={v}")))
-        })
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 /// The simulator: one FortiGate per name, each with the administrator `ops` (for the
@@ -356,14 +242,15 @@ async fn reconciled(ctx: &Context, count: u64, limit: Duration) {
 }
 
 /// Waits until the device saw no request but probes for a second: what a scenario started
-/// has finished.
+/// has finished. At most 20 s: a device kept busy by resyncs is never quiet.
 pub async fn quiet(fg: &FortiGateHandle) {
     let count = || {
         let c = Calls::of(&fg.requests());
         c.reads + c.writes
     };
+    let started = Instant::now();
     let (mut last, mut since) = (count(), Instant::now());
-    while since.elapsed() < Duration::from_secs(1) {
+    while since.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let now = count();
         if now != last {
@@ -381,25 +268,6 @@ pub fn latency(fg: &FortiGateHandle, ms: u64) {
             ..FaultRule::default()
         });
     }
-}
-
-/// The nearest-rank `p`th percentile of `sorted`, in ms.
-pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1e3
-}
-
-/// The resident set of this process, in MiB (controller, simulator and client together).
-pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 /// Runs every scenario of `run` on `sim` and returns its figures.
@@ -562,18 +430,27 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Vec<Figu
     drop(ctx);
     fg.clear_faults();
 
-    // Steady state: converged groups on a connection resyncing every `run.resync`; one
-    // interval measured after everything settled.
+    // Steady state: groups converged on a connection resyncing every 10 minutes, then set to
+    // resync every `run.resync`; one interval measured after everything settled. (Converging
+    // under the short interval would measure the burst competing with resyncs instead.)
     let resync = format!("{}s", run.resync.as_secs());
     for (size, device) in run.steady.iter().zip(&names[1..]) {
         let fg = sim.fortigate(device);
-        let ns = connected(cp, fg, &resync, &format!("steady-{size}-{lat}")).await;
+        let ns = connected(cp, fg, "10m", &format!("steady-{size}-{lat}")).await;
         let api = Api::<AddressGroup>::namespaced(client.clone(), &ns);
         let (controller, _ctx) = start(&ns);
         wait_reachable(&client, &ns).await;
         latency(fg, lat);
         create_groups(&api, *size, m).await;
-        all_ready(&api, *size, limit).await;
+        if let Err(got) = ready_within(&api, *size, limit).await {
+            println!("fleet bench: steady {size} at {lat} ms: only {got} Ready after {limit:?}");
+        }
+        let patch = json!({"spec": {"resyncInterval": resync}});
+        Api::<FortiGate>::namespaced(client.clone(), &ns)
+            .patch("fw", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("set the steady-state resync interval");
+        quiet(fg).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         fg.clear_requests();
         let before = apiserver_writes(&client).await;
@@ -660,41 +537,4 @@ async fn undo_burst_edit(
     })
     .await;
     quiet(fg).await;
-}
-
-/// The figures as a table, one line each.
-pub fn table(figures: &[Figure]) -> String {
-    let mut s = format!(
-        "{:<10} {:>6} {:>5} {:>9} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8}  extra\n",
-        "scenario",
-        "res",
-        "lat",
-        "seconds",
-        "reads",
-        "writes",
-        "api-wr",
-        "lim-call",
-        "lim-sec",
-        "calls/l",
-        "time/l"
-    );
-    for f in figures {
-        let extra: Vec<String> = f.extra.iter().map(|(k, v)| format!("{k}={v:.1}")).collect();
-        s.push_str(&format!(
-            "{:<10} {:>6} {:>5} {:>9.3} {:>7} {:>7} {:>8} {:>8} {:>9.3} {:>8.2} {:>8}  {}\n",
-            f.scenario,
-            f.resources,
-            f.latency_ms,
-            f.seconds,
-            f.calls.reads,
-            f.calls.writes,
-            f.api_writes.map_or("-".into(), |w| w.to_string()),
-            f.limit_calls,
-            f.limit_seconds,
-            f.calls_ratio(),
-            f.time_ratio().map_or("-".into(), |r| format!("{r:.2}")),
-            extra.join(" "),
-        ));
-    }
-    s
 }

@@ -1,6 +1,7 @@
 //! Shared e2e harness: a real control plane and small helpers around it.
 
 pub mod control_plane;
+pub mod figures;
 pub mod fixture;
 pub mod fleet;
 pub mod fleet_fair;
