@@ -145,7 +145,7 @@ pub fn rss_mib() -> f64 {
 /// The figures as a table, one line each.
 pub fn table(figures: &[Figure]) -> String {
     let mut s = format!(
-        "{:<10} {:>6} {:>5} {:>9} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8}  extra\n",
+        "{:<12} {:>6} {:>5} {:>9} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8}  extra\n",
         "scenario",
         "res",
         "lat",
@@ -161,7 +161,7 @@ pub fn table(figures: &[Figure]) -> String {
     for f in figures {
         let extra: Vec<String> = f.extra.iter().map(|(k, v)| format!("{k}={v:.1}")).collect();
         s.push_str(&format!(
-            "{:<10} {:>6} {:>5} {:>9.3} {:>7} {:>7} {:>8} {:>8} {:>9.3} {:>8.2} {:>8}  {}\n",
+            "{:<12} {:>6} {:>5} {:>9.3} {:>7} {:>7} {:>8} {:>8} {:>9.3} {:>8.2} {:>8}  {}\n",
             f.scenario,
             f.resources,
             f.latency_ms,
