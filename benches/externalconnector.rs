@@ -21,25 +21,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fortisync::api::conditions::{READY, is_true};
-use fortisync::api::{ExternalConnector, FortiGate};
+use fortisync::api::FortiGate;
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
-use fortisync::sim::fortios::{FortiGateHandle, RequestRecord};
+use fortisync::sim::fortios::FortiGateHandle;
 use fortisync::sim::{Scenario, Simulator};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use support::control_plane::ControlPlane;
+use support::fleet::Calls;
+use support::kinds::{self, Mode};
 
 const KEY: &str = "bench-fortigate-token-000000000000";
-const VDOM: &str = "root";
 /// Entries each edited connector starts with.
 const BASE_ENTRIES: usize = 10;
-const POLL: Duration = Duration::from_millis(1);
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
@@ -223,131 +222,23 @@ async fn connection(client: &Client, ns: &str, name: &str, fg: &FortiGateHandle)
         .expect("create FortiGate");
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Push,
-    Feed,
-}
-
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Push => "Push",
-            Mode::Feed => "Feed",
-        }
-    }
-}
-
-/// A connector `name` on `target` writing the external resource `name`; `spec` adds fields.
-fn connector(name: &str, target: &str, mode: Mode, spec: serde_json::Value) -> ExternalConnector {
-    let mut value = json!({
-        "apiVersion": "fortisync.dev/v1alpha1",
-        "kind": "ExternalConnector",
-        "metadata": {"name": name},
-        "spec": {
-            "targetRef": {"kind": "FortiGate", "name": target},
-            "resourceName": name,
-            "mode": mode.as_str(),
-        },
-    });
-    if mode == Mode::Feed {
-        // Hourly polls: see `scenario`.
-        value["spec"]["feed"] = json!({"refreshRate": 60});
-    }
-    for (k, v) in spec.as_object().expect("spec fields") {
-        value["spec"][k] = v.clone();
-    }
-    serde_json::from_value(value).expect("ExternalConnector")
-}
-
-fn entries_json(entries: &[String]) -> serde_json::Value {
-    entries.iter().map(|e| json!({"address": e})).collect()
-}
-
 async fn wait_reachable(client: &Client, ns: &str, name: &str) {
     let api = Api::<FortiGate>::namespaced(client.clone(), ns);
-    wait_for(&format!("FortiGate {name} reachable"), 30, || {
-        let api = api.clone();
-        async move {
-            api.get(name)
-                .await
-                .ok()
-                .and_then(|f| f.status)
-                .is_some_and(|s| s.reachable)
-        }
-    })
-    .await;
-}
-
-/// Polls `check` every 20 ms until it holds; panics after `limit_s` seconds.
-async fn wait_for<F, Fut>(what: &str, limit_s: u64, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(limit_s),
-            "externalconnector bench: timed out after {limit_s} s waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Polls the simulator's in-process state every ~1 ms until `check` holds.
-async fn wait_device(what: &str, limit: Duration, check: impl Fn() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if check() {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "externalconnector bench: timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Whether the connector's status describes `generation` and says Ready.
-async fn ready_at(api: &Api<ExternalConnector>, name: &str, generation: Option<i64>) -> bool {
-    api.get(name)
-        .await
-        .ok()
-        .and_then(|c| c.status)
-        .is_some_and(|s| {
-            s.observed_generation.is_some()
-                && s.observed_generation >= generation
-                && is_true(&s.conditions, READY)
-        })
-}
-
-/// Device requests split into reads (GET), writes, and connection probes.
-#[derive(Debug, Default, Clone, Copy)]
-struct Calls {
-    reads: usize,
-    writes: usize,
-    probes: usize,
-}
-
-impl Calls {
-    fn of(log: &[RequestRecord]) -> Self {
-        let mut c = Calls::default();
-        for r in log {
-            if r.path.starts_with("/api/v2/monitor/system/status") {
-                c.probes += 1;
-            } else if r.method == "GET" {
-                c.reads += 1;
-            } else {
-                c.writes += 1;
+    kinds::wait_until(
+        &format!("FortiGate {name} reachable"),
+        Duration::from_secs(30),
+        || {
+            let api = api.clone();
+            async move {
+                api.get(name)
+                    .await
+                    .ok()
+                    .and_then(|f| f.status)
+                    .is_some_and(|s| s.reachable)
             }
-        }
-        c
-    }
+        },
+    )
+    .await;
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -366,74 +257,14 @@ fn verdict(ok: bool) -> &'static str {
 
 /// Figures 1 and 2: one-entry additions through the Kubernetes API, timed to the device.
 async fn edits_bench(client: &Client, ns: &str, fg: &FortiGateHandle, mode: Mode, edits: usize) {
-    let api = Api::<ExternalConnector>::namespaced(client.clone(), ns);
     let name = match mode {
         Mode::Push => "push",
         Mode::Feed => "feed",
     };
     let target = format!("fw-{name}");
-    let mut entries: Vec<String> = (1..=BASE_ENTRIES).map(|i| format!("192.0.2.{i}")).collect();
-    let created = api
-        .create(
-            &PostParams::default(),
-            &connector(
-                name,
-                &target,
-                mode,
-                json!({"entries": entries_json(&entries)}),
-            ),
-        )
-        .await
-        .expect("create the connector");
-    wait_for(&format!("the {name} connector Ready"), 60, || {
-        ready_at(&api, name, created.metadata.generation)
-    })
-    .await;
-    let on_device = |entry: &str| fg.feed_entries(VDOM, name).iter().any(|e| e == entry);
-    wait_device(
-        "the base list on the device",
-        Duration::from_secs(30),
-        || on_device(&entries[BASE_ENTRIES - 1]),
-    )
-    .await;
-
-    let mut to_device = Vec::with_capacity(edits);
-    let mut to_status = Vec::with_capacity(edits);
-    let mut calls = Vec::with_capacity(edits);
-    let mut pulls = 0;
-    let mut last: Vec<String> = Vec::new();
-    for i in 0..edits {
-        let entry = format!("198.51.{}.{}", 100 + i / 250, i % 250 + 1);
-        entries.push(entry.clone());
-        fg.clear_requests();
-        let polls_before = fg.feed_polls(VDOM, name).len();
-        let patch = json!({"spec": {"entries": entries_json(&entries)}});
-        let patched = api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .expect("edit the connector");
-        let written = Instant::now();
-        wait_device(
-            "the new entry on the device",
-            Duration::from_secs(30),
-            || on_device(&entry),
-        )
-        .await;
-        to_device.push(written.elapsed());
-        // The reconcile ends with the status write: then every device call of the change is in.
-        wait_for("the edit in status", 30, || {
-            ready_at(&api, name, patched.metadata.generation)
-        })
-        .await;
-        to_status.push(written.elapsed());
-        let log = fg.requests();
-        calls.push(Calls::of(&log));
-        last = log
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect();
-        pulls += fg.feed_polls(VDOM, name).len() - polls_before;
-    }
+    let got =
+        kinds::connector_edits(client, ns, fg, (mode, name, &target), BASE_ENTRIES, edits).await;
+    let (mut to_device, mut to_status, calls) = (got.to_device, got.to_status, got.calls);
     to_device.sort();
     to_status.sort();
     let p99 = percentile(&to_device, 99.0);
@@ -464,8 +295,8 @@ async fn edits_bench(client: &Client, ns: &str, fg: &FortiGateHandle, mode: Mode
         ms(percentile(&to_status, 99.0)),
     );
     let n = calls.len().max(1) as f64;
-    let sum = |f: fn(&Calls) -> usize| calls.iter().map(f).sum::<usize>() as f64 / n;
-    let max = |f: fn(&Calls) -> usize| calls.iter().map(f).max().unwrap_or(0);
+    let sum = |f: fn(&Calls) -> u64| calls.iter().map(f).sum::<u64>() as f64 / n;
+    let max = |f: fn(&Calls) -> u64| calls.iter().map(f).max().unwrap_or(0);
     print!(
         "   device calls per change: {:.2} reads + {:.2} writes (max {} + {}; plus {:.2} connection probes)",
         sum(|c| c.reads),
@@ -475,74 +306,30 @@ async fn edits_bench(client: &Client, ns: &str, fg: &FortiGateHandle, mode: Mode
         sum(|c| c.probes),
     );
     if mode == Mode::Feed {
-        print!("; {:.2} EDL pulls per change", pulls as f64 / n);
+        print!("; {:.2} EDL pulls per change", got.pulls as f64 / n);
     }
     println!();
-    println!("   the last change's calls: {}", last.join(", "));
+    println!("   the last change's calls: {}", got.last.join(", "));
 }
 
 /// Figure 3: `count` entries from a ConfigMap, pushed from empty.
 async fn big_bench(client: &Client, ns: &str, fg: &FortiGateHandle, count: usize) {
-    let name = "big";
-    let lines: String = (0..count)
-        .map(|i| format!("10.{}.{}.{}\n", i / 62_500, (i / 250) % 250, i % 250 + 1))
-        .collect();
-    let config_map = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some("big-list".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([("entries".to_string(), lines)])),
-        ..ConfigMap::default()
-    };
-    Api::<ConfigMap>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &config_map)
-        .await
-        .expect("create the ConfigMap");
-    let api = Api::<ExternalConnector>::namespaced(client.clone(), ns);
-    fg.clear_requests();
-    let started = Instant::now();
-    let created = api
-        .create(
-            &PostParams::default(),
-            &connector(
-                name,
-                "fw-big",
-                Mode::Push,
-                json!({"entriesFrom": [{"configMapRef": {"name": "big-list", "key": "entries"}}]}),
-            ),
-        )
-        .await
-        .expect("create the big connector");
-    // Every 10 ms, not every 1 ms: each look copies the device's list under its state lock.
-    loop {
-        if fg.feed_entries(VDOM, name).len() >= count {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "externalconnector bench: {count} entries not on the device after 300 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let on_device = started.elapsed();
-    wait_for(&format!("the {count}-entry connector Ready"), 300, || {
-        ready_at(&api, name, created.metadata.generation)
-    })
+    let got = kinds::connector_from_empty(
+        client,
+        ns,
+        fg,
+        ("big", "fw-big"),
+        count,
+        Duration::from_secs(300),
+    )
     .await;
-    let ready = started.elapsed();
-    let calls = Calls::of(&fg.requests());
-    let pushes = fg
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/external-resource/dynamic"))
-        .count();
     println!(
-        "3. {count} entries (ConfigMap) pushed from empty: all on the device after {:.2} s, Ready after {:.2} s; {} device reads + {} writes ({pushes} dynamic pushes; plus {} connection probes)",
-        on_device.as_secs_f64(),
-        ready.as_secs_f64(),
-        calls.reads,
-        calls.writes,
-        calls.probes,
+        "3. {count} entries (ConfigMap) pushed from empty: all on the device after {:.2} s, Ready after {:.2} s; {} device reads + {} writes ({} dynamic pushes; plus {} connection probes)",
+        got.on_device.as_secs_f64(),
+        got.ready.as_secs_f64(),
+        got.calls.reads,
+        got.calls.writes,
+        got.pushes,
+        got.calls.probes,
     );
 }

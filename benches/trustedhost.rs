@@ -18,22 +18,21 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use fortisync::api::TrustedHost;
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::{Scenario, Simulator};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use prometheus_client::registry::Registry;
 use serde_json::json;
+use std::time::Duration;
+use support::kinds::{self, Grantee};
 
 const FMG_KEY: &str = "bench-fmg-key-0000000000000001";
 const FW_KEY: &str = "bench-fw-key-00000000000000001";
-const POLL: Duration = Duration::from_millis(1);
-const LIMIT: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     // `cargo bench` passes --bench; `cargo test --benches` would otherwise start a cluster.
@@ -168,7 +167,12 @@ async fn bench(client: Client) {
     let fmg_control = fmg.control().clone();
     let fmg_slot = move || fmg_control.admin("alice").map(|u| u.trusthost_slots()[9]);
     let unused = [Ipv4Addr::BROADCAST; 2];
-    let (open, closed) = measure(&api, grants, "FortiManager", "fmg", "alice", |addr| {
+    let fmg_admin = Grantee {
+        kind: "FortiManager",
+        target: "fmg",
+        user: "alice",
+    };
+    let (open, closed) = kinds::grant_rounds(&api, grants, &fmg_admin, |addr| {
         let want = [addr, Ipv4Addr::BROADCAST];
         let now = fmg_slot();
         (now == Some(want), now == Some(unused))
@@ -176,83 +180,18 @@ async fn bench(client: Client) {
     .await;
     report("FortiManager admin", &open, &closed);
 
-    let fg_slot = move || {
-        fg.snapshot()
-            .admins
-            .into_iter()
-            .find(|a| a.name == "ops")
-            .and_then(|a| a.trusthosts.get(9).copied())
+    let fg_admin = Grantee {
+        kind: "FortiGate",
+        target: "fw",
+        user: "ops",
     };
-    let (open, closed) = measure(&api, grants, "FortiGate", "fw", "ops", |addr| {
-        let now = fg_slot();
-        let held = now.map(|n| n.to_string());
-        (
-            held == Some(format!("{addr}/32")),
-            held.is_none_or(|h| h == "0.0.0.0/0"),
-        )
+    let (open, closed) = kinds::grant_rounds(&api, grants, &fg_admin, |addr| {
+        kinds::fortigate_slot_state(fg, "ops", addr)
     })
     .await;
     report("FortiGate admin", &open, &closed);
     controller.abort();
     let _ = controller.await;
-}
-
-/// `grants` rounds of create → open, delete → closed; `state(addr)` says (open, closed).
-async fn measure(
-    api: &Api<TrustedHost>,
-    grants: usize,
-    kind: &str,
-    target: &str,
-    user: &str,
-    state: impl Fn(Ipv4Addr) -> (bool, bool),
-) -> (Vec<Duration>, Vec<Duration>) {
-    let (mut open, mut closed) = (Vec::new(), Vec::new());
-    for i in 0..grants {
-        let addr = Ipv4Addr::new(127, 0, 1, (i % 250) as u8 + 1);
-        let th: TrustedHost = serde_json::from_value(json!({
-            "apiVersion": "fortisync.dev/v1alpha1", "kind": "TrustedHost",
-            "metadata": {"name": format!("grant-{}", kind.to_lowercase())},
-            "spec": {"targetRef": {"kind": kind, "name": target}, "user": user, "address": addr.to_string()},
-        }))
-        .expect("TrustedHost");
-        let name = th.metadata.name.clone().expect("name");
-        let started = Instant::now();
-        api.create(&PostParams::default(), &th)
-            .await
-            .expect("create");
-        open.push(until(api, &name, started, || state(addr).0).await);
-        let started = Instant::now();
-        api.delete(&name, &DeleteParams::default())
-            .await
-            .expect("delete");
-        closed.push(until(api, &name, started, || state(addr).1).await);
-        // The next round's create must not meet this one's finalizer.
-        while api.get_opt(&name).await.expect("get").is_some() {
-            tokio::time::sleep(POLL).await;
-        }
-    }
-    (open, closed)
-}
-
-async fn until(
-    api: &Api<TrustedHost>,
-    name: &str,
-    started: Instant,
-    done: impl Fn() -> bool,
-) -> Duration {
-    while !done() {
-        if started.elapsed() > LIMIT {
-            let status = api
-                .get_opt(name)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|t| t.status);
-            panic!("timed out after {LIMIT:?}; {name}'s status: {status:?}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    started.elapsed()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -3,8 +3,14 @@
 pub mod canary;
 pub mod control_plane;
 pub mod device_log;
+pub mod figures;
 pub mod fixture;
 pub mod fleet;
+pub mod fleet_fair;
+pub mod fleet_kinds;
+pub mod fleet_peer;
+pub mod fleet_process;
+pub mod kinds;
 pub mod node;
 pub mod proxy;
 pub mod run;

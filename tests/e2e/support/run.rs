@@ -150,6 +150,11 @@ impl RunProcess {
         None
     }
 
+    /// Its process id (the benchmark reads its `/proc/<pid>` figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The HTTP status of `/readyz`, None while the admin server is not up.
     pub async fn readyz(&self) -> Option<u16> {
         let url = format!("http://{}/readyz", self.admin);

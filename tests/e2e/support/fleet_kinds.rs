@@ -1,0 +1,187 @@
+//! The fleet bench's per-kind figures (issue 17): CR change → device for an ExternalConnector
+//! (Push) and a TrustedHost (a FortiGate admin's slot), with device calls and apiserver writes
+//! per change, and an ExternalConnector of many entries pushed from empty. The AddressGroup's
+//! are `support::fleet`'s `edit:AG`. The loops are `support::kinds`', which the kinds' own
+//! benches print in more detail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fortisync::api::TrustedHost;
+use fortisync::reconcile::context::Context;
+use fortisync::reconcile::controller::{self, Scope};
+use fortisync::sim::Simulator;
+use kube::Api;
+use prometheus_client::registry::Registry;
+
+use super::control_plane::ControlPlane;
+use super::fixture::RunningController;
+use super::fleet::{self, Calls, Figure, FleetRun};
+use super::kinds::{self, Grantee, Mode};
+
+/// Entries the edited connector starts with.
+const BASE_ENTRIES: usize = 10;
+
+/// The in-process controller for `ns` with its EDL endpoint on loopback, as `fortisync run
+/// --edl-address` has it (a connector's resource names the EDL URL even in Push mode).
+pub async fn start_with_edl(cp: &ControlPlane, ns: &str) -> (RunningController, RunningController) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the EDL endpoint");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut registry = Registry::default();
+    let ctx = Arc::new(Context::new(cp.client(), &mut registry).with_edl_base_url(Some(base)));
+    let edl = RunningController::spawn({
+        let lists = ctx.edl.clone();
+        async move {
+            let _ = fortisync::edl::serve_on(listener, lists, None, std::future::pending()).await;
+        }
+    });
+    let running = RunningController::spawn(controller::run(ctx, Scope::namespace(ns.to_string())));
+    (running, edl)
+}
+
+fn summed(calls: &[Calls]) -> Calls {
+    calls.iter().fold(Calls::default(), |a, c| Calls {
+        reads: a.reads + c.reads,
+        writes: a.writes + c.writes,
+        probes: a.probes + c.probes,
+    })
+}
+
+fn latencies(mut took: Vec<Duration>) -> Vec<(String, f64)> {
+    took.sort();
+    vec![
+        ("p50_ms".into(), fleet::percentile(&took, 50.0)),
+        ("p95_ms".into(), fleet::percentile(&took, 95.0)),
+        ("p99_ms".into(), fleet::percentile(&took, 99.0)),
+    ]
+}
+
+/// The per-kind figures of `run` on its device `kinds-<latency>`.
+pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Vec<Figure> {
+    let lat = run.latency_ms;
+    let fg = sim.fortigate(&format!("kinds-{lat}"));
+    let client = cp.client();
+    let ns = fleet::connected(cp, fg, "10m", &format!("kinds-{lat}")).await;
+    let _controller = start_with_edl(cp, &ns).await;
+    fleet::wait_reachable(&client, &ns).await;
+    fleet::latency(fg, lat);
+    let mut out = Vec::new();
+    let edits = run.edits.max(1);
+
+    // ExternalConnector (Push): one-entry additions.
+    let before = fleet::apiserver_writes(&client).await;
+    let got = kinds::connector_edits(
+        &client,
+        &ns,
+        fg,
+        (Mode::Push, "push", "fw"),
+        BASE_ENTRIES,
+        edits,
+    )
+    .await;
+    // Less the bench's create and its patch per edit.
+    let api_writes = fleet::apiserver_writes(&client).await - before - 1 - edits as u64;
+    let calls = summed(&got.calls);
+    let changes = edits as u64;
+    // One `add` command carries the entry; the device needs nothing else.
+    let limit_calls = changes;
+    let mut extra = latencies(got.to_device.clone());
+    extra.push((
+        "calls_per_change".into(),
+        (calls.reads + calls.writes) as f64 / changes as f64,
+    ));
+    extra.push((
+        "api_wr_per_change".into(),
+        api_writes as f64 / changes as f64,
+    ));
+    out.push(Figure {
+        scenario: "edit:EC".into(),
+        resources: 1,
+        latency_ms: lat,
+        seconds: got.to_device.iter().map(Duration::as_secs_f64).sum(),
+        calls,
+        api_writes: Some(api_writes),
+        limit_calls,
+        limit_seconds: fleet::limit_seconds(limit_calls, limit_calls, lat),
+        extra,
+    });
+
+    // TrustedHost: grant (create) and revoke (delete) of slot 10 of the admin `ops`.
+    let api: Api<TrustedHost> = Api::namespaced(client.clone(), &ns);
+    let rounds = edits.div_ceil(2);
+    fg.clear_requests();
+    let before = fleet::apiserver_writes(&client).await;
+    let who = Grantee {
+        kind: "FortiGate",
+        target: "fw",
+        user: "ops",
+    };
+    let (open, closed) = kinds::grant_rounds(&api, rounds, &who, |addr| {
+        kinds::fortigate_slot_state(fg, "ops", addr)
+    })
+    .await;
+    fleet::quiet(fg).await;
+    // Less the bench's create and delete per round.
+    let api_writes = fleet::apiserver_writes(&client).await - before - 2 * rounds as u64;
+    let calls = Calls::of(&fg.requests());
+    let changes = 2 * rounds as u64;
+    // Read the admin (a slot someone else set must not be overwritten), write the slot.
+    let limit_calls = 2 * changes;
+    let took: Vec<Duration> = open.iter().chain(&closed).copied().collect();
+    let mut extra = latencies(took.clone());
+    extra.push((
+        "calls_per_change".into(),
+        (calls.reads + calls.writes) as f64 / changes as f64,
+    ));
+    extra.push((
+        "api_wr_per_change".into(),
+        api_writes as f64 / changes as f64,
+    ));
+    out.push(Figure {
+        scenario: "edit:TH".into(),
+        resources: 1,
+        latency_ms: lat,
+        seconds: took.iter().map(Duration::as_secs_f64).sum(),
+        calls,
+        api_writes: Some(api_writes),
+        limit_calls,
+        limit_seconds: fleet::limit_seconds(limit_calls, limit_calls, lat),
+        extra,
+    });
+
+    // One connector of `big_entries` entries, from empty.
+    if run.big_entries > 0 {
+        let before = fleet::apiserver_writes(&client).await;
+        let got = kinds::connector_from_empty(
+            &client,
+            &ns,
+            fg,
+            ("big", "fw"),
+            run.big_entries,
+            run.timeout,
+        )
+        .await;
+        // Less the bench's ConfigMap and connector.
+        let api_writes = fleet::apiserver_writes(&client).await - before - 2;
+        // Create the resource object, then one `snapshot` command with every entry.
+        let limit_calls = 2;
+        out.push(Figure {
+            scenario: "ec-big".into(),
+            resources: run.big_entries,
+            latency_ms: lat,
+            seconds: got.ready.as_secs_f64(),
+            calls: got.calls,
+            api_writes: Some(api_writes),
+            limit_calls,
+            limit_seconds: fleet::limit_seconds(limit_calls, limit_calls, lat),
+            extra: vec![
+                ("on_device_s".into(), got.on_device.as_secs_f64()),
+                ("pushes".into(), got.pushes as f64),
+            ],
+        });
+    }
+    fg.clear_faults();
+    out
+}
