@@ -9,7 +9,7 @@
 //! groups runs again alone, observed afresh: one group the ADOM refuses never fails another.
 //! Two groups touching one object never share a batch (`batch::split`).
 
-use super::batch::{Answer, Batches, Request, log_write, outcomes, split};
+use super::batch::{Answer, Batches, Request, in_rounds, log_write, outcomes, split};
 use super::converge::{
     Convergence, Pass, desired_for, duplicate_refusal, install_devices, observe_adom, run,
     write_adom,
@@ -166,34 +166,8 @@ pub async fn converge_together(
     now: jiff::Timestamp,
     write: bool,
 ) -> Vec<Answer> {
-    let mut answers: Vec<Option<Answer>> = groups.iter().map(|_| None).collect();
-    let mut queued = Vec::new();
-    for (i, g) in groups.iter().enumerate() {
-        match desired_for(g, target) {
-            Ok(families) => queued.push((
-                i,
-                Request {
-                    families,
-                    now,
-                    write,
-                },
-            )),
-            Err(e) => answers[i] = Some(Err(e)),
-        }
-    }
-    while !queued.is_empty() {
-        let (index, requests): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
-        let outcomes = run_batch(target, requests).await;
-        queued = Vec::new();
-        for (i, outcome) in index.into_iter().zip(outcomes) {
-            match outcome {
-                Outcome::Done(answer) => answers[i] = Some(answer),
-                Outcome::Later(request) => queued.push((i, request)),
-            }
-        }
-    }
-    answers
-        .into_iter()
-        .map(|a| a.expect("every group answered"))
-        .collect()
+    in_rounds(target, groups, now, write, |requests| {
+        run_batch(target, requests)
+    })
+    .await
 }

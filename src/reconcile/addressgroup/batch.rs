@@ -457,18 +457,32 @@ pub async fn converge_together(
     now: jiff::Timestamp,
     write: bool,
 ) -> Vec<Answer> {
-    let Target::FortiGate { client, firmware } = target else {
+    let Target::FortiGate { client, .. } = target else {
         panic!("converge_together takes a FortiGate target");
     };
+    in_rounds(target, groups, now, write, |requests| {
+        run_batch(client, requests)
+    })
+    .await
+}
+
+/// `groups` run by `run` in rounds as one device's queue would: all at first, then what each
+/// round handed back.
+pub(super) async fn in_rounds<F, Fut>(
+    target: &Target,
+    groups: &[AddressGroup],
+    now: jiff::Timestamp,
+    write: bool,
+    run: F,
+) -> Vec<Answer>
+where
+    F: Fn(Vec<Request>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Outcome<Request, Answer>>>,
+{
     let mut answers: Vec<Option<Answer>> = groups.iter().map(|_| None).collect();
     let mut queued = Vec::new();
     for (i, g) in groups.iter().enumerate() {
-        match super::converge::desired(
-            &kube::ResourceExt::namespace(g).unwrap_or_default(),
-            &kube::ResourceExt::name_any(g),
-            &g.spec,
-            *firmware,
-        ) {
+        match super::converge::desired_for(g, target) {
             Ok(families) => queued.push((
                 i,
                 Request {
@@ -482,7 +496,7 @@ pub async fn converge_together(
     }
     while !queued.is_empty() {
         let (index, requests): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
-        let outcomes = run_batch(client, requests).await;
+        let outcomes = run(requests).await;
         queued = Vec::new();
         for (i, outcome) in index.into_iter().zip(outcomes) {
             match outcome {
