@@ -1,4 +1,4 @@
-//! AddressGroups on a FortiManager ADOM, batched per FortiManager (`reconcile::batch`): the
+//! AddressGroups on a FortiManager ADOM, batched per FortiManager (`batch::converge_batched`): the
 //! groups already queued for one ADOM are observed and planned each exactly as alone, then
 //! written in **one** workspace session (lock → every group's writes → commit → unlock)
 //! instead of one session per group, so a burst of N groups costs the ADOM 3 workspace calls,
@@ -9,59 +9,16 @@
 //! groups runs again alone, observed afresh: one group the ADOM refuses never fails another.
 //! Two groups touching one object never share a batch (`batch::split`).
 
-use super::batch::{Answer, Batches, Request, in_rounds, log_write, outcomes, split};
-use super::converge::{
-    Convergence, Pass, desired_for, duplicate_refusal, install_devices, observe_adom, run,
-    write_adom,
-};
+use super::batch::{Answer, Request, in_rounds, log_write, outcomes, split};
+use super::converge::{Convergence, Pass, install_devices, observe_adom, run, write_adom};
 use crate::api::addressgroup::AddressGroup;
 use crate::reconcile::batch::Outcome;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 use crate::reconcile::target::workspace::in_workspace;
 
-/// `batch::converge_batched` for a FortiManager target.
-pub async fn converge_batched(
-    batches: &Batches,
-    target: &Target,
-    group: &AddressGroup,
-    now: jiff::Timestamp,
-    write: bool,
-    patient: bool,
-) -> Answer {
-    let Target::FortiManager { client, .. } = target else {
-        unreachable!("the FortiGate path is batch::converge_batched");
-    };
-    if let Some(refusal) = duplicate_refusal(&group.spec) {
-        return Ok(Convergence {
-            spec_refusal: Some(refusal),
-            ..Convergence::default()
-        });
-    }
-    let request = Request {
-        families: desired_for(group, target)?,
-        now,
-        write,
-    };
-    let combiner = batches.manager_combiner(client);
-    let run = |requests: Vec<Request>| async move { run_batch(target, requests).await };
-    loop {
-        // None: the pass running our batch was cancelled before answering: queue it again.
-        if let Some(answer) = combiner.submit(request.clone(), patient, &run).await {
-            return answer;
-        }
-    }
-}
-
-fn owner(r: &Request) -> String {
-    r.families
-        .first()
-        .map(|(_, d)| format!("{}/{}", d.owner.namespace, d.owner.name))
-        .unwrap_or_default()
-}
-
 async fn alone(target: &Target, r: &Request) -> Answer {
-    let owner = owner(r);
+    let owner = r.owner();
     let mut on_write = |device: &str, op: &super::plan::Op| log_write(device, &owner, op);
     run(
         target,
@@ -73,7 +30,10 @@ async fn alone(target: &Target, r: &Request) -> Answer {
     .await
 }
 
-async fn run_batch(target: &Target, requests: Vec<Request>) -> Vec<Outcome<Request, Answer>> {
+pub(super) async fn run_batch(
+    target: &Target,
+    requests: Vec<Request>,
+) -> Vec<Outcome<Request, Answer>> {
     let (now_, slots) = split(requests);
     let answers = if now_.len() == 1 {
         vec![alone(target, &now_[0]).await]
@@ -111,7 +71,7 @@ pub(super) async fn converge_many(target: &Target, requests: &[Request]) -> Vec<
     if !writers.is_empty() {
         let written = in_workspace(client, spec, || async {
             for &i in &writers {
-                let owner = owner(&requests[i]);
+                let owner = requests[i].owner();
                 let mut on_write =
                     |device: &str, op: &super::plan::Op| log_write(device, &owner, op);
                 let Ok(out) = &answers[i] else { continue };
@@ -139,7 +99,7 @@ pub(super) async fn converge_many(target: &Target, requests: &[Request]) -> Vec<
         if out.refusal().is_some() {
             continue;
         }
-        let owner = owner(r);
+        let owner = r.owner();
         let mut on_write = |device: &str, op: &super::plan::Op| log_write(device, &owner, op);
         match install_devices(
             client,

@@ -45,6 +45,16 @@ pub struct Request {
     pub(super) write: bool,
 }
 
+impl Request {
+    /// `namespace/name` of the resource, for the write log.
+    pub(super) fn owner(&self) -> String {
+        self.families
+            .first()
+            .map(|(_, d)| format!("{}/{}", d.owner.namespace, d.owner.name))
+            .unwrap_or_default()
+    }
+}
+
 pub(super) type Answer = Result<Convergence, ReconcileError>;
 
 /// One device's combiner, and the client it serves (gone: the entry is stale).
@@ -95,9 +105,9 @@ pub(super) fn log_write(device: &str, owner: &str, op: &Op) {
     tracing::info!(%device, resource = %owner, op = %op, "device write");
 }
 
-/// `converge::converge` for the controller: on a FortiGate, through the device's batch.
-/// `patient`: a resync of a converged group, which may wait a moment for the others of its
-/// device's resync tick (`reconcile::batch`).
+/// `converge::converge` for the controller, through the device's batch: a FortiGate's, or a
+/// FortiManager ADOM's (`adom_batch`). `patient`: a resync of a converged group, which may
+/// wait a moment for the others of its device's resync tick (`reconcile::batch`).
 pub async fn converge_batched(
     batches: &Batches,
     target: &Target,
@@ -106,33 +116,40 @@ pub async fn converge_batched(
     write: bool,
     patient: bool,
 ) -> Answer {
-    let Target::FortiGate { client, firmware } = target else {
-        return super::adom_batch::converge_batched(batches, target, group, now, write, patient)
-            .await;
-    };
     if let Some(refusal) = duplicate_refusal(&group.spec) {
         return Ok(Convergence {
             spec_refusal: Some(refusal),
             ..Convergence::default()
         });
     }
-    let families = super::converge::desired(
-        &kube::ResourceExt::namespace(group).unwrap_or_default(),
-        &kube::ResourceExt::name_any(group),
-        &group.spec,
-        *firmware,
-    )?;
     let request = Request {
-        families,
+        families: super::converge::desired_for(group, target)?,
         now,
         write,
     };
-    let client = client.clone();
-    let combiner = batches.combiner(&client);
-    let run = |requests: Vec<Request>| {
-        let client = client.clone();
-        async move { run_batch(&client, requests).await }
-    };
+    match target {
+        Target::FortiGate { client, .. } => {
+            let run = |requests: Vec<Request>| async move { run_batch(client, requests).await };
+            answered(&batches.combiner(client), request, patient, run).await
+        }
+        Target::FortiManager { client, .. } => {
+            let run = |requests: Vec<Request>| super::adom_batch::run_batch(target, requests);
+            answered(&batches.manager_combiner(client), request, patient, run).await
+        }
+    }
+}
+
+/// Submits `request` until a batch answers it.
+async fn answered<F, Fut>(
+    combiner: &Combiner<Request, Answer>,
+    request: Request,
+    patient: bool,
+    run: F,
+) -> Answer
+where
+    F: Fn(Vec<Request>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Outcome<Request, Answer>>>,
+{
     loop {
         // None: the pass running our batch was cancelled (shutdown) before answering; ours
         // was not written, or its writes ended: queue it again.
@@ -224,11 +241,7 @@ async fn apply(
     out: &Convergence,
 ) -> Result<(), ReconcileError> {
     if r.write && out.refusal().is_none() {
-        let owner = r
-            .families
-            .first()
-            .map(|(_, d)| format!("{}/{}", d.owner.namespace, d.owner.name))
-            .unwrap_or_default();
+        let owner = r.owner();
         for p in &out.plans {
             let mut on_write = |device: &str, op: &Op| log_write(device, &owner, op);
             apply_fortigate(client, p.family, p.plan.ops(), &mut on_write).await?;
