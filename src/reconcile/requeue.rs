@@ -19,13 +19,21 @@ pub fn next_requeue(
     next_expiry: Option<jiff::Timestamp>,
     now: jiff::Timestamp,
 ) -> Duration {
-    let jittered = jittered(resync);
+    sooner_expiry(jittered(resync), next_expiry, now)
+}
+
+/// `wake`, or just after the nearest expiry when that comes first.
+fn sooner_expiry(
+    wake: Duration,
+    next_expiry: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Duration {
     match next_expiry {
         Some(at) => {
             let until = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
-            jittered.min(until + Duration::from_millis(50))
+            wake.min(until + Duration::from_millis(50))
         }
-        None => jittered,
+        None => wake,
     }
 }
 
@@ -38,14 +46,7 @@ pub fn next_requeue_aligned(
     next_expiry: Option<jiff::Timestamp>,
     now: jiff::Timestamp,
 ) -> Duration {
-    let tick = until_tick(resync, device, now);
-    match next_expiry {
-        Some(at) => {
-            let until = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
-            tick.min(until + Duration::from_millis(50))
-        }
-        None => tick,
-    }
+    sooner_expiry(until_tick(resync, device, now), next_expiry, now)
 }
 
 fn until_tick(resync: Duration, device: &str, now: jiff::Timestamp) -> Duration {
