@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::plan::{PlanInput, Refusal, plan};
 use super::slots::{Half, Slot};
-use super::user::{observe, write};
+use super::user::{Observed, observe, write};
 use crate::api::conditions::ready_and_synced;
 use crate::api::trustedhost::{SlotValue, TrustedHost, TrustedHostStatus, UserKind, WrittenSlot};
 use crate::device::Credentials;
@@ -124,14 +124,11 @@ pub async fn converge_with(
     now: jiff::Timestamp,
     write_slot: bool,
 ) -> Result<Pass, ReconcileError> {
-    let previous = th.status.clone().unwrap_or_default();
-    let generation = th.metadata.generation;
     if write_slot {
         release_previous(target, th, facts).await?;
     }
-    let expiry = th.spec.expires_at.as_ref().map(|t| t.0);
-    let open = expiry.is_none_or(|at| at > now);
-    let desired = if open { Some(granted(th)?) } else { None };
+    // A spec that does not parse is refused before the device is asked anything.
+    grant_at(th, now)?;
     let observed = observe(
         target,
         th,
@@ -140,6 +137,48 @@ pub async fn converge_with(
         &facts.credentials,
     )
     .await?;
+    decide(target, th, facts, now, observed, write_slot).await
+}
+
+/// The value the grant wants at `now`: None once it expired.
+pub fn grant_at(th: &TrustedHost, now: jiff::Timestamp) -> Result<Option<Slot>, ReconcileError> {
+    let open = th.spec.expires_at.as_ref().is_none_or(|t| t.0 > now);
+    if open {
+        granted(th).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Whether a pass first closes what an earlier spec of `th` wrote through this connection
+/// (another user, kind or slot): such a pass touches two users.
+pub fn releases_previous(th: &TrustedHost) -> bool {
+    th.status
+        .as_ref()
+        .and_then(|s| s.written.as_ref())
+        .is_some_and(|w| {
+            w.target == target_label(th)
+                && (w.user != th.spec.user
+                    || w.user_kind != th.spec.user_kind
+                    || w.slot != th.spec.slot)
+        })
+}
+
+/// The rest of a pass once the user is read (`observed`, read after this resource's previous
+/// pass ended): plan, write at most one slot, and the status.
+pub async fn decide(
+    target: &Target,
+    th: &TrustedHost,
+    facts: &Facts,
+    now: jiff::Timestamp,
+    observed: Observed,
+    write_slot: bool,
+) -> Result<Pass, ReconcileError> {
+    let previous = th.status.clone().unwrap_or_default();
+    let generation = th.metadata.generation;
+    let expiry = th.spec.expires_at.as_ref().map(|t| t.0);
+    let open = expiry.is_none_or(|at| at > now);
+    let desired = grant_at(th, now)?;
     let n = u32::from(th.spec.slot);
     let written = written_here(th);
     let input = PlanInput {

@@ -23,7 +23,8 @@ pub struct FgUser {
     pub slots: UserSlots,
 }
 
-fn table(flavor: Flavor) -> &'static str {
+/// The table a user of `flavor` lives in.
+pub fn table(flavor: Flavor) -> &'static str {
     match flavor {
         Flavor::FortiGateApiUser => API_USER_TABLE,
         _ => ADMIN_TABLE,

@@ -6,11 +6,13 @@
 //! - `claims`: which resource holds a user's slot when several claim it (pure);
 //! - `fortimanager`, `fortigate`: reading a user and writing one slot on each device;
 //! - `user`: a user on either device, who fortisync may be there (F14, F15);
-//! - `converge`: one pass against a connected target, without Kubernetes.
+//! - `converge`: one pass against a connected target, without Kubernetes;
+//! - `batch`: the passes queued for one FortiGate, its users' tables read once for them all.
 //!
 //! This module is the shell: resolve the target, gather the claims, converge, write status and
-//! events, requeue at the grant's end.
+//! events, requeue on the device's resync tick or at the grant's end.
 
+pub mod batch;
 pub mod claims;
 pub mod converge;
 pub mod fortigate;
@@ -26,13 +28,14 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use self::converge::{Facts, close_if_ours, from_slot_value, source_address, target_label};
+use self::converge::{Facts, from_slot_value, source_address, target_label};
 use crate::api::addressgroup::{DeletionPolicy, TargetRef};
+use crate::api::conditions::{SYNCED, is_true};
 use crate::api::trustedhost::{TrustedHost, TrustedHostStatus};
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::{Reconciler, write_status};
-use crate::reconcile::requeue::jittered;
+use crate::reconcile::requeue::next_requeue_aligned;
 
 /// Controller name in metrics, events and logs.
 pub const CONTROLLER: &str = "trustedhost";
@@ -78,7 +81,13 @@ async fn claimed_by(ctx: &Context, th: &TrustedHost) -> Result<Option<String>, R
 async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = th.namespace().unwrap_or_default();
     let now = jiff::Timestamp::now();
-    let (target, resolved) = ctx.target(&namespace, &th.spec.target_ref).await?;
+    // The claims are read while the target resolves (both from the apiserver, independent):
+    // the pass waits for the slower of the two, not for both in turn.
+    let (resolved, claimed) = tokio::join!(
+        ctx.target(&namespace, &th.spec.target_ref),
+        claimed_by(ctx, &th)
+    );
+    let (target, resolved) = resolved?;
     tracing::Span::current().record("device", target.device());
     // A DevicePolicy's name patterns bound which administrators a namespace may open slots
     // for, as they bound the object names it may manage.
@@ -98,9 +107,12 @@ async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileE
             resolved.connection.source_address.as_deref(),
             &resolved.connection.url,
         ),
-        claimed_by: claimed_by(ctx, &th).await?,
+        claimed_by: claimed?,
     };
-    let pass = converge::converge(&target, &th, &facts, now).await?;
+    let patient = is_resync(&th, now);
+    let pass =
+        batch::converge_batched(&ctx.trusted_hosts, &target, th.clone(), facts, now, patient)
+            .await?;
     let previous = th.status.clone().unwrap_or_default();
     if pass.status.drift_repairs > previous.drift_repairs {
         ctx.metrics
@@ -110,56 +122,83 @@ async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileE
             })
             .inc_by(pass.status.drift_repairs - previous.drift_repairs);
     }
-    if let Some(value) = pass.wrote {
-        ctx.event(
-            &*th,
-            EventType::Normal,
-            "Applied",
-            format!(
+    // The event and the status go to the apiserver together: the next change of this
+    // resource (a revoke right after a grant) waits for this pass to end, so its apiserver
+    // writes cost one round trip, not one each.
+    let applied = async {
+        if let Some(value) = pass.wrote {
+            let note = format!(
                 "slot {} of user {:?} set to {} / {}",
                 th.spec.slot,
                 th.spec.user,
                 value.v4.text(),
                 value.v6.text()
-            ),
-        )
-        .await;
-    }
+            );
+            ctx.event(&*th, EventType::Normal, "Applied", note).await;
+        }
+    };
     let newly_refused = pass.refused.as_ref().is_some_and(|(reason, ..)| {
         previous
             .last_error
             .as_ref()
             .is_none_or(|e| e.reason != *reason)
     });
-    if let (true, Some((reason, message, remedy))) = (newly_refused, &pass.refused) {
-        ctx.event(
-            &*th,
-            EventType::Warning,
-            reason,
-            format!("{message}. Remedy: {remedy}"),
-        )
-        .await;
-    }
-    if pass.status != previous {
-        write_status(&api(ctx, &th), &th.name_any(), &pass.status).await?;
-    }
+    let refused = async {
+        if let (true, Some((reason, message, remedy))) = (newly_refused, &pass.refused) {
+            let note = format!("{message}. Remedy: {remedy}");
+            ctx.event(&*th, EventType::Warning, reason, note).await;
+        }
+    };
+    let status = async {
+        if pass.status == previous {
+            return Ok(());
+        }
+        write_status(&api(ctx, &th), &th.name_any(), &pass.status).await
+    };
+    let ((), (), written) = tokio::join!(applied, refused, status);
+    written?;
+    // From the moment of returning: the wake lands on the device's tick however long this
+    // pass took, so the tick's passes wake (and batch) together.
     Ok(Action::requeue(next_look(
         resync,
-        pass.expires_in,
+        target.device(),
+        th.spec
+            .expires_at
+            .as_ref()
+            .map(|t| t.0)
+            .filter(|_| pass.expires_in.is_some()),
         pass.refused.is_some(),
+        jiff::Timestamp::now(),
     )))
 }
 
-/// When to look again: the resync (jittered), bounded by the grant's end (a few ms after it,
-/// so that pass sees it passed and closes the slot) and by 30 s while refused (a fixed masking
-/// slot or a freed claim is picked up soon).
-pub fn next_look(resync: Duration, expires_in: Option<Duration>, refused: bool) -> Duration {
-    let mut next = jittered(resync);
-    if let Some(until) = expires_in {
-        next = next.min(until + Duration::from_millis(20));
-    }
+/// Whether this pass is a resync of a resource converged at its spec: its generation is
+/// synced and its grant did not end since (the pass that closes an expired slot is a change,
+/// never kept waiting for others).
+fn is_resync(th: &TrustedHost, now: jiff::Timestamp) -> bool {
+    let Some(previous) = th.status.as_ref() else {
+        return false;
+    };
+    let ended = th.spec.expires_at.as_ref().is_some_and(|t| t.0 <= now);
+    previous.observed_generation == th.metadata.generation
+        && is_true(&previous.conditions, SYNCED)
+        && !(ended && previous.open_until.is_some())
+}
+
+/// When to look again: the device's next resync tick (shared by its resources, so their
+/// resyncs batch), bounded by the grant's end (just after it, so that pass sees it passed and
+/// closes the slot) and by 30 s while refused (a fixed masking slot or a freed claim is picked
+/// up soon).
+pub fn next_look(
+    resync: Duration,
+    device: &str,
+    expires_at: Option<jiff::Timestamp>,
+    refused: bool,
+    now: jiff::Timestamp,
+) -> Duration {
+    let next = next_requeue_aligned(resync, device, expires_at, now);
     if refused {
-        next = next.min(Duration::from_secs(30));
+        return next.min(Duration::from_secs(30));
     }
     next
 }
@@ -187,10 +226,12 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
             Vec::new(),
         ),
     };
-    // Not when another resource holds the claim: then the value is that one's.
+    // Not when another resource holds the claim: then the value is that one's. When the
+    // recorded write is that value already, the claim changes nothing: no list is read.
     let same_key = user == th.spec.user && user_kind == th.spec.user_kind && slot == th.spec.slot;
     if same_key
         && let Ok(value) = converge::granted(&th)
+        && !ours.contains(&value)
         && claimed_by(ctx, &th).await?.is_none()
     {
         ours.push(value);
@@ -221,7 +262,17 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
         ),
         claimed_by: None,
     };
-    match close_if_ours(&target, &th, &user, user_kind, slot, &ours, &facts).await? {
+    let closed = batch::close_batched(
+        &ctx.trusted_hosts,
+        &target,
+        th.clone(),
+        &user,
+        user_kind,
+        slot,
+        ours,
+        facts,
+    );
+    match closed.await? {
         Ok(_) => Ok(Action::await_change()),
         // A foreign value is someone else's now: left as it is, and said so.
         Err(r @ plan::Refusal::Foreign { .. }) => {
@@ -250,16 +301,19 @@ mod tests {
     #[test]
     fn the_grants_end_is_the_next_look_and_a_refusal_is_looked_at_within_30_s() {
         let hour = Duration::from_secs(3600);
-        let end = Duration::from_secs(5);
+        let now: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().expect("t");
+        let end = now + jiff::SignedDuration::from_secs(5);
         assert_eq!(
-            next_look(hour, Some(end), false),
-            end + Duration::from_millis(20)
+            next_look(hour, "fw", Some(end), false, now),
+            Duration::from_millis(5_050)
         );
-        assert_eq!(next_look(hour, None, true), Duration::from_secs(30));
-        let plain = next_look(hour, None, false);
-        assert!(
-            plain >= hour.mul_f64(0.9) && plain < hour.mul_f64(1.1),
-            "{plain:?}"
+        assert_eq!(
+            next_look(hour, "fw", None, true, now),
+            Duration::from_secs(30)
         );
+        // Otherwise the device's tick: the same wake for every resource of that device.
+        let plain = next_look(hour, "fw", None, false, now);
+        assert_eq!(plain, next_requeue_aligned(hour, "fw", None, now));
+        assert!(plain >= hour / 2 && plain <= hour * 3 / 2, "{plain:?}");
     }
 }

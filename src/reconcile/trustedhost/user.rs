@@ -96,18 +96,26 @@ pub async fn observe(
                 };
                 return Err(user_not_found(th, table));
             };
-            // A session login is a `system/admin`; a token is an API user's.
-            let own = match (credentials, kind) {
-                (Credentials::Password { user: me, .. }, UserKind::Admin) if me == user => Own::Yes,
-                (Credentials::Token(_), UserKind::ApiUser) => Own::IfTrustedNow,
-                _ => Own::No,
-            };
-            Ok(Observed {
-                slots: u.slots,
-                own,
-            })
+            Ok(fortigate_user(u.slots, user, kind, credentials))
         }
     }
+}
+
+/// A FortiGate user read as `slots` (alone or in a batch's listing), with who fortisync may
+/// be there.
+pub fn fortigate_user(
+    slots: UserSlots,
+    user: &str,
+    kind: UserKind,
+    credentials: &Credentials,
+) -> Observed {
+    // A session login is a `system/admin`; a token is an API user's.
+    let own = match (credentials, kind) {
+        (Credentials::Password { user: me, .. }, UserKind::Admin) if me == user => Own::Yes,
+        (Credentials::Token(_), UserKind::ApiUser) => Own::IfTrustedNow,
+        _ => Own::No,
+    };
+    Observed { slots, own }
 }
 
 /// Writes slot `n` of `user` (read as `slots`); a FortiManager refusal is F14.
