@@ -59,8 +59,8 @@ enum Work {
 /// What a request did.
 #[derive(Debug)]
 pub enum Done {
-    /// A pass's outcome.
-    Pass(Pass),
+    /// A pass's outcome (boxed: a status is large, a close's answer small).
+    Pass(Box<Pass>),
     /// A close's: the value written, or the refusal.
     Closed(Result<Option<Slot>, Refusal>),
 }
@@ -114,7 +114,7 @@ pub async fn converge_batched(
         work: Work::Pass,
     };
     match submitted(batches, target, request, patient).await? {
-        Done::Pass(pass) => Ok(pass),
+        Done::Pass(pass) => Ok(*pass),
         Done::Closed(_) => unreachable!("a pass is answered with a pass"),
     }
 }
@@ -171,7 +171,7 @@ async fn run_one(target: &Target, r: &Request) -> Answer {
     match &r.work {
         Work::Pass => converge::converge(target, &r.th, &r.facts, r.now)
             .await
-            .map(Done::Pass),
+            .map(|p| Done::Pass(Box::new(p))),
         Work::Close {
             user,
             kind,
@@ -333,7 +333,7 @@ async fn converge_many(
         found.push(Some(
             match decide(target, th, &r.facts, r.now, observed, false).await {
                 Ok(pass) if pass.wrote.is_some() => Found::Writes(Some(slots)),
-                other => Found::Done(other.map(Done::Pass)),
+                other => Found::Done(other.map(|p| Done::Pass(Box::new(p)))),
             },
         ));
     }
@@ -373,7 +373,7 @@ async fn converge_many(
                     fortigate_user(slots.clone(), &th.spec.user, kind, &r.facts.credentials);
                 decide(target, th, &r.facts, r.now, observed, true)
                     .await
-                    .map(Done::Pass)
+                    .map(|p| Done::Pass(Box::new(p)))
             }
             None => run_one(target, r).await,
         }
@@ -433,7 +433,7 @@ pub async fn converge_together(
     answers
         .into_iter()
         .map(|a| match a.expect("every pass answered")? {
-            Done::Pass(pass) => Ok(pass),
+            Done::Pass(pass) => Ok(*pass),
             Done::Closed(_) => unreachable!("only passes were queued"),
         })
         .collect()

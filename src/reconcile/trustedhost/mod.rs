@@ -229,20 +229,33 @@ async fn cleanup(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, Reconcil
     // Not when another resource holds the claim: then the value is that one's. When the
     // recorded write is that value already, the claim changes nothing: no list is read.
     let same_key = user == th.spec.user && user_kind == th.spec.user_kind && slot == th.spec.slot;
-    if same_key
-        && let Ok(value) = converge::granted(&th)
-        && !ours.contains(&value)
-        && claimed_by(ctx, &th).await?.is_none()
-    {
-        ours.push(value);
-    }
-    if ours.is_empty() {
+    let unrecorded = converge::granted(&th)
+        .ok()
+        .filter(|value| same_key && !ours.contains(value));
+    // The claims are read while the target resolves (both from the apiserver): the close
+    // waits for the slower of the two, not for both in turn.
+    let may_be_ours = !ours.is_empty() || unrecorded.is_some();
+    let claims = async {
+        match unrecorded {
+            Some(value) => Ok(claimed_by(ctx, &th).await?.is_none().then_some(value)),
+            None => Ok::<_, ReconcileError>(None),
+        }
+    };
+    let resolving = async {
+        if !may_be_ours {
+            return None;
+        }
+        Some(
+            ctx.target_for_cleanup(&namespace, &th.spec.target_ref)
+                .await,
+        )
+    };
+    let (unclaimed, resolved) = tokio::join!(claims, resolving);
+    ours.extend(unclaimed?);
+    let Some(resolved) = resolved.filter(|_| !ours.is_empty()) else {
         return Ok(Action::await_change()); // nothing of ours can be on the device
-    }
-    let (target, resolved) = match ctx
-        .target_for_cleanup(&namespace, &th.spec.target_ref)
-        .await
-    {
+    };
+    let (target, resolved) = match resolved {
         Ok(t) => t,
         Err(ReconcileError::Resolve(e)) if e.is_missing() => {
             let note = format!(
