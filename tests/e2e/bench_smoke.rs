@@ -61,6 +61,7 @@ async fn the_fleet_bench_runs_every_scenario_with_the_minimal_device_writes() {
             "edit:EC",
             "edit:TH",
             "ec-big",
+            "steady:TH",
             "fair-hang",
             "process",
             "peer:ours"
@@ -98,6 +99,11 @@ async fn the_fleet_bench_runs_every_scenario_with_the_minimal_device_writes() {
     assert_eq!(big.calls.writes, 2, "{big:?}");
     assert_eq!(extra(big, "pushes"), 1.0);
     // The burst beside a hanging device converges, with its minimal writes.
+    // Nine TrustedHosts on one FortiGate: at most the one listing per interval, no write.
+    let steady_th = by("steady:TH");
+    assert_eq!(steady_th.resources, 9, "{steady_th:?}");
+    assert_eq!(steady_th.calls.writes, 0, "{steady_th:?}");
+    assert!(steady_th.calls.reads <= 1, "{steady_th:?}");
     let fair = by("fair-hang");
     assert_eq!(fair.calls.writes, 3 * (3 + 1), "{fair:?}");
     assert!(

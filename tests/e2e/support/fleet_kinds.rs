@@ -1,22 +1,27 @@
 //! The fleet bench's per-kind figures (issue 17): CR change → device for an ExternalConnector
 //! (Push) and a TrustedHost (a FortiGate admin's slot), with device calls and apiserver writes
-//! per change, and an ExternalConnector of many entries pushed from empty. The AddressGroup's
+//! per change, an ExternalConnector of many entries pushed from empty, and the steady state of
+//! many TrustedHosts on one FortiGate (`steady:TH`). The AddressGroup's
 //! are `support::fleet`'s `edit:AG`. The loops are `support::kinds`', which the kinds' own
 //! benches print in more detail.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use fortisync::api::TrustedHost;
+use fortisync::api::{FortiGate, TrustedHost};
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::Simulator;
+use fortisync::sim::fortios::FortiGateHandle;
 use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use prometheus_client::registry::Registry;
+use serde_json::json;
 
 use super::control_plane::ControlPlane;
 use super::fixture::RunningController;
 use super::fleet::{self, Calls, Figure, FleetRun};
+use super::fleet_process;
 use super::kinds::{self, Grantee, Mode};
 
 /// Entries the edited connector starts with.
@@ -182,6 +187,82 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Vec<Figu
             ],
         });
     }
+    // Last: its short resync interval must not add calls to the figures above.
+    out.push(steady_trusted_hosts(cp, &ns, fg, run).await);
     fg.clear_faults();
     out
+}
+
+/// `steady:TH`: TrustedHosts on slots 2-10 of every `adm-*` administrator of `fg`, converged,
+/// then the connection set to resync every `run.resync`; the users' tables' requests during
+/// one interval (the other kinds in `ns` resync too: only `system/admin` and
+/// `system/api-user` requests are counted).
+async fn steady_trusted_hosts(
+    cp: &ControlPlane,
+    ns: &str,
+    fg: &FortiGateHandle,
+    run: &FleetRun,
+) -> Figure {
+    let client = cp.client();
+    let n = 9 * run.admins();
+    let api: Api<TrustedHost> = Api::namespaced(client.clone(), ns);
+    for i in 0..n {
+        let t: TrustedHost = serde_json::from_value(json!({
+            "apiVersion": "fortisync.dev/v1alpha1", "kind": "TrustedHost",
+            "metadata": {"name": format!("steady-{i:04}")},
+            "spec": {
+                "targetRef": {"kind": "FortiGate", "name": "fw"},
+                "user": format!("adm-{:02}", i / 9),
+                "slot": 2 + i % 9,
+                "address": format!("10.251.{}.{}", i / 250, i % 250 + 1),
+            },
+        }))
+        .expect("TrustedHost");
+        api.create(&PostParams::default(), &t)
+            .await
+            .expect("create a TrustedHost");
+    }
+    let started = Instant::now();
+    while fleet_process::ready_of(&client, ns, "TrustedHost").await < n
+        && started.elapsed() < run.timeout
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let patch = json!({"spec": {"resyncInterval": format!("{}s", run.resync.as_secs())}});
+    Api::<FortiGate>::namespaced(client.clone(), ns)
+        .patch("fw", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("set the steady-state resync interval");
+    fleet::quiet(fg).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fg.clear_requests();
+    tokio::time::sleep(run.window).await;
+    let users: Vec<_> = fg
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.starts_with("/api/v2/cmdb/system/admin")
+                || r.path.starts_with("/api/v2/cmdb/system/api-user")
+        })
+        .collect();
+    let calls = Calls::of(&users);
+    let hour = 3600.0 / run.window.as_secs_f64();
+    Figure {
+        scenario: "steady:TH".into(),
+        resources: n,
+        latency_ms: run.latency_ms,
+        seconds: run.window.as_secs_f64(),
+        calls,
+        api_writes: None,
+        // One listing of `system/admin` (no API user is granted here).
+        limit_calls: 1,
+        limit_seconds: fleet::limit_seconds(1, 1, run.latency_ms),
+        extra: vec![
+            (
+                "dev_calls_per_h".into(),
+                (calls.reads + calls.writes) as f64 * hour,
+            ),
+            ("dev_writes_per_h".into(), calls.writes as f64 * hour),
+        ],
+    }
 }

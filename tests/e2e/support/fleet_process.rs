@@ -71,8 +71,8 @@ fn api_of(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
     )
 }
 
-/// Objects of `kind` in `ns` whose status says Ready for their generation.
-async fn ready_of(client: &Client, ns: &str, kind: &str) -> usize {
+/// How many resources of `kind` in `ns` say Ready for their generation.
+pub async fn ready_of(client: &Client, ns: &str, kind: &str) -> usize {
     let Ok(list) = api_of(client, ns, kind).list(&ListParams::default()).await else {
         return 0;
     };
