@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::converge::{Convergence, FamilyPlan, apply_fortigate, duplicate_refusal};
@@ -22,7 +23,7 @@ use crate::api::addressgroup::AddressGroup;
 use crate::device::DeviceError;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
-use crate::reconcile::batch::{Combiner, Outcome};
+use crate::reconcile::batch::{Busy, Claim, Combiner, Outcome, Turn};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -57,8 +58,18 @@ impl Request {
 
 pub(super) type Answer = Result<Convergence, ReconcileError>;
 
-/// One device's combiner, and the client it serves (gone: the entry is stale).
-type Entry<C> = (Weak<C>, Arc<Combiner<Request, Answer>>);
+/// A device object a request touches: (family is v6, is a group, name).
+type Touch = (bool, bool, String);
+
+/// One device's queue, and the objects its batches still write after passing the turn on.
+#[derive(Default)]
+pub(super) struct DeviceQueue {
+    combiner: Combiner<Request, Answer>,
+    busy: Arc<Busy<Touch>>,
+}
+
+/// One device's queue, and the client it serves (gone: the entry is stale).
+type Entry<C> = (Weak<C>, Arc<DeviceQueue>);
 
 /// The combiners of every FortiGate and FortiManager client in use, by client (each is
 /// shared per device).
@@ -75,22 +86,16 @@ impl std::fmt::Debug for Batches {
 }
 
 impl Batches {
-    fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
-        combiner_in(&self.by_client, client)
+    fn queue(&self, client: &Arc<FortiOsClient>) -> Arc<DeviceQueue> {
+        queue_in(&self.by_client, client)
     }
 
-    pub(super) fn manager_combiner(
-        &self,
-        client: &Arc<FortiManagerClient>,
-    ) -> Arc<Combiner<Request, Answer>> {
-        combiner_in(&self.by_manager, client)
+    fn manager_queue(&self, client: &Arc<FortiManagerClient>) -> Arc<DeviceQueue> {
+        queue_in(&self.by_manager, client)
     }
 }
 
-fn combiner_in<C>(
-    map: &Mutex<HashMap<usize, Entry<C>>>,
-    client: &Arc<C>,
-) -> Arc<Combiner<Request, Answer>> {
+fn queue_in<C>(map: &Mutex<HashMap<usize, Entry<C>>>, client: &Arc<C>) -> Arc<DeviceQueue> {
     let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
     // A client replaced (new credentials) leaves its entry behind: drop those.
     map.retain(|_, (weak, _)| weak.strong_count() > 0);
@@ -129,12 +134,29 @@ pub async fn converge_batched(
     };
     match target {
         Target::FortiGate { client, .. } => {
-            let run = |requests: Vec<Request>| async move { run_batch(client, requests).await };
-            answered(&batches.combiner(client), request, patient, run).await
+            let queue = batches.queue(client);
+            let busy = &queue.busy;
+            // The turn passes on once the batch planned: its writes go on beside the next
+            // batch (an edit during a burst), which leaves alone what they touch.
+            let run = |requests: Vec<Request>, turn: Turn| async move {
+                run_batch(client, busy, requests, Some(turn)).await
+            };
+            answered(&queue.combiner, request, patient, run).await
         }
         Target::FortiManager { client, .. } => {
-            let run = |requests: Vec<Request>| super::adom_batch::run_batch(target, requests);
-            answered(&batches.manager_combiner(client), request, patient, run).await
+            // One workspace session per ADOM at a time: the turn is kept to the batch's end.
+            let run = |requests: Vec<Request>, turn: Turn| async move {
+                let outcomes = super::adom_batch::run_batch(target, requests).await;
+                drop(turn);
+                outcomes
+            };
+            answered(
+                &batches.manager_queue(client).combiner,
+                request,
+                patient,
+                run,
+            )
+            .await
         }
     }
 }
@@ -147,13 +169,16 @@ async fn answered<F, Fut>(
     run: F,
 ) -> Answer
 where
-    F: Fn(Vec<Request>) -> Fut,
+    F: Fn(Vec<Request>, Turn) -> Fut,
     Fut: std::future::Future<Output = Vec<Outcome<Request, Answer>>>,
 {
     loop {
         // None: the pass running our batch was cancelled (shutdown) before answering; ours
         // was not written, or its writes ended: queue it again.
-        if let Some(answer) = combiner.submit(request.clone(), patient, &run).await {
+        if let Some(answer) = combiner
+            .submit_passing(request.clone(), patient, &run)
+            .await
+        {
             return answer;
         }
     }
@@ -161,7 +186,7 @@ where
 
 /// The device objects a request would touch: (family, is a group, name) of its group and of
 /// its address objects.
-fn touches(request: &Request) -> BTreeSet<(bool, bool, String)> {
+fn touches(request: &Request) -> BTreeSet<Touch> {
     let mut out = BTreeSet::new();
     for (family, d) in &request.families {
         out.insert((family.v6, true, d.group_name.clone()));
@@ -175,12 +200,21 @@ fn touches(request: &Request) -> BTreeSet<(bool, bool, String)> {
 /// Which requests run in this batch and which wait for the next: two touching one object
 /// never run together (the later waits). The slots say, in order, which: None runs now.
 pub(super) fn split(requests: Vec<Request>) -> (Vec<Request>, Vec<Option<Request>>) {
+    split_beside(requests, |_| false)
+}
+
+/// `split`, and a request touching an object `held` (an earlier batch still writes it) waits
+/// too, even the first.
+fn split_beside(
+    requests: Vec<Request>,
+    held: impl Fn(&BTreeSet<Touch>) -> bool,
+) -> (Vec<Request>, Vec<Option<Request>>) {
     let mut claimed = BTreeSet::new();
     let mut now_ = Vec::new();
     let mut slots = Vec::new();
     for request in requests {
         let names = touches(&request);
-        if !now_.is_empty() && names.iter().any(|n| claimed.contains(n)) {
+        if held(&names) || (!now_.is_empty() && names.iter().any(|n| claimed.contains(n))) {
             slots.push(Some(request));
         } else {
             claimed.extend(names);
@@ -206,23 +240,58 @@ pub(super) fn outcomes(
         .collect()
 }
 
+/// One FortiGate batch: observed and planned holding the turn; with a `turn`, what it will
+/// write is claimed in `busy` and the turn passed on before the writes (see the module).
 async fn run_batch(
     client: &FortiOsClient,
+    busy: &Arc<Busy<Touch>>,
     requests: Vec<Request>,
+    turn: Option<Turn>,
 ) -> Vec<Outcome<Request, Answer>> {
-    let (now_, slots) = split(requests);
-    let answers: Vec<Answer> = if now_.len() == 1 {
+    // Registered before looking, so a claim ending in between is not missed.
+    let freed = busy.freed();
+    let (now_, slots) = split_beside(requests, |names| busy.any(names));
+    if now_.is_empty() {
+        // Everything here touches what an earlier batch still writes: once a claim ends (or
+        // another request joins, which may run at once), all of it runs again.
+        match &turn {
+            Some(turn) => tokio::select! { _ = freed => {}, _ = turn.joined() => {} },
+            None => freed.await,
+        }
+        return slots
+            .into_iter()
+            .map(|s| Outcome::Later(s.expect("nothing runs now")))
+            .collect();
+    }
+    drop(freed);
+    let planned: Vec<Answer> = if now_.len() == 1 {
         // Alone: exactly the single-group path.
-        let r = &now_[0];
-        vec![converge_one(client, r).await]
+        vec![plan_one(client, &now_[0]).await]
     } else {
-        converge_many(client, &now_).await
+        plan_many(client, &now_).await
     };
+    let claims: Vec<Option<Claim<Touch>>> = now_
+        .iter()
+        .zip(&planned)
+        .map(|(r, out)| writes(r, out).then(|| busy.claim(touches(r))))
+        .collect();
+    if let Some(turn) = turn {
+        turn.pass();
+    }
+    let answers = apply_all(client, &now_, planned, claims).await;
     outcomes(slots, answers)
 }
 
+/// Whether the pass of `r` will write anything.
+fn writes(r: &Request, out: &Answer) -> bool {
+    r.write
+        && out.as_ref().is_ok_and(|out| {
+            out.refusal().is_none() && out.plans.iter().any(|p| !p.plan.is_empty())
+        })
+}
+
 /// A lone group: observed by itself, as `converge` does.
-async fn converge_one(client: &FortiOsClient, r: &Request) -> Answer {
+async fn plan_one(client: &FortiOsClient, r: &Request) -> Answer {
     let mut out = Convergence::default();
     for (family, d) in &r.families {
         let observed = super::fortigate::observe(client, *family, d).await?;
@@ -231,8 +300,42 @@ async fn converge_one(client: &FortiOsClient, r: &Request) -> Answer {
             plan: plan::plan(d, &observed, r.now),
         });
     }
-    apply(client, r, &out).await?;
     Ok(out)
+}
+
+/// Each planned group's writes, as many groups at a time as the Guard has slots (each group
+/// may have as many address writes in flight): enough to keep the device busy, few enough
+/// that another batch's requests (an edit) queue behind a handful of this batch's, not all
+/// of them. Each claim ends with its group's writes.
+async fn apply_all(
+    client: &FortiOsClient,
+    requests: &[Request],
+    planned: Vec<Answer>,
+    claims: Vec<Option<Claim<Touch>>>,
+) -> Vec<Answer> {
+    let at_once = client.guard().max_concurrent().max(1);
+    // Collected first: a mapping closure held across the await is higher-ranked and makes
+    // the future not Send "generally enough" for kube-runtime.
+    let jobs: Vec<_> = requests
+        .iter()
+        .zip(planned)
+        .zip(claims)
+        .enumerate()
+        .map(|(i, ((r, planned), claim))| async move {
+            let answer = match planned {
+                Ok(out) => apply(client, r, &out).await.map(|()| out),
+                Err(e) => Err(e),
+            };
+            drop(claim);
+            (i, answer)
+        })
+        .collect();
+    let mut answers: Vec<(usize, Answer)> = futures::stream::iter(jobs)
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, a)| a).collect()
 }
 
 async fn apply(
@@ -250,8 +353,8 @@ async fn apply(
     Ok(())
 }
 
-/// Several groups: one observation per family, then each planned and applied.
-async fn converge_many(client: &FortiOsClient, requests: &[Request]) -> Vec<Answer> {
+/// Several groups: one observation per family, then each planned as alone.
+async fn plan_many(client: &FortiOsClient, requests: &[Request]) -> Vec<Answer> {
     let mut plans: Vec<Result<Vec<FamilyPlan>, ReconcileError>> =
         requests.iter().map(|_| Ok(Vec::new())).collect();
     for family in [Family::V4, Family::V6] {
@@ -296,17 +399,15 @@ async fn converge_many(client: &FortiOsClient, requests: &[Request]) -> Vec<Answ
             }
         }
     }
-    // Applied together: the Guard bounds the device's concurrency; no two requests here
-    // touch one object, so their writes are independent.
-    let applies = requests.iter().zip(plans).map(|(r, plans)| async move {
-        let out = Convergence {
-            plans: plans?,
-            ..Convergence::default()
-        };
-        apply(client, r, &out).await?;
-        Ok(out)
-    });
-    futures::future::join_all(applies).await
+    plans
+        .into_iter()
+        .map(|plans| {
+            Ok(Convergence {
+                plans: plans?,
+                ..Convergence::default()
+            })
+        })
+        .collect()
 }
 
 /// What `fortigate::observe` would read for each of `desired` (but for Exclusive strangers):
@@ -473,8 +574,9 @@ pub async fn converge_together(
     let Target::FortiGate { client, .. } = target else {
         panic!("converge_together takes a FortiGate target");
     };
+    let busy = Arc::default();
     in_rounds(target, groups, now, write, |requests| {
-        run_batch(client, requests)
+        run_batch(client, &busy, requests, None)
     })
     .await
 }
