@@ -31,9 +31,102 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedMutexGuard, oneshot};
 
 /// How long a patient batch waits for one more request to join before it runs.
-const SETTLE_STEP: Duration = Duration::from_millis(25);
+/// Long enough to bridge the gaps between resyncs of one tick on a busy 2-core machine.
+const SETTLE_STEP: Duration = Duration::from_millis(50);
 /// The longest a patient batch waits in all.
-const SETTLE_LIMIT: Duration = Duration::from_millis(500);
+/// Nobody waits for a patient batch (a change ends the wait at once), so this can cover a
+/// restart, whose 1,000 converged resources reach the queue over about a second.
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// How a batch answers its requests, each by its place in the batch and as soon as it is
+/// done (a group written early in a long burst is answered then, so its next pass, e.g. an
+/// edit, need not wait for the burst's last write), or hands one back for a later batch.
+/// A request neither answered nor handed back is answered None (its reconcile retries).
+pub struct Replies<Req, Resp> {
+    slots: Vec<Option<Reply<Resp>>>,
+    later: Vec<(usize, Queued<Req, Resp>)>,
+}
+
+/// The answer to one request of a batch, to send once it is done.
+pub struct Reply<Resp> {
+    patient: bool,
+    answer: oneshot::Sender<Resp>,
+}
+
+impl<Resp> Reply<Resp> {
+    /// Answers the request.
+    pub fn send(self, answer: Resp) {
+        // The caller may have given up (cancelled): nobody to tell.
+        let _ = self.answer.send(answer);
+    }
+}
+
+impl<Req, Resp> Replies<Req, Resp> {
+    fn new(slots: Vec<Reply<Resp>>) -> Self {
+        Self {
+            slots: slots.into_iter().map(Some).collect(),
+            later: Vec::new(),
+        }
+    }
+
+    /// Replies to `n` requests run outside a combiner (tests, figures), and their answers.
+    pub fn detached(n: usize) -> (Self, Vec<oneshot::Receiver<Resp>>) {
+        let (slots, answers) = (0..n)
+            .map(|_| {
+                let (answer, rx) = oneshot::channel();
+                (
+                    Reply {
+                        patient: false,
+                        answer,
+                    },
+                    rx,
+                )
+            })
+            .unzip();
+        (Self::new(slots), answers)
+    }
+
+    /// The reply to request `i`, to send when it is done (None: already taken).
+    pub fn take(&mut self, i: usize) -> Option<Reply<Resp>> {
+        self.slots.get_mut(i).and_then(Option::take)
+    }
+
+    /// Hands request `i` back, to run in a later batch.
+    pub fn later(&mut self, i: usize, request: Req) {
+        if let Some(Reply { patient, answer }) = self.take(i) {
+            self.later.push((
+                i,
+                Queued {
+                    request,
+                    patient,
+                    answer,
+                },
+            ));
+        }
+    }
+
+    /// Outcomes in the order of the batch's requests.
+    pub fn record(&mut self, outcomes: Vec<Outcome<Req, Resp>>) {
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Outcome::Done(answer) => {
+                    if let Some(reply) = self.take(i) {
+                        reply.send(answer);
+                    }
+                }
+                Outcome::Later(request) => self.later(i, request),
+            }
+        }
+    }
+
+    /// The requests handed back, with their places in the batch.
+    pub fn handed_back(&mut self) -> Vec<(usize, Req)> {
+        std::mem::take(&mut self.later)
+            .into_iter()
+            .map(|(i, q)| (i, q.request))
+            .collect()
+    }
+}
 
 /// What a batch does with one of its requests.
 #[derive(Debug)]
@@ -134,23 +227,24 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
         F: Fn(Vec<Req>) -> Fut,
         Fut: std::future::Future<Output = Vec<Outcome<Req, Resp>>>,
     {
-        let run = |requests, turn: Turn| {
+        let run = |requests, turn: Turn, mut replies: Replies<Req, Resp>| {
             let batch = run(requests);
             async move {
-                let outcomes = batch.await;
+                replies.record(batch.await);
                 drop(turn);
-                outcomes
+                replies
             }
         };
         self.submit_passing(request, patient, run).await
     }
 
     /// `submit`, but `run` holds the turn (`Turn`) and may pass it on before its writes end
-    /// (see the module: it must claim what it still writes first).
+    /// (see the module: it must claim what it still writes first), and answers through
+    /// `Replies`, each request as soon as it is done (even after `run` returned).
     pub async fn submit_passing<F, Fut>(&self, request: Req, patient: bool, run: F) -> Option<Resp>
     where
-        F: Fn(Vec<Req>, Turn) -> Fut,
-        Fut: std::future::Future<Output = Vec<Outcome<Req, Resp>>>,
+        F: Fn(Vec<Req>, Turn, Replies<Req, Resp>) -> Fut,
+        Fut: std::future::Future<Output = Replies<Req, Resp>>,
     {
         let (tx, mut rx) = oneshot::channel();
         self.lock().push(Queued {
@@ -179,28 +273,26 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
                 // still writing. Its answer comes from there.
                 break;
             }
-            let (requests, rest): (Vec<_>, Vec<_>) = queued
+            let (requests, slots): (Vec<_>, Vec<_>) = queued
                 .into_iter()
-                .map(|q| (q.request, (q.patient, q.answer)))
+                .map(|q| {
+                    let reply = Reply {
+                        patient: q.patient,
+                        answer: q.answer,
+                    };
+                    (q.request, reply)
+                })
                 .unzip();
             let held = Turn {
                 _held: turn,
                 joined: self.joined.clone(),
             };
-            let outcomes = run(requests, held).await;
-            let mut later = Vec::new();
-            for (outcome, (patient, tx)) in outcomes.into_iter().zip(rest) {
-                match outcome {
-                    Outcome::Done(answer) => {
-                        let _ = tx.send(answer);
-                    }
-                    Outcome::Later(request) => later.push(Queued {
-                        request,
-                        patient,
-                        answer: tx,
-                    }),
-                }
-            }
+            let mut later: Vec<_> = run(requests, held, Replies::new(slots))
+                .await
+                .later
+                .into_iter()
+                .map(|(_, q)| q)
+                .collect();
             // Handed back ahead of what queued meanwhile: they are older.
             {
                 let mut queue = self.lock();
@@ -462,13 +554,14 @@ mod tests {
         let first = {
             let (c, planned, hold) = (c.clone(), planned.clone(), hold.clone());
             tokio::spawn(async move {
-                c.submit_passing(0, false, move |reqs, turn: Turn| {
+                c.submit_passing(0, false, move |reqs, turn: Turn, mut replies| {
                     let (planned, mut hold) = (planned.clone(), hold.clone());
                     async move {
                         turn.pass();
                         planned.notify_one();
                         let _ = hold.wait_for(|go| *go).await;
-                        reqs.into_iter().map(Outcome::Done).collect()
+                        replies.record(reqs.into_iter().map(Outcome::Done).collect());
+                        replies
                     }
                 })
                 .await

@@ -23,7 +23,7 @@ use crate::api::addressgroup::AddressGroup;
 use crate::device::DeviceError;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
-use crate::reconcile::batch::{Busy, Claim, Combiner, Outcome, Turn};
+use crate::reconcile::batch::{Busy, Claim, Combiner, Outcome, Replies, Reply, Turn};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -61,11 +61,26 @@ pub(super) type Answer = Result<Convergence, ReconcileError>;
 /// A device object a request touches: (family is v6, is a group, name).
 type Touch = (bool, bool, String);
 
-/// One device's queue, and the objects its batches still write after passing the turn on.
-#[derive(Default)]
+/// Groups of batches (not lone requests) written at once per device: a default Guard's
+/// slots (threshold 3 → 2 in flight), each group with as many address writes in flight.
+const GROUPS_WRITING: usize = 2;
+
+/// One device's queue, the objects its batches still write after passing the turn on, and
+/// the turns of their groups to write.
 pub(super) struct DeviceQueue {
     combiner: Combiner<Request, Answer>,
     busy: Arc<Busy<Touch>>,
+    writing: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for DeviceQueue {
+    fn default() -> Self {
+        Self {
+            combiner: Combiner::default(),
+            busy: Arc::default(),
+            writing: Arc::new(tokio::sync::Semaphore::new(GROUPS_WRITING)),
+        }
+    }
 }
 
 /// One device's queue, and the client it serves (gone: the entry is stale).
@@ -135,20 +150,20 @@ pub async fn converge_batched(
     match target {
         Target::FortiGate { client, .. } => {
             let queue = batches.queue(client);
-            let busy = &queue.busy;
+            let device = &*queue;
             // The turn passes on once the batch planned: its writes go on beside the next
             // batch (an edit during a burst), which leaves alone what they touch.
-            let run = |requests: Vec<Request>, turn: Turn| async move {
-                run_batch(client, busy, requests, Some(turn)).await
+            let run = |requests: Vec<Request>, turn: Turn, replies| async move {
+                run_batch(client, device, requests, Some(turn), replies).await
             };
             answered(&queue.combiner, request, patient, run).await
         }
         Target::FortiManager { client, .. } => {
             // One workspace session per ADOM at a time: the turn is kept to the batch's end.
-            let run = |requests: Vec<Request>, turn: Turn| async move {
-                let outcomes = super::adom_batch::run_batch(target, requests).await;
+            let run = |requests: Vec<Request>, turn: Turn, mut replies: Replies<_, _>| async move {
+                replies.record(super::adom_batch::run_batch(target, requests).await);
                 drop(turn);
-                outcomes
+                replies
             };
             answered(
                 &batches.manager_queue(client).combiner,
@@ -169,8 +184,8 @@ async fn answered<F, Fut>(
     run: F,
 ) -> Answer
 where
-    F: Fn(Vec<Request>, Turn) -> Fut,
-    Fut: std::future::Future<Output = Vec<Outcome<Request, Answer>>>,
+    F: Fn(Vec<Request>, Turn, Replies<Request, Answer>) -> Fut,
+    Fut: std::future::Future<Output = Replies<Request, Answer>>,
 {
     loop {
         // None: the pass running our batch was cancelled (shutdown) before answering; ours
@@ -240,14 +255,18 @@ pub(super) fn outcomes(
         .collect()
 }
 
-/// One FortiGate batch: observed and planned holding the turn; with a `turn`, what it will
-/// write is claimed in `busy` and the turn passed on before the writes (see the module).
+/// One FortiGate batch: observed and planned holding the turn. With a `turn` (the
+/// controller), what it will write is claimed in the device's `busy`, the turn passed on and
+/// the writes detached, each group answered when its own writes end (see the module);
+/// without, written before returning.
 async fn run_batch(
-    client: &FortiOsClient,
-    busy: &Arc<Busy<Touch>>,
+    client: &Arc<FortiOsClient>,
+    device: &DeviceQueue,
     requests: Vec<Request>,
     turn: Option<Turn>,
-) -> Vec<Outcome<Request, Answer>> {
+    mut replies: Replies<Request, Answer>,
+) -> Replies<Request, Answer> {
+    let busy = &device.busy;
     // Registered before looking, so a claim ending in between is not missed.
     let freed = busy.freed();
     let (now_, slots) = split_beside(requests, |names| busy.any(names));
@@ -258,10 +277,10 @@ async fn run_batch(
             Some(turn) => tokio::select! { _ = freed => {}, _ = turn.joined() => {} },
             None => freed.await,
         }
-        return slots
-            .into_iter()
-            .map(|s| Outcome::Later(s.expect("nothing runs now")))
-            .collect();
+        for (i, s) in slots.into_iter().enumerate() {
+            replies.later(i, s.expect("nothing runs now"));
+        }
+        return replies;
     }
     drop(freed);
     let planned: Vec<Answer> = if now_.len() == 1 {
@@ -270,16 +289,46 @@ async fn run_batch(
     } else {
         plan_many(client, &now_).await
     };
-    let claims: Vec<Option<Claim<Touch>>> = now_
-        .iter()
-        .zip(&planned)
-        .map(|(r, out)| writes(r, out).then(|| busy.claim(touches(r))))
-        .collect();
-    if let Some(turn) = turn {
-        turn.pass();
+    // Places in the batch of the requests run now, and the others handed back.
+    let mut running = Vec::new();
+    for (i, slot) in slots.into_iter().enumerate() {
+        match slot {
+            Some(later) => replies.later(i, later),
+            None => running.push(i),
+        }
     }
-    let answers = apply_all(client, &now_, planned, claims).await;
-    outcomes(slots, answers)
+    let jobs: Vec<Job> = now_
+        .into_iter()
+        .zip(planned)
+        .zip(running)
+        .map(|((request, planned), i)| Job {
+            claim: writes(&request, &planned).then(|| busy.claim(touches(&request))),
+            request,
+            planned,
+            reply: replies.take(i),
+        })
+        .collect();
+    // A lone request (an edit) writes at once; the groups of batches take turns, so however
+    // many batches write, the Guard's queue holds a handful of theirs ahead of it.
+    let writing = (jobs.len() > 1).then(|| device.writing.clone());
+    let writes = apply_all(client.clone(), jobs, writing);
+    match turn {
+        Some(turn) => {
+            turn.pass();
+            tokio::spawn(writes);
+        }
+        None => writes.await,
+    }
+    replies
+}
+
+/// One planned group of a batch: what it will write, its claim on those objects, and where
+/// its answer goes.
+struct Job {
+    request: Request,
+    planned: Answer,
+    claim: Option<Claim<Touch>>,
+    reply: Option<Reply<Answer>>,
 }
 
 /// Whether the pass of `r` will write anything.
@@ -304,38 +353,42 @@ async fn plan_one(client: &FortiOsClient, r: &Request) -> Answer {
 }
 
 /// Each planned group's writes, as many groups at a time as the Guard has slots (each group
-/// may have as many address writes in flight): enough to keep the device busy, few enough
-/// that another batch's requests (an edit) queue behind a handful of this batch's, not all
-/// of them. Each claim ends with its group's writes.
+/// may have as many address writes in flight), each group of a batch with a turn of the
+/// device's `writing`: enough to keep the device busy, few enough that another batch's
+/// requests (an edit) queue behind a handful of these, not all of them. Each group is
+/// answered, and its claim ends, when its own writes end.
 async fn apply_all(
-    client: &FortiOsClient,
-    requests: &[Request],
-    planned: Vec<Answer>,
-    claims: Vec<Option<Claim<Touch>>>,
-) -> Vec<Answer> {
+    client: Arc<FortiOsClient>,
+    jobs: Vec<Job>,
+    writing: Option<Arc<tokio::sync::Semaphore>>,
+) {
     let at_once = client.guard().max_concurrent().max(1);
+    let (client, writing) = (&client, writing.as_deref());
     // Collected first: a mapping closure held across the await is higher-ranked and makes
     // the future not Send "generally enough" for kube-runtime.
-    let jobs: Vec<_> = requests
-        .iter()
-        .zip(planned)
-        .zip(claims)
-        .enumerate()
-        .map(|(i, ((r, planned), claim))| async move {
-            let answer = match planned {
-                Ok(out) => apply(client, r, &out).await.map(|()| out),
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .map(|job| async move {
+            let answer = match job.planned {
+                Ok(out) => {
+                    let _turn = match (writing, job.claim.is_some()) {
+                        (Some(writing), true) => writing.acquire().await.ok(),
+                        _ => None,
+                    };
+                    apply(client, &job.request, &out).await.map(|()| out)
+                }
                 Err(e) => Err(e),
             };
-            drop(claim);
-            (i, answer)
+            drop(job.claim);
+            if let Some(reply) = job.reply {
+                reply.send(answer);
+            }
         })
         .collect();
-    let mut answers: Vec<(usize, Answer)> = futures::stream::iter(jobs)
+    futures::stream::iter(jobs)
         .buffer_unordered(at_once)
-        .collect()
+        .collect::<()>()
         .await;
-    answers.sort_by_key(|(i, _)| *i);
-    answers.into_iter().map(|(_, a)| a).collect()
 }
 
 async fn apply(
@@ -574,9 +627,9 @@ pub async fn converge_together(
     let Target::FortiGate { client, .. } = target else {
         panic!("converge_together takes a FortiGate target");
     };
-    let busy = Arc::default();
-    in_rounds(target, groups, now, write, |requests| {
-        run_batch(client, &busy, requests, None)
+    let device = DeviceQueue::default();
+    in_rounds(target, groups, now, write, |requests, replies| {
+        run_batch(client, &device, requests, None, replies)
     })
     .await
 }
@@ -591,8 +644,8 @@ pub(super) async fn in_rounds<F, Fut>(
     run: F,
 ) -> Vec<Answer>
 where
-    F: Fn(Vec<Request>) -> Fut,
-    Fut: std::future::Future<Output = Vec<Outcome<Request, Answer>>>,
+    F: Fn(Vec<Request>, Replies<Request, Answer>) -> Fut,
+    Fut: std::future::Future<Output = Replies<Request, Answer>>,
 {
     let mut answers: Vec<Option<Answer>> = groups.iter().map(|_| None).collect();
     let mut queued = Vec::new();
@@ -611,14 +664,18 @@ where
     }
     while !queued.is_empty() {
         let (index, requests): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
-        let outcomes = run(requests).await;
-        queued = Vec::new();
-        for (i, outcome) in index.into_iter().zip(outcomes) {
-            match outcome {
-                Outcome::Done(answer) => answers[i] = Some(answer),
-                Outcome::Later(request) => queued.push((i, request)),
+        let (replies, received) = Replies::detached(requests.len());
+        let handed_back = run(requests, replies).await.handed_back();
+        let later: BTreeSet<usize> = handed_back.iter().map(|(at, _)| *at).collect();
+        for (at, rx) in received.into_iter().enumerate() {
+            if !later.contains(&at) {
+                answers[index[at]] = Some(rx.await.expect("answered by the round"));
             }
         }
+        queued = handed_back
+            .into_iter()
+            .map(|(at, request)| (index[at], request))
+            .collect();
     }
     answers
         .into_iter()
