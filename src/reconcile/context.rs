@@ -37,6 +37,9 @@ pub struct Context {
     published: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
     /// AddressGroup passes queued per FortiGate, run as batches (`addressgroup::batch`).
     pub batches: crate::reconcile::addressgroup::batch::Batches,
+    /// The watch caches connections and Secrets are read from, once the controller runs
+    /// (until then, and for the CLI, the API server).
+    caches: std::sync::OnceLock<crate::reconcile::connection::cache::Caches>,
 }
 
 /// The API server refuses an event note over 1 KiB — bytes, not characters (422).
@@ -85,6 +88,7 @@ impl Context {
             policies: std::sync::RwLock::new(Some(Vec::new())),
             policy_changes: tokio::sync::watch::channel(0).0,
             batches: Default::default(),
+            caches: std::sync::OnceLock::new(),
         }
     }
 
@@ -310,13 +314,33 @@ impl Context {
         }
     }
 
+    /// Reads connections and Secrets from `caches` from now on.
+    pub fn use_caches(&self, caches: crate::reconcile::connection::cache::Caches) {
+        let _ = self.caches.set(caches);
+    }
+
+    /// The connection and Secrets of `target`: from the watch caches when the controller
+    /// runs them, from the API server otherwise.
+    async fn resolve(
+        &self,
+        namespace: &str,
+        target: &TargetRef,
+    ) -> Result<ResolvedConnection, crate::reconcile::connection::ResolveError> {
+        if let Some(caches) = self.caches.get()
+            && let Some(resolved) = caches.resolve(namespace, target).await
+        {
+            return resolved;
+        }
+        resolve(&self.client, namespace, target).await
+    }
+
     /// Resolves a target to its endpoint (shared per device and credential).
     pub async fn endpoint(
         &self,
         namespace: &str,
         target: &TargetRef,
     ) -> Result<(Endpoint, ResolvedConnection), ReconcileError> {
-        let resolved = resolve(&self.client, namespace, target).await?;
+        let resolved = self.resolve(namespace, target).await?;
         self.admits_namespace(namespace, &resolved.connection.url)?;
         self.last_resolved
             .lock()
@@ -335,7 +359,7 @@ impl Context {
         namespace: &str,
         target: &TargetRef,
     ) -> Result<(Target, ResolvedConnection), ReconcileError> {
-        let resolved = match resolve(&self.client, namespace, target).await {
+        let resolved = match self.resolve(namespace, target).await {
             Ok(r) => r,
             Err(e) if e.is_missing() => {
                 let remembered = self
