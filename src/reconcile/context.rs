@@ -37,6 +37,8 @@ pub struct Context {
     published: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
     /// AddressGroup passes queued per FortiGate, run as batches (`addressgroup::batch`).
     pub batches: crate::reconcile::addressgroup::batch::Batches,
+    /// ExternalConnector passes queued per FortiGate (`externalconnector::batch`).
+    pub connector_batches: crate::reconcile::externalconnector::batch::Batches,
 }
 
 /// The API server refuses an event note over 1 KiB — bytes, not characters (422).
@@ -85,6 +87,7 @@ impl Context {
             policies: std::sync::RwLock::new(Some(Vec::new())),
             policy_changes: tokio::sync::watch::channel(0).0,
             batches: Default::default(),
+            connector_batches: Default::default(),
         }
     }
 

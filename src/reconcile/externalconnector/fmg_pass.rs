@@ -27,7 +27,7 @@ use crate::reconcile::connection::status::insecure_condition;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::write_status;
-use crate::reconcile::requeue::next_requeue;
+use crate::reconcile::requeue::next_requeue_aligned;
 
 /// Condition: a push did not reach every device (a warning; the next pass pushes again).
 pub const PUSH_DEGRADED: &str = "PushDegraded";
@@ -43,7 +43,6 @@ pub struct Pass<'a> {
     pub credentials_version: Option<String>,
     pub insecure: bool,
     pub resync: Duration,
-    pub now: jiff::Timestamp,
 }
 
 pub async fn apply(
@@ -119,7 +118,13 @@ pub async fn apply(
         )
         .await?;
     }
-    let next = next_requeue(p.resync, p.list.next_expiry, p.now);
+    // On the FortiManager's tick, as a FortiGate's connectors are (`requeue`).
+    let next = next_requeue_aligned(
+        p.resync,
+        p.client.device(),
+        p.list.next_expiry,
+        jiff::Timestamp::now(),
+    );
     let pending = |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
         conditions
             .iter()
