@@ -682,3 +682,67 @@ async fn deletion_names_the_devices_it_could_not_reach_and_cleans_the_rest() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn connectors_queued_for_one_adom_share_one_workspace_session_and_converge_as_alone() {
+    use fortisync::reconcile::externalconnector::fmg_batch::{AdomRequest, converge_together};
+    let sim = Estate::default().fw_b_version("7.4.3").start().await;
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    let t = target(&sim, &endpoints).await;
+    let Target::FortiManager {
+        client,
+        spec,
+        firmware,
+    } = &t
+    else {
+        panic!("a FortiManager target")
+    };
+    let control = sim.fortimanager("fmg").control().clone();
+    let request = |i: usize| AdomRequest {
+        desired: DesiredResource {
+            name: format!("fs-list-{i}"),
+            owner: Owner {
+                namespace: "team-a".into(),
+                name: format!("list-{i}"),
+            },
+            ..desired()
+        },
+        take_over: false,
+        entries: entries(&[&format!("192.0.2.{i}")]),
+        targets: Vec::new(),
+        converged: BTreeSet::new(),
+    };
+    control.clear_requests();
+    let answers = converge_together(client, spec, *firmware, (0..3).map(request).collect()).await;
+    let exec: Vec<String> = control
+        .requests()
+        .iter()
+        .filter(|r| r.method == "exec" && r.url.contains("/workspace/"))
+        .map(|r| r.url.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(exec, ["lock", "commit", "unlock"], "one session for three");
+    for (i, answer) in answers.iter().enumerate() {
+        let out = answer.as_ref().expect("converged");
+        assert!(matches!(out.adom, ObjectWrite::Create(_)), "{out:?}");
+        let name = format!("fs-list-{i}");
+        let adom = control
+            .object("root", AdomTable::ExternalResource, &name)
+            .expect("the ADOM object");
+        assert_eq!(
+            adom["comments"],
+            format!("managed-by fortisync team-a/list-{i}")
+        );
+        for fw in ["fw-a", "fw-b"] {
+            assert_eq!(state_of(out, fw), DeviceState::Converged, "{fw}");
+            assert_eq!(
+                sim.fortigate(fw).feed_entries("root", &name),
+                [format!("192.0.2.{i}")],
+                "{fw}"
+            );
+        }
+    }
+    assert!(
+        control.lock_holder("root").is_none(),
+        "the lock is released"
+    );
+}

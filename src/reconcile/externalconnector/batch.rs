@@ -60,10 +60,12 @@ pub type Answer = Result<Pass, DeviceError>;
 type Entry = (Weak<FortiOsClient>, Arc<Combiner<Request, Answer>>);
 
 /// The combiners of every FortiGate client in use, by client (each is shared per device and
-/// VDOM, so one batch reads one VDOM's table).
+/// VDOM, so one batch reads one VDOM's table), and of every FortiManager ADOM (`fmg_batch`).
 #[derive(Default)]
 pub struct Batches {
     by_client: Mutex<HashMap<usize, Entry>>,
+    /// Per FortiManager client.
+    pub adom: super::fmg_batch::AdomBatches,
 }
 
 impl std::fmt::Debug for Batches {

@@ -15,8 +15,8 @@ use kube::{Api, ResourceExt};
 use super::desired::DesiredList;
 use super::fortimanager::{self, Outcome, converged_devices};
 use super::plan::{DesiredResource, ObjectWrite};
-use super::proxied::{DevicePass, DeviceState};
-use crate::api::conditions::{READY, condition, is_true, ready_and_synced};
+use super::proxied::DeviceState;
+use crate::api::conditions::{READY, SYNCED, condition, is_true, ready_and_synced};
 use crate::api::externalconnector::{
     ConnectorDeviceStatus, ConnectorMode, EntryCounts, ExternalConnector, ExternalConnectorStatus,
 };
@@ -34,7 +34,7 @@ pub const PUSH_DEGRADED: &str = "PushDegraded";
 
 /// What the pass works with, read by the caller.
 pub struct Pass<'a> {
-    pub client: &'a FortiManagerClient,
+    pub client: &'a std::sync::Arc<FortiManagerClient>,
     pub spec: &'a FortiManagerSpec,
     pub adom_firmware: Firmware,
     pub desired: &'a DesiredResource,
@@ -59,14 +59,25 @@ pub async fn apply(
     } else {
         BTreeSet::new()
     };
-    let pass = DevicePass {
-        desired: p.desired,
+    let request = super::fmg_batch::AdomRequest {
+        desired: p.desired.clone(),
         take_over: ec.spec.take_over,
-        entries: &p.list.entries,
-        targets: &ec.spec.device_targets,
-        converged: &converged,
+        entries: p.list.entries.clone(),
+        targets: ec.spec.device_targets.clone(),
+        converged,
     };
-    let outcome = fortimanager::converge(p.client, p.spec, p.adom_firmware, pass, true).await?;
+    // Through the ADOM's batch: connectors already queued for this FortiManager write their
+    // ADOM objects in one workspace session. A converged connector's resync is patient.
+    let patient = unchanged && is_true(&previous.conditions, SYNCED);
+    let outcome = super::fmg_batch::converge_batched(
+        &ctx.connector_batches.adom,
+        p.client,
+        p.spec,
+        p.adom_firmware,
+        request,
+        patient,
+    )
+    .await?;
     if let Some(refusal) = outcome.refusal {
         return super::refused(ec, ctx, previous, p.list, refusal).await;
     }

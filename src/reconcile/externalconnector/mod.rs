@@ -8,10 +8,12 @@
 //!   `batch` / `fortigate_pass`: the connectors queued for one FortiGate as one batch (one
 //!   observation, one push call);
 //! - `fortimanager`: the ADOM object in the workspace, then `proxied`: the FortiGates behind
-//!   the FortiManager through `/sys/proxy/json`; `fmg_pass`: that pass's status and events.
+//!   the FortiManager through `/sys/proxy/json`; `fmg_pass`: that pass's status and events;
+//!   `fmg_batch`: the connectors queued for one ADOM written in one workspace session.
 
 pub mod batch;
 pub mod desired;
+pub mod fmg_batch;
 mod fmg_pass;
 pub mod fortigate;
 pub mod fortigate_pass;
