@@ -699,6 +699,7 @@ async fn connectors_queued_for_one_adom_share_one_workspace_session_and_converge
     };
     let control = sim.fortimanager("fmg").control().clone();
     let request = |i: usize| AdomRequest {
+        spec: (**spec).clone(),
         desired: DesiredResource {
             name: format!("fs-list-{i}"),
             owner: Owner {
@@ -713,7 +714,7 @@ async fn connectors_queued_for_one_adom_share_one_workspace_session_and_converge
         converged: BTreeSet::new(),
     };
     control.clear_requests();
-    let answers = converge_together(client, spec, *firmware, (0..3).map(request).collect()).await;
+    let answers = converge_together(client, *firmware, (0..3).map(request).collect()).await;
     let exec: Vec<String> = control
         .requests()
         .iter()
@@ -744,5 +745,23 @@ async fn connectors_queued_for_one_adom_share_one_workspace_session_and_converge
     assert!(
         control.lock_holder("root").is_none(),
         "the lock is released"
+    );
+
+    // Another connection's connector (its settings differ) never joins the batch: its own
+    // session follows, under its own settings.
+    let mut other = request(3);
+    other.spec.workspace.lock_retries = 2;
+    control.clear_requests();
+    let answers = converge_together(client, *firmware, vec![request(4), other, request(5)]).await;
+    assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+    let sessions = control
+        .requests()
+        .iter()
+        .filter(|r| r.method == "exec" && r.url.ends_with("/workspace/commit"))
+        .count();
+    assert_eq!(sessions, 2, "4 and 5 together, then 3");
+    assert_eq!(
+        sim.fortigate("fw-a").feed_entries("root", "fs-list-3"),
+        ["192.0.2.3"]
     );
 }

@@ -7,7 +7,10 @@
 //! A lone connector takes the path it always took (`fortimanager::converge`). If the shared
 //! session fails, nothing of it was committed (unlock without commit discards it) and each of
 //! its connectors runs again alone, observed afresh: one object the ADOM refuses never fails
-//! another. Two connectors naming one resource never share a batch.
+//! another. Two connectors naming one resource never share a batch, nor two that read their
+//! connection differently (a client is kept across an edit of the connection's device targets
+//! or install settings, so passes queued before and after the edit may meet): the later one
+//! runs in the next batch, under the settings it read.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -26,6 +29,8 @@ use crate::reconcile::target::workspace::in_workspace;
 /// One connector's pass through a FortiManager.
 #[derive(Debug, Clone)]
 pub struct AdomRequest {
+    /// The connection's settings (workspace, device targets).
+    pub spec: FortiManagerSpec,
     /// The resource object as fortisync wants it.
     pub desired: DesiredResource,
     /// Manage a resource nobody owns.
@@ -86,14 +91,13 @@ impl AdomBatches {
 pub async fn converge_batched(
     batches: &AdomBatches,
     client: &Arc<FortiManagerClient>,
-    spec: &FortiManagerSpec,
     adom_firmware: Firmware,
     request: AdomRequest,
     patient: bool,
 ) -> AdomAnswer {
     let combiner = batches.combiner(client);
     let run = |requests: Vec<AdomRequest>| async move {
-        run_batch(client, spec, adom_firmware, requests).await
+        run_batch(client, adom_firmware, requests).await
     };
     loop {
         // None: the pass running our batch was cancelled before answering: queue it again.
@@ -105,23 +109,24 @@ pub async fn converge_batched(
 
 async fn run_batch(
     client: &FortiManagerClient,
-    spec: &FortiManagerSpec,
     adom_firmware: Firmware,
     requests: Vec<AdomRequest>,
 ) -> Vec<Turn<AdomRequest, AdomAnswer>> {
-    // The first of each resource name runs now; a later one in the next batch.
+    // The first of each resource name, under the first request's connection, runs now; the
+    // others in the next batch.
     let mut claimed = BTreeSet::new();
-    let mut now_ = Vec::new();
+    let mut now_: Vec<AdomRequest> = Vec::new();
     let mut later = Vec::new();
     for request in requests {
-        if claimed.insert(request.desired.name.clone()) {
+        let same_connection = now_.first().is_none_or(|first| first.spec == request.spec);
+        if same_connection && claimed.insert(request.desired.name.clone()) {
             later.push(None);
             now_.push(request);
         } else {
             later.push(Some(request));
         }
     }
-    let mut answers = converge_many(client, spec, adom_firmware, &now_)
+    let mut answers = converge_many(client, adom_firmware, &now_)
         .await
         .into_iter();
     later
@@ -135,24 +140,27 @@ async fn run_batch(
 
 async fn alone(
     client: &FortiManagerClient,
-    spec: &FortiManagerSpec,
     adom_firmware: Firmware,
     r: &AdomRequest,
 ) -> AdomAnswer {
-    fortimanager::converge(client, spec, adom_firmware, r.pass(), true).await
+    fortimanager::converge(client, &r.spec, adom_firmware, r.pass(), true).await
 }
 
 /// Several connectors: each ADOM object observed and planned as alone, every ADOM write in
 /// one workspace session, then each connector's FortiGates.
 async fn converge_many(
     client: &FortiManagerClient,
-    spec: &FortiManagerSpec,
     adom_firmware: Firmware,
     requests: &[AdomRequest],
 ) -> Vec<AdomAnswer> {
-    if let [r] = requests {
-        return vec![alone(client, spec, adom_firmware, r).await];
+    let [first, ..] = requests else {
+        return Vec::new();
+    };
+    if requests.len() == 1 {
+        return vec![alone(client, adom_firmware, first).await];
     }
+    // Every request here has the first one's connection (`run_batch`).
+    let spec = &first.spec;
     let mut answers: Vec<AdomAnswer> = Vec::with_capacity(requests.len());
     for r in requests {
         answers.push(match plan_adom(client, adom_firmware, r.pass()).await {
@@ -191,7 +199,7 @@ async fn converge_many(
             tracing::debug!(device = %client.device(), error = %e, connectors = writers.len(),
                 "a shared workspace session failed; each connector runs alone");
             for &i in &writers {
-                answers[i] = alone(client, spec, adom_firmware, &requests[i]).await;
+                answers[i] = alone(client, adom_firmware, &requests[i]).await;
                 redone[i] = true;
             }
         }
@@ -216,7 +224,6 @@ async fn converge_many(
 /// For tests; the controller goes through `converge_batched`.
 pub async fn converge_together(
     client: &FortiManagerClient,
-    spec: &FortiManagerSpec,
     adom_firmware: Firmware,
     requests: Vec<AdomRequest>,
 ) -> Vec<AdomAnswer> {
@@ -224,7 +231,7 @@ pub async fn converge_together(
     let mut queued: Vec<(usize, AdomRequest)> = requests.into_iter().enumerate().collect();
     while !queued.is_empty() {
         let (index, batch): (Vec<usize>, Vec<AdomRequest>) = queued.into_iter().unzip();
-        let outcomes = run_batch(client, spec, adom_firmware, batch).await;
+        let outcomes = run_batch(client, adom_firmware, batch).await;
         queued = Vec::new();
         for (i, outcome) in index.into_iter().zip(outcomes) {
             match outcome {

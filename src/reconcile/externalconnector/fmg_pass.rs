@@ -60,6 +60,7 @@ pub async fn apply(
         BTreeSet::new()
     };
     let request = super::fmg_batch::AdomRequest {
+        spec: p.spec.clone(),
         desired: p.desired.clone(),
         take_over: ec.spec.take_over,
         entries: p.list.entries.clone(),
@@ -72,7 +73,6 @@ pub async fn apply(
     let outcome = super::fmg_batch::converge_batched(
         &ctx.connector_batches.adom,
         p.client,
-        p.spec,
         p.adom_firmware,
         request,
         patient,
