@@ -40,6 +40,8 @@ pub struct Context {
     /// The watch caches connections and Secrets are read from, once the controller runs
     /// (until then, and for the CLI, the API server).
     caches: std::sync::OnceLock<crate::reconcile::connection::cache::Caches>,
+    /// ExternalConnector passes queued per FortiGate (`externalconnector::batch`).
+    pub connector_batches: crate::reconcile::externalconnector::batch::Batches,
 }
 
 /// The API server refuses an event note over 1 KiB — bytes, not characters (422).
@@ -89,6 +91,7 @@ impl Context {
             policy_changes: tokio::sync::watch::channel(0).0,
             batches: Default::default(),
             caches: std::sync::OnceLock::new(),
+            connector_batches: Default::default(),
         }
     }
 
