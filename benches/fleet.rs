@@ -158,6 +158,7 @@ fn main() -> ExitCode {
     let json = serde_json::json!({
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "device_concurrency": figures::DEVICE_CONCURRENCY,
+        "limit_concurrency": figures::SAFE_CONCURRENCY,
         "figures": figures.iter().map(fleet::Figure::json).collect::<Vec<_>>(),
     });
     if let Some(dir) = std::path::Path::new(&path).parent() {

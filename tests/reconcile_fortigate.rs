@@ -782,3 +782,81 @@ async fn a_batch_of_many_groups_reads_each_table_once_and_plans_exactly_as_alone
         Some(2)
     );
 }
+
+#[tokio::test]
+async fn an_edit_made_while_a_burst_is_written_is_not_held_until_the_burst_ends() {
+    use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
+    use fortisync::sim::fortios::FaultRule;
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = Arc::new(target(client(&sim)).await);
+    let batches = Arc::new(Batches::default());
+    let edited = |members: &[&str]| {
+        resource(
+            "team-e",
+            "edited",
+            &addresses(members),
+            json!({"groupName": "edited"}),
+        )
+    };
+    let now = jiff::Timestamp::now();
+    converge_batched(&batches, &t, &edited(&["203.0.113.1"]), now, true, false)
+        .await
+        .expect("the edited group, converged before");
+    // A slow device, then a burst: 30 new groups of 3 members, 120 writes in one batch.
+    fg.add_fault(FaultRule {
+        path: "/api".into(),
+        latency_ms: 20,
+        ..FaultRule::default()
+    });
+    fg.clear_requests();
+    let burst: Vec<_> = (0..30)
+        .map(|i| {
+            let (t, batches) = (t.clone(), batches.clone());
+            let g = resource(
+                "team-b",
+                &format!("b{i}"),
+                &addresses(&[
+                    &format!("192.0.2.{i}"),
+                    &format!("198.51.100.{i}"),
+                    &format!("203.0.113.{}", 100 + i),
+                ]),
+                json!({"groupName": format!("burst-{i}")}),
+            );
+            tokio::spawn(async move { converge_batched(&batches, &t, &g, now, true, false).await })
+        })
+        .collect();
+    let writes_so_far = || fg.requests().iter().filter(|r| r.method != "GET").count();
+    while writes_so_far() < 4 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Writes of the burst are in flight: the edit is observed, planned and written beside
+    // them, not after the last of them.
+    let edit = converge_batched(
+        &batches,
+        &t,
+        &edited(&["203.0.113.1", "203.0.113.2"]),
+        now,
+        true,
+        false,
+    )
+    .await
+    .expect("the edit");
+    assert_eq!(edit.writes(), 2, "{edit:?}");
+    let edit_done = writes_so_far();
+    for b in burst {
+        let out = b.await.expect("task").expect("burst group");
+        assert_eq!(out.writes(), 4, "{out:?}");
+    }
+    let total = writes_so_far();
+    assert_eq!(total, 1 + 30 * 4 + 1, "every write exactly once");
+    assert!(
+        edit_done < total / 2,
+        "the edit landed after {edit_done} of {total} writes"
+    );
+    assert_eq!(
+        fg.group_members("root", Table::Addrgrp, "edited")
+            .map(|m| m.len()),
+        Some(2)
+    );
+}

@@ -682,3 +682,86 @@ async fn deletion_names_the_devices_it_could_not_reach_and_cleans_the_rest() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn connectors_queued_for_one_adom_share_one_workspace_session_and_converge_as_alone() {
+    use fortisync::reconcile::externalconnector::fmg_batch::{AdomRequest, converge_together};
+    let sim = Estate::default().fw_b_version("7.4.3").start().await;
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    let t = target(&sim, &endpoints).await;
+    let Target::FortiManager {
+        client,
+        spec,
+        firmware,
+    } = &t
+    else {
+        panic!("a FortiManager target")
+    };
+    let control = sim.fortimanager("fmg").control().clone();
+    let request = |i: usize| AdomRequest {
+        spec: (**spec).clone(),
+        desired: DesiredResource {
+            name: format!("fs-list-{i}"),
+            owner: Owner {
+                namespace: "team-a".into(),
+                name: format!("list-{i}"),
+            },
+            ..desired()
+        },
+        take_over: false,
+        entries: entries(&[&format!("192.0.2.{i}")]),
+        targets: Vec::new(),
+        converged: BTreeSet::new(),
+    };
+    control.clear_requests();
+    let answers = converge_together(client, *firmware, (0..3).map(request).collect()).await;
+    let exec: Vec<String> = control
+        .requests()
+        .iter()
+        .filter(|r| r.method == "exec" && r.url.contains("/workspace/"))
+        .map(|r| r.url.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(exec, ["lock", "commit", "unlock"], "one session for three");
+    for (i, answer) in answers.iter().enumerate() {
+        let out = answer.as_ref().expect("converged");
+        assert!(matches!(out.adom, ObjectWrite::Create(_)), "{out:?}");
+        let name = format!("fs-list-{i}");
+        let adom = control
+            .object("root", AdomTable::ExternalResource, &name)
+            .expect("the ADOM object");
+        assert_eq!(
+            adom["comments"],
+            format!("managed-by fortisync team-a/list-{i}")
+        );
+        for fw in ["fw-a", "fw-b"] {
+            assert_eq!(state_of(out, fw), DeviceState::Converged, "{fw}");
+            assert_eq!(
+                sim.fortigate(fw).feed_entries("root", &name),
+                [format!("192.0.2.{i}")],
+                "{fw}"
+            );
+        }
+    }
+    assert!(
+        control.lock_holder("root").is_none(),
+        "the lock is released"
+    );
+
+    // Another connection's connector (its settings differ) never joins the batch: its own
+    // session follows, under its own settings.
+    let mut other = request(3);
+    other.spec.workspace.lock_retries = 2;
+    control.clear_requests();
+    let answers = converge_together(client, *firmware, vec![request(4), other, request(5)]).await;
+    assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+    let sessions = control
+        .requests()
+        .iter()
+        .filter(|r| r.method == "exec" && r.url.ends_with("/workspace/commit"))
+        .count();
+    assert_eq!(sessions, 2, "4 and 5 together, then 3");
+    assert_eq!(
+        sim.fortigate("fw-a").feed_entries("root", "fs-list-3"),
+        ["192.0.2.3"]
+    );
+}

@@ -735,6 +735,27 @@ async fn dynamic_add_remove_and_snapshot_build_a_push_feed_and_nothing_is_pulled
 }
 
 #[tokio::test]
+async fn one_dynamic_call_carries_the_commands_of_several_push_feeds() {
+    // Each command names its feed (facts §4): one call updates every feed it names, in order.
+    let dev = Device::start("7.4.3", FeedSettings::default()).await;
+    for name in ["a", "b"] {
+        let push = json!({"name": name, "type": "address", "update-method": "push", "resource": "http://127.0.0.1:9/unused"});
+        assert_eq!(dev.create(push).await, 200);
+    }
+    let (s, _) = dev
+        .dynamic(json!([
+            {"name": "a", "command": "snapshot", "entries": ["192.0.2.1", "192.0.2.2"]},
+            {"name": "b", "command": "add", "entries": ["198.51.100.1"]},
+            {"name": "a", "command": "remove", "entries": ["192.0.2.1"]}
+        ]))
+        .await;
+    assert_eq!(s, 200);
+    let fg = dev.sim.fortigate("fw");
+    assert_eq!(fg.feed_entries("root", "a"), ["192.0.2.2"]);
+    assert_eq!(fg.feed_entries("root", "b"), ["198.51.100.1"]);
+}
+
+#[tokio::test]
 async fn dynamic_is_refused_on_7_0_where_every_resource_is_a_feed() {
     let list = ListServer::start("192.0.2.1\n").await;
     let dev = Device::start("7.0.12", FeedSettings::default()).await;

@@ -6,26 +6,127 @@
 //! whoever holds the turn takes everything queued and runs it as one batch (its own request
 //! and those that queued behind the batch before). So every batch is observed after each of
 //! its requests was queued, hence after that resource's previous pass and all its writes
-//! ended: a plan never acts on an observation older than its own resource's last write. The
-//! batch's writes end before the turn passes on, so the next batch observes after them too.
+//! ended: a plan never acts on an observation older than its own resource's last write.
+//!
+//! By default a batch keeps the turn until its writes end, so the next batch observes after
+//! them. A batch may instead pass the turn on once it has planned (`submit_passing`,
+//! `Turn::pass`): its writes then go on while the next batch observes and plans, so an edit
+//! made during a long burst is not held until the whole burst is written. The next batch
+//! must then not plan what those writes still touch: the batch claims its objects in the
+//! device's `Busy` set before passing the turn, and a request touching a claimed object is
+//! handed back until the claim ends.
 //!
 //! A batch may hand a request back (`Outcome::Later`: two resources that would touch one
-//! device object); it runs in the next batch, observed after the writes of this one.
+//! device object); it runs in a later batch, observed after the writes of this one.
 //!
 //! A *patient* request (a resync of a resource already converged at its spec) lets the turn
 //! wait a moment while others keep joining, so one device's resources that resync together
 //! (their resync ticks are aligned per device, `requeue::aligned`) share one observation. A
 //! change is never patient, and a patient wait ends as soon as a change joins.
 
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, OwnedMutexGuard, oneshot};
 
 /// How long a patient batch waits for one more request to join before it runs.
-const SETTLE_STEP: Duration = Duration::from_millis(25);
+/// Long enough to bridge the gaps between resyncs of one tick on a busy 2-core machine.
+const SETTLE_STEP: Duration = Duration::from_millis(50);
 /// The longest a patient batch waits in all.
-const SETTLE_LIMIT: Duration = Duration::from_millis(500);
+/// Nobody waits for a patient batch (a change ends the wait at once), so this can cover a
+/// restart, whose 1,000 converged resources reach the queue over about a second.
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// How a batch answers its requests, each by its place in the batch and as soon as it is
+/// done (a group written early in a long burst is answered then, so its next pass, e.g. an
+/// edit, need not wait for the burst's last write), or hands one back for a later batch.
+/// A request neither answered nor handed back is answered None (its reconcile retries).
+pub struct Replies<Req, Resp> {
+    slots: Vec<Option<Reply<Resp>>>,
+    later: Vec<(usize, Queued<Req, Resp>)>,
+}
+
+/// The answer to one request of a batch, to send once it is done.
+pub struct Reply<Resp> {
+    patient: bool,
+    answer: oneshot::Sender<Resp>,
+}
+
+impl<Resp> Reply<Resp> {
+    /// Answers the request.
+    pub fn send(self, answer: Resp) {
+        // The caller may have given up (cancelled): nobody to tell.
+        let _ = self.answer.send(answer);
+    }
+}
+
+impl<Req, Resp> Replies<Req, Resp> {
+    fn new(slots: Vec<Reply<Resp>>) -> Self {
+        Self {
+            slots: slots.into_iter().map(Some).collect(),
+            later: Vec::new(),
+        }
+    }
+
+    /// Replies to `n` requests run outside a combiner (tests, figures), and their answers.
+    pub fn detached(n: usize) -> (Self, Vec<oneshot::Receiver<Resp>>) {
+        let (slots, answers) = (0..n)
+            .map(|_| {
+                let (answer, rx) = oneshot::channel();
+                (
+                    Reply {
+                        patient: false,
+                        answer,
+                    },
+                    rx,
+                )
+            })
+            .unzip();
+        (Self::new(slots), answers)
+    }
+
+    /// The reply to request `i`, to send when it is done (None: already taken).
+    pub fn take(&mut self, i: usize) -> Option<Reply<Resp>> {
+        self.slots.get_mut(i).and_then(Option::take)
+    }
+
+    /// Hands request `i` back, to run in a later batch.
+    pub fn later(&mut self, i: usize, request: Req) {
+        if let Some(Reply { patient, answer }) = self.take(i) {
+            self.later.push((
+                i,
+                Queued {
+                    request,
+                    patient,
+                    answer,
+                },
+            ));
+        }
+    }
+
+    /// Outcomes in the order of the batch's requests.
+    pub fn record(&mut self, outcomes: Vec<Outcome<Req, Resp>>) {
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Outcome::Done(answer) => {
+                    if let Some(reply) = self.take(i) {
+                        reply.send(answer);
+                    }
+                }
+                Outcome::Later(request) => self.later(i, request),
+            }
+        }
+    }
+
+    /// The requests handed back, with their places in the batch.
+    pub fn handed_back(&mut self) -> Vec<(usize, Req)> {
+        std::mem::take(&mut self.later)
+            .into_iter()
+            .map(|(i, q)| (i, q.request))
+            .collect()
+    }
+}
 
 /// What a batch does with one of its requests.
 #[derive(Debug)]
@@ -45,17 +146,35 @@ struct Queued<Req, Resp> {
 /// The queue and the turn of one device.
 pub struct Combiner<Req, Resp> {
     queue: Mutex<Vec<Queued<Req, Resp>>>,
-    turn: tokio::sync::Mutex<()>,
-    joined: tokio::sync::Notify,
+    turn: Arc<tokio::sync::Mutex<()>>,
+    joined: Arc<Notify>,
 }
 
 impl<Req, Resp> Default for Combiner<Req, Resp> {
     fn default() -> Self {
         Self {
             queue: Mutex::new(Vec::new()),
-            turn: tokio::sync::Mutex::new(()),
-            joined: tokio::sync::Notify::new(),
+            turn: Arc::default(),
+            joined: Arc::default(),
         }
+    }
+}
+
+/// The turn of a running batch (`Combiner::submit_passing`): held, no other batch of the
+/// device runs; passed, the next may observe and plan while this one still writes.
+pub struct Turn {
+    _held: OwnedMutexGuard<()>,
+    joined: Arc<Notify>,
+}
+
+impl Turn {
+    /// Lets the next batch run (after this batch claimed what it still writes, `Busy`).
+    pub fn pass(self) {}
+
+    /// Resolves when another request joins the queue (a batch that can run nothing yet
+    /// waits for that or for a claim to end, then hands its requests back to run again).
+    pub async fn joined(&self) {
+        self.joined.notified().await
     }
 }
 
@@ -79,8 +198,13 @@ impl<Req, Resp> Combiner<Req, Resp> {
         let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
         loop {
             let joined = self.joined.notified();
-            if !self.lock().iter().all(|q| q.patient) {
-                return;
+            {
+                // Nothing queued (ours is in a batch that passed the turn on): nothing to
+                // wait for.
+                let queue = self.lock();
+                if queue.is_empty() || !queue.iter().all(|q| q.patient) {
+                    return;
+                }
             }
             let step =
                 tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + SETTLE_STEP));
@@ -95,13 +219,32 @@ impl<Req, Resp> Combiner<Req, Resp> {
 impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
     /// Queues `request` and returns its answer: from a batch this call runs with `run`, or
     /// from one another caller ran. `run` answers each request of the batch (in the order
-    /// given) or hands it back for the next batch; it never hands back the first. None when
-    /// the caller running the batch was cancelled before answering (the reconcile retries).
-    /// `patient`: this request may wait a moment for others to join (see the module).
+    /// given) or hands it back for a later batch. None when the caller running the batch was
+    /// cancelled before answering (the reconcile retries). `patient`: this request may wait a
+    /// moment for others to join (see the module). The batch keeps the turn to its end.
     pub async fn submit<F, Fut>(&self, request: Req, patient: bool, run: F) -> Option<Resp>
     where
         F: Fn(Vec<Req>) -> Fut,
         Fut: std::future::Future<Output = Vec<Outcome<Req, Resp>>>,
+    {
+        let run = |requests, turn: Turn, mut replies: Replies<Req, Resp>| {
+            let batch = run(requests);
+            async move {
+                replies.record(batch.await);
+                drop(turn);
+                replies
+            }
+        };
+        self.submit_passing(request, patient, run).await
+    }
+
+    /// `submit`, but `run` holds the turn (`Turn`) and may pass it on before its writes end
+    /// (see the module: it must claim what it still writes first), and answers through
+    /// `Replies`, each request as soon as it is done (even after `run` returned).
+    pub async fn submit_passing<F, Fut>(&self, request: Req, patient: bool, run: F) -> Option<Resp>
+    where
+        F: Fn(Vec<Req>, Turn, Replies<Req, Resp>) -> Fut,
+        Fut: std::future::Future<Output = Replies<Req, Resp>>,
     {
         let (tx, mut rx) = oneshot::channel();
         self.lock().push(Queued {
@@ -110,7 +253,7 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
             answer: tx,
         });
         self.joined.notify_one();
-        let turn = self.turn.lock().await;
+        let mut turn = self.turn.clone().lock_owned().await;
         loop {
             // Ours was answered by a batch another caller ran: leave the rest to their own
             // callers, each of which waits for the turn behind us.
@@ -126,37 +269,116 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
                 .filter(|q| !q.answer.is_closed())
                 .collect();
             if queued.is_empty() {
-                // Not answered yet, not queued: cannot happen while we hold the turn (ours
-                // is answered or queued); give the turn on rather than spin.
+                // Not answered yet, not queued: in a batch that passed the turn on and is
+                // still writing. Its answer comes from there.
                 break;
             }
-            let (requests, rest): (Vec<_>, Vec<_>) = queued
+            let (requests, slots): (Vec<_>, Vec<_>) = queued
                 .into_iter()
-                .map(|q| (q.request, (q.patient, q.answer)))
+                .map(|q| {
+                    let reply = Reply {
+                        patient: q.patient,
+                        answer: q.answer,
+                    };
+                    (q.request, reply)
+                })
                 .unzip();
-            let outcomes = run(requests).await;
-            let mut later = Vec::new();
-            for (outcome, (patient, tx)) in outcomes.into_iter().zip(rest) {
-                match outcome {
-                    Outcome::Done(answer) => {
-                        let _ = tx.send(answer);
-                    }
-                    Outcome::Later(request) => later.push(Queued {
-                        request,
-                        patient,
-                        answer: tx,
-                    }),
-                }
-            }
+            let held = Turn {
+                _held: turn,
+                joined: self.joined.clone(),
+            };
+            let mut later: Vec<_> = run(requests, held, Replies::new(slots))
+                .await
+                .later
+                .into_iter()
+                .map(|(_, q)| q)
+                .collect();
             // Handed back ahead of what queued meanwhile: they are older.
             {
                 let mut queue = self.lock();
                 later.append(&mut queue);
                 *queue = later;
             }
+            match rx.try_recv() {
+                Ok(answer) => return Some(answer),
+                Err(oneshot::error::TryRecvError::Closed) => return None,
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            turn = self.turn.clone().lock_owned().await;
         }
         drop(turn);
         rx.await.ok()
+    }
+}
+
+/// The device objects of batches that passed the turn on and still write them (see the
+/// module), each claimed as often as batches claim it.
+pub struct Busy<K> {
+    claimed: Mutex<BTreeMap<K, usize>>,
+    freed: Notify,
+}
+
+impl<K> Default for Busy<K> {
+    fn default() -> Self {
+        Self {
+            claimed: Mutex::new(BTreeMap::new()),
+            freed: Notify::new(),
+        }
+    }
+}
+
+/// Objects claimed in a `Busy` set until this is dropped (its writes ended or were dropped).
+pub struct Claim<K: Ord> {
+    busy: Arc<Busy<K>>,
+    keys: BTreeSet<K>,
+}
+
+impl<K: Ord + Clone> Busy<K> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<K, usize>> {
+        self.claimed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims `keys` until the claim is dropped.
+    pub fn claim(self: &Arc<Self>, keys: BTreeSet<K>) -> Claim<K> {
+        let mut claimed = self.lock();
+        for k in &keys {
+            *claimed.entry(k.clone()).or_default() += 1;
+        }
+        Claim {
+            busy: self.clone(),
+            keys,
+        }
+    }
+
+    /// Whether any of `keys` is claimed.
+    pub fn any(&self, keys: &BTreeSet<K>) -> bool {
+        let claimed = self.lock();
+        keys.iter().any(|k| claimed.contains_key(k))
+    }
+
+    /// Resolves when a claim ends (registered when called: a claim ending after the call and
+    /// before the await is seen).
+    pub fn freed(&self) -> impl std::future::Future<Output = ()> + '_ {
+        let mut notified = Box::pin(self.freed.notified());
+        notified.as_mut().enable();
+        notified
+    }
+}
+
+impl<K: Ord> Drop for Claim<K> {
+    fn drop(&mut self) {
+        {
+            let mut claimed = self.busy.claimed.lock().unwrap_or_else(|p| p.into_inner());
+            for k in &self.keys {
+                if let Some(n) = claimed.get_mut(k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        claimed.remove(k);
+                    }
+                }
+            }
+        }
+        self.busy.freed.notify_waiters();
     }
 }
 
@@ -321,5 +543,56 @@ mod tests {
         assert_eq!(resync.await.unwrap(), Some(()));
         assert_eq!(started.elapsed(), Duration::from_millis(1));
         assert_eq!(*log.lock().unwrap(), vec![vec![10, 11]]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_passes_the_turn_lets_the_next_run_while_it_still_writes() {
+        let c = Arc::new(Combiner::<u32, u32>::default());
+        let (release, hold) = tokio::sync::watch::channel(false);
+        let planned = Arc::new(tokio::sync::Notify::new());
+        // Request 0's batch passes the turn, then "writes" until released.
+        let first = {
+            let (c, planned, hold) = (c.clone(), planned.clone(), hold.clone());
+            tokio::spawn(async move {
+                c.submit_passing(0, false, move |reqs, turn: Turn, mut replies| {
+                    let (planned, mut hold) = (planned.clone(), hold.clone());
+                    async move {
+                        turn.pass();
+                        planned.notify_one();
+                        let _ = hold.wait_for(|go| *go).await;
+                        replies.record(reqs.into_iter().map(Outcome::Done).collect());
+                        replies
+                    }
+                })
+                .await
+            })
+        };
+        planned.notified().await;
+        // The second runs and is answered while the first is still held.
+        let second = c
+            .submit(1, false, |reqs| async move {
+                reqs.into_iter().map(|r| Outcome::Done(r + 10)).collect()
+            })
+            .await;
+        assert_eq!(second, Some(11));
+        assert!(!first.is_finished());
+        release.send(true).unwrap();
+        assert_eq!(first.await.unwrap(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_claim_holds_its_objects_until_dropped_and_wakes_who_waits() {
+        let busy = Arc::new(Busy::<&str>::default());
+        let a = busy.claim(BTreeSet::from(["x", "y"]));
+        let b = busy.claim(BTreeSet::from(["y"]));
+        assert!(busy.any(&BTreeSet::from(["y", "z"])));
+        assert!(!busy.any(&BTreeSet::from(["z"])));
+        let freed = busy.freed();
+        drop(a);
+        freed.await;
+        assert!(!busy.any(&BTreeSet::from(["x"])));
+        assert!(busy.any(&BTreeSet::from(["y"])), "still claimed by b");
+        drop(b);
+        assert!(!busy.any(&BTreeSet::from(["x", "y"])));
     }
 }

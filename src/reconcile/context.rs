@@ -39,6 +39,11 @@ pub struct Context {
     pub batches: crate::reconcile::addressgroup::batch::Batches,
     /// TrustedHost passes queued per FortiGate, run as batches (`trustedhost::batch`).
     pub trusted_hosts: crate::reconcile::trustedhost::batch::Batches,
+    /// The watch caches connections and Secrets are read from, once the controller runs
+    /// (until then, and for the CLI, the API server).
+    caches: std::sync::OnceLock<crate::reconcile::connection::cache::Caches>,
+    /// ExternalConnector passes queued per FortiGate (`externalconnector::batch`).
+    pub connector_batches: crate::reconcile::externalconnector::batch::Batches,
 }
 
 /// The API server refuses an event note over 1 KiB — bytes, not characters (422).
@@ -88,6 +93,8 @@ impl Context {
             policy_changes: tokio::sync::watch::channel(0).0,
             batches: Default::default(),
             trusted_hosts: Default::default(),
+            caches: std::sync::OnceLock::new(),
+            connector_batches: Default::default(),
         }
     }
 
@@ -313,13 +320,33 @@ impl Context {
         }
     }
 
+    /// Reads connections and Secrets from `caches` from now on.
+    pub fn use_caches(&self, caches: crate::reconcile::connection::cache::Caches) {
+        let _ = self.caches.set(caches);
+    }
+
+    /// The connection and Secrets of `target`: from the watch caches when the controller
+    /// runs them, from the API server otherwise.
+    async fn resolve(
+        &self,
+        namespace: &str,
+        target: &TargetRef,
+    ) -> Result<ResolvedConnection, crate::reconcile::connection::ResolveError> {
+        if let Some(caches) = self.caches.get()
+            && let Some(resolved) = caches.resolve(namespace, target).await
+        {
+            return resolved;
+        }
+        resolve(&self.client, namespace, target).await
+    }
+
     /// Resolves a target to its endpoint (shared per device and credential).
     pub async fn endpoint(
         &self,
         namespace: &str,
         target: &TargetRef,
     ) -> Result<(Endpoint, ResolvedConnection), ReconcileError> {
-        let resolved = resolve(&self.client, namespace, target).await?;
+        let resolved = self.resolve(namespace, target).await?;
         self.admits_namespace(namespace, &resolved.connection.url)?;
         self.last_resolved
             .lock()
@@ -338,7 +365,7 @@ impl Context {
         namespace: &str,
         target: &TargetRef,
     ) -> Result<(Target, ResolvedConnection), ReconcileError> {
-        let resolved = match resolve(&self.client, namespace, target).await {
+        let resolved = match self.resolve(namespace, target).await {
             Ok(r) => r,
             Err(e) if e.is_missing() => {
                 let remembered = self

@@ -239,6 +239,12 @@ pub async fn run_reporting_readiness(
         address_groups: Shared::new(n),
         secret_users: Arc::new(SecretUsers::default()),
     };
+    ctx.use_caches(crate::reconcile::connection::cache::Caches::new(
+        client.clone(),
+        inputs.fortigates.stores.clone(),
+        inputs.fortimanagers.stores.clone(),
+        inputs.secrets.stores.clone(),
+    ));
     let mut tasks: Vec<BoxFuture<'static, ()>> = Vec::new();
     let mut stores_ready: Vec<BoxFuture<'static, ()>> = Vec::new();
     // DevicePolicies are cluster-scoped: one watch whatever the scope; nothing reaches a

@@ -61,6 +61,7 @@ async fn the_fleet_bench_runs_every_scenario_with_the_minimal_device_writes() {
             "edit:EC",
             "edit:TH",
             "ec-big",
+            "steady:EC",
             "steady:TH",
             "fair-hang",
             "process",
@@ -98,12 +99,16 @@ async fn the_fleet_bench_runs_every_scenario_with_the_minimal_device_writes() {
     let big = by("ec-big");
     assert_eq!(big.calls.writes, 2, "{big:?}");
     assert_eq!(extra(big, "pushes"), 1.0);
-    // The burst beside a hanging device converges, with its minimal writes.
+    // Converged connectors resync with reads only: the table once, each list once.
+    let steady_ec = by("steady:EC");
+    assert_eq!(steady_ec.calls.writes, 0, "{steady_ec:?}");
+    assert!(steady_ec.calls.reads <= 1 + 2, "{steady_ec:?}");
     // Nine TrustedHosts on one FortiGate: at most the one listing per interval, no write.
     let steady_th = by("steady:TH");
     assert_eq!(steady_th.resources, 9, "{steady_th:?}");
     assert_eq!(steady_th.calls.writes, 0, "{steady_th:?}");
     assert!(steady_th.calls.reads <= 1, "{steady_th:?}");
+    // The burst beside a hanging device converges, with its minimal writes.
     let fair = by("fair-hang");
     assert_eq!(fair.calls.writes, 3 * (3 + 1), "{fair:?}");
     assert!(

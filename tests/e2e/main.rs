@@ -8,6 +8,7 @@ mod addressgroup_fortimanager;
 mod addressgroup_lifecycle;
 mod addressgroup_ownership;
 mod admission;
+mod apiserver_load;
 mod bench_smoke;
 mod chart;
 mod connection_status;

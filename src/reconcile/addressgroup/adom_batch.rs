@@ -126,8 +126,15 @@ pub async fn converge_together(
     now: jiff::Timestamp,
     write: bool,
 ) -> Vec<Answer> {
-    in_rounds(target, groups, now, write, |requests| {
-        run_batch(target, requests)
-    })
+    in_rounds(
+        target,
+        groups,
+        now,
+        write,
+        |requests, mut replies| async move {
+            replies.record(run_batch(target, requests).await);
+            replies
+        },
+    )
     .await
 }

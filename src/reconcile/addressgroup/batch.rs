@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::converge::{Convergence, FamilyPlan, apply_fortigate, duplicate_refusal};
@@ -22,7 +23,7 @@ use crate::api::addressgroup::AddressGroup;
 use crate::device::DeviceError;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
-use crate::reconcile::batch::{Combiner, Outcome};
+use crate::reconcile::batch::{Busy, Claim, Combiner, Outcome, Replies, Reply, Turn};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -57,8 +58,33 @@ impl Request {
 
 pub(super) type Answer = Result<Convergence, ReconcileError>;
 
-/// One device's combiner, and the client it serves (gone: the entry is stale).
-type Entry<C> = (Weak<C>, Arc<Combiner<Request, Answer>>);
+/// A device object a request touches: (family is v6, is a group, name).
+type Touch = (bool, bool, String);
+
+/// Groups of batches (not lone requests) written at once per device: a default Guard's
+/// slots (threshold 3 → 2 in flight), each group with as many address writes in flight.
+const GROUPS_WRITING: usize = 2;
+
+/// One device's queue, the objects its batches still write after passing the turn on, and
+/// the turns of their groups to write.
+pub(super) struct DeviceQueue {
+    combiner: Combiner<Request, Answer>,
+    busy: Arc<Busy<Touch>>,
+    writing: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for DeviceQueue {
+    fn default() -> Self {
+        Self {
+            combiner: Combiner::default(),
+            busy: Arc::default(),
+            writing: Arc::new(tokio::sync::Semaphore::new(GROUPS_WRITING)),
+        }
+    }
+}
+
+/// One device's queue, and the client it serves (gone: the entry is stale).
+type Entry<C> = (Weak<C>, Arc<DeviceQueue>);
 
 /// The combiners of every FortiGate and FortiManager client in use, by client (each is
 /// shared per device).
@@ -75,22 +101,16 @@ impl std::fmt::Debug for Batches {
 }
 
 impl Batches {
-    fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
-        combiner_in(&self.by_client, client)
+    fn queue(&self, client: &Arc<FortiOsClient>) -> Arc<DeviceQueue> {
+        queue_in(&self.by_client, client)
     }
 
-    pub(super) fn manager_combiner(
-        &self,
-        client: &Arc<FortiManagerClient>,
-    ) -> Arc<Combiner<Request, Answer>> {
-        combiner_in(&self.by_manager, client)
+    fn manager_queue(&self, client: &Arc<FortiManagerClient>) -> Arc<DeviceQueue> {
+        queue_in(&self.by_manager, client)
     }
 }
 
-fn combiner_in<C>(
-    map: &Mutex<HashMap<usize, Entry<C>>>,
-    client: &Arc<C>,
-) -> Arc<Combiner<Request, Answer>> {
+fn queue_in<C>(map: &Mutex<HashMap<usize, Entry<C>>>, client: &Arc<C>) -> Arc<DeviceQueue> {
     let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
     // A client replaced (new credentials) leaves its entry behind: drop those.
     map.retain(|_, (weak, _)| weak.strong_count() > 0);
@@ -129,12 +149,29 @@ pub async fn converge_batched(
     };
     match target {
         Target::FortiGate { client, .. } => {
-            let run = |requests: Vec<Request>| async move { run_batch(client, requests).await };
-            answered(&batches.combiner(client), request, patient, run).await
+            let queue = batches.queue(client);
+            let device = &*queue;
+            // The turn passes on once the batch planned: its writes go on beside the next
+            // batch (an edit during a burst), which leaves alone what they touch.
+            let run = |requests: Vec<Request>, turn: Turn, replies| async move {
+                run_batch(client, device, requests, Some(turn), replies).await
+            };
+            answered(&queue.combiner, request, patient, run).await
         }
         Target::FortiManager { client, .. } => {
-            let run = |requests: Vec<Request>| super::adom_batch::run_batch(target, requests);
-            answered(&batches.manager_combiner(client), request, patient, run).await
+            // One workspace session per ADOM at a time: the turn is kept to the batch's end.
+            let run = |requests: Vec<Request>, turn: Turn, mut replies: Replies<_, _>| async move {
+                replies.record(super::adom_batch::run_batch(target, requests).await);
+                drop(turn);
+                replies
+            };
+            answered(
+                &batches.manager_queue(client).combiner,
+                request,
+                patient,
+                run,
+            )
+            .await
         }
     }
 }
@@ -147,13 +184,16 @@ async fn answered<F, Fut>(
     run: F,
 ) -> Answer
 where
-    F: Fn(Vec<Request>) -> Fut,
-    Fut: std::future::Future<Output = Vec<Outcome<Request, Answer>>>,
+    F: Fn(Vec<Request>, Turn, Replies<Request, Answer>) -> Fut,
+    Fut: std::future::Future<Output = Replies<Request, Answer>>,
 {
     loop {
         // None: the pass running our batch was cancelled (shutdown) before answering; ours
         // was not written, or its writes ended: queue it again.
-        if let Some(answer) = combiner.submit(request.clone(), patient, &run).await {
+        if let Some(answer) = combiner
+            .submit_passing(request.clone(), patient, &run)
+            .await
+        {
             return answer;
         }
     }
@@ -161,7 +201,7 @@ where
 
 /// The device objects a request would touch: (family, is a group, name) of its group and of
 /// its address objects.
-fn touches(request: &Request) -> BTreeSet<(bool, bool, String)> {
+fn touches(request: &Request) -> BTreeSet<Touch> {
     let mut out = BTreeSet::new();
     for (family, d) in &request.families {
         out.insert((family.v6, true, d.group_name.clone()));
@@ -175,12 +215,21 @@ fn touches(request: &Request) -> BTreeSet<(bool, bool, String)> {
 /// Which requests run in this batch and which wait for the next: two touching one object
 /// never run together (the later waits). The slots say, in order, which: None runs now.
 pub(super) fn split(requests: Vec<Request>) -> (Vec<Request>, Vec<Option<Request>>) {
+    split_beside(requests, |_| false)
+}
+
+/// `split`, and a request touching an object `held` (an earlier batch still writes it) waits
+/// too, even the first.
+fn split_beside(
+    requests: Vec<Request>,
+    held: impl Fn(&BTreeSet<Touch>) -> bool,
+) -> (Vec<Request>, Vec<Option<Request>>) {
     let mut claimed = BTreeSet::new();
     let mut now_ = Vec::new();
     let mut slots = Vec::new();
     for request in requests {
         let names = touches(&request);
-        if !now_.is_empty() && names.iter().any(|n| claimed.contains(n)) {
+        if held(&names) || (!now_.is_empty() && names.iter().any(|n| claimed.contains(n))) {
             slots.push(Some(request));
         } else {
             claimed.extend(names);
@@ -206,23 +255,92 @@ pub(super) fn outcomes(
         .collect()
 }
 
+/// One FortiGate batch: observed and planned holding the turn. With a `turn` (the
+/// controller), what it will write is claimed in the device's `busy`, the turn passed on and
+/// the writes detached, each group answered when its own writes end (see the module);
+/// without, written before returning.
 async fn run_batch(
-    client: &FortiOsClient,
+    client: &Arc<FortiOsClient>,
+    device: &DeviceQueue,
     requests: Vec<Request>,
-) -> Vec<Outcome<Request, Answer>> {
-    let (now_, slots) = split(requests);
-    let answers: Vec<Answer> = if now_.len() == 1 {
+    turn: Option<Turn>,
+    mut replies: Replies<Request, Answer>,
+) -> Replies<Request, Answer> {
+    let busy = &device.busy;
+    // Registered before looking, so a claim ending in between is not missed.
+    let freed = busy.freed();
+    let (now_, slots) = split_beside(requests, |names| busy.any(names));
+    if now_.is_empty() {
+        // Everything here touches what an earlier batch still writes: once a claim ends (or
+        // another request joins, which may run at once), all of it runs again.
+        match &turn {
+            Some(turn) => tokio::select! { _ = freed => {}, _ = turn.joined() => {} },
+            None => freed.await,
+        }
+        for (i, s) in slots.into_iter().enumerate() {
+            replies.later(i, s.expect("nothing runs now"));
+        }
+        return replies;
+    }
+    drop(freed);
+    let planned: Vec<Answer> = if now_.len() == 1 {
         // Alone: exactly the single-group path.
-        let r = &now_[0];
-        vec![converge_one(client, r).await]
+        vec![plan_one(client, &now_[0]).await]
     } else {
-        converge_many(client, &now_).await
+        plan_many(client, &now_).await
     };
-    outcomes(slots, answers)
+    // Places in the batch of the requests run now, and the others handed back.
+    let mut running = Vec::new();
+    for (i, slot) in slots.into_iter().enumerate() {
+        match slot {
+            Some(later) => replies.later(i, later),
+            None => running.push(i),
+        }
+    }
+    let jobs: Vec<Job> = now_
+        .into_iter()
+        .zip(planned)
+        .zip(running)
+        .map(|((request, planned), i)| Job {
+            claim: writes(&request, &planned).then(|| busy.claim(touches(&request))),
+            request,
+            planned,
+            reply: replies.take(i),
+        })
+        .collect();
+    // A lone request (an edit) writes at once; the groups of batches take turns, so however
+    // many batches write, the Guard's queue holds a handful of theirs ahead of it.
+    let writing = (jobs.len() > 1).then(|| device.writing.clone());
+    let writes = apply_all(client.clone(), jobs, writing);
+    match turn {
+        Some(turn) => {
+            turn.pass();
+            tokio::spawn(writes);
+        }
+        None => writes.await,
+    }
+    replies
+}
+
+/// One planned group of a batch: what it will write, its claim on those objects, and where
+/// its answer goes.
+struct Job {
+    request: Request,
+    planned: Answer,
+    claim: Option<Claim<Touch>>,
+    reply: Option<Reply<Answer>>,
+}
+
+/// Whether the pass of `r` will write anything.
+fn writes(r: &Request, out: &Answer) -> bool {
+    r.write
+        && out.as_ref().is_ok_and(|out| {
+            out.refusal().is_none() && out.plans.iter().any(|p| !p.plan.is_empty())
+        })
 }
 
 /// A lone group: observed by itself, as `converge` does.
-async fn converge_one(client: &FortiOsClient, r: &Request) -> Answer {
+async fn plan_one(client: &FortiOsClient, r: &Request) -> Answer {
     let mut out = Convergence::default();
     for (family, d) in &r.families {
         let observed = super::fortigate::observe(client, *family, d).await?;
@@ -231,8 +349,46 @@ async fn converge_one(client: &FortiOsClient, r: &Request) -> Answer {
             plan: plan::plan(d, &observed, r.now),
         });
     }
-    apply(client, r, &out).await?;
     Ok(out)
+}
+
+/// Each planned group's writes, as many groups at a time as the Guard has slots (each group
+/// may have as many address writes in flight), each group of a batch with a turn of the
+/// device's `writing`: enough to keep the device busy, few enough that another batch's
+/// requests (an edit) queue behind a handful of these, not all of them. Each group is
+/// answered, and its claim ends, when its own writes end.
+async fn apply_all(
+    client: Arc<FortiOsClient>,
+    jobs: Vec<Job>,
+    writing: Option<Arc<tokio::sync::Semaphore>>,
+) {
+    let at_once = client.guard().max_concurrent().max(1);
+    let (client, writing) = (&client, writing.as_deref());
+    // Collected first: a mapping closure held across the await is higher-ranked and makes
+    // the future not Send "generally enough" for kube-runtime.
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .map(|job| async move {
+            let answer = match job.planned {
+                Ok(out) => {
+                    let _turn = match (writing, job.claim.is_some()) {
+                        (Some(writing), true) => writing.acquire().await.ok(),
+                        _ => None,
+                    };
+                    apply(client, &job.request, &out).await.map(|()| out)
+                }
+                Err(e) => Err(e),
+            };
+            drop(job.claim);
+            if let Some(reply) = job.reply {
+                reply.send(answer);
+            }
+        })
+        .collect();
+    futures::stream::iter(jobs)
+        .buffer_unordered(at_once)
+        .collect::<()>()
+        .await;
 }
 
 async fn apply(
@@ -250,8 +406,8 @@ async fn apply(
     Ok(())
 }
 
-/// Several groups: one observation per family, then each planned and applied.
-async fn converge_many(client: &FortiOsClient, requests: &[Request]) -> Vec<Answer> {
+/// Several groups: one observation per family, then each planned as alone.
+async fn plan_many(client: &FortiOsClient, requests: &[Request]) -> Vec<Answer> {
     let mut plans: Vec<Result<Vec<FamilyPlan>, ReconcileError>> =
         requests.iter().map(|_| Ok(Vec::new())).collect();
     for family in [Family::V4, Family::V6] {
@@ -296,17 +452,15 @@ async fn converge_many(client: &FortiOsClient, requests: &[Request]) -> Vec<Answ
             }
         }
     }
-    // Applied together: the Guard bounds the device's concurrency; no two requests here
-    // touch one object, so their writes are independent.
-    let applies = requests.iter().zip(plans).map(|(r, plans)| async move {
-        let out = Convergence {
-            plans: plans?,
-            ..Convergence::default()
-        };
-        apply(client, r, &out).await?;
-        Ok(out)
-    });
-    futures::future::join_all(applies).await
+    plans
+        .into_iter()
+        .map(|plans| {
+            Ok(Convergence {
+                plans: plans?,
+                ..Convergence::default()
+            })
+        })
+        .collect()
 }
 
 /// What `fortigate::observe` would read for each of `desired` (but for Exclusive strangers):
@@ -473,8 +627,9 @@ pub async fn converge_together(
     let Target::FortiGate { client, .. } = target else {
         panic!("converge_together takes a FortiGate target");
     };
-    in_rounds(target, groups, now, write, |requests| {
-        run_batch(client, requests)
+    let device = DeviceQueue::default();
+    in_rounds(target, groups, now, write, |requests, replies| {
+        run_batch(client, &device, requests, None, replies)
     })
     .await
 }
@@ -489,8 +644,8 @@ pub(super) async fn in_rounds<F, Fut>(
     run: F,
 ) -> Vec<Answer>
 where
-    F: Fn(Vec<Request>) -> Fut,
-    Fut: std::future::Future<Output = Vec<Outcome<Request, Answer>>>,
+    F: Fn(Vec<Request>, Replies<Request, Answer>) -> Fut,
+    Fut: std::future::Future<Output = Replies<Request, Answer>>,
 {
     let mut answers: Vec<Option<Answer>> = groups.iter().map(|_| None).collect();
     let mut queued = Vec::new();
@@ -509,14 +664,18 @@ where
     }
     while !queued.is_empty() {
         let (index, requests): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
-        let outcomes = run(requests).await;
-        queued = Vec::new();
-        for (i, outcome) in index.into_iter().zip(outcomes) {
-            match outcome {
-                Outcome::Done(answer) => answers[i] = Some(answer),
-                Outcome::Later(request) => queued.push((i, request)),
+        let (replies, received) = Replies::detached(requests.len());
+        let handed_back = run(requests, replies).await.handed_back();
+        let later: BTreeSet<usize> = handed_back.iter().map(|(at, _)| *at).collect();
+        for (at, rx) in received.into_iter().enumerate() {
+            if !later.contains(&at) {
+                answers[index[at]] = Some(rx.await.expect("answered by the round"));
             }
         }
+        queued = handed_back
+            .into_iter()
+            .map(|(at, request)| (index[at], request))
+            .collect();
     }
     answers
         .into_iter()

@@ -1,8 +1,10 @@
 //! Resolving a resource's `targetRef`: the connection resource and the Secret material it
-//! points at, read fresh on every reconcile so a rotated key is used at once. `dependents`
+//! points at, read on every reconcile (the controller from its watch caches, `cache`) so a
+//! rotated key is used at once. `dependents`
 //! indexes who depends on which connection and Secret; `status` is the connections' own
 //! controller (reachability, firmware, breaker).
 
+pub mod cache;
 pub mod dependents;
 pub mod status;
 

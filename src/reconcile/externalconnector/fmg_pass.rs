@@ -15,8 +15,8 @@ use kube::{Api, ResourceExt};
 use super::desired::DesiredList;
 use super::fortimanager::{self, Outcome, converged_devices};
 use super::plan::{DesiredResource, ObjectWrite};
-use super::proxied::{DevicePass, DeviceState};
-use crate::api::conditions::{READY, condition, is_true, ready_and_synced};
+use super::proxied::DeviceState;
+use crate::api::conditions::{READY, SYNCED, condition, is_true, ready_and_synced};
 use crate::api::externalconnector::{
     ConnectorDeviceStatus, ConnectorMode, EntryCounts, ExternalConnector, ExternalConnectorStatus,
 };
@@ -27,14 +27,14 @@ use crate::reconcile::connection::status::insecure_condition;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::write_status;
-use crate::reconcile::requeue::next_requeue;
+use crate::reconcile::requeue::next_requeue_aligned;
 
 /// Condition: a push did not reach every device (a warning; the next pass pushes again).
 pub const PUSH_DEGRADED: &str = "PushDegraded";
 
 /// What the pass works with, read by the caller.
 pub struct Pass<'a> {
-    pub client: &'a FortiManagerClient,
+    pub client: &'a std::sync::Arc<FortiManagerClient>,
     pub spec: &'a FortiManagerSpec,
     pub adom_firmware: Firmware,
     pub desired: &'a DesiredResource,
@@ -43,7 +43,6 @@ pub struct Pass<'a> {
     pub credentials_version: Option<String>,
     pub insecure: bool,
     pub resync: Duration,
-    pub now: jiff::Timestamp,
 }
 
 pub async fn apply(
@@ -60,14 +59,25 @@ pub async fn apply(
     } else {
         BTreeSet::new()
     };
-    let pass = DevicePass {
-        desired: p.desired,
+    let request = super::fmg_batch::AdomRequest {
+        spec: p.spec.clone(),
+        desired: p.desired.clone(),
         take_over: ec.spec.take_over,
-        entries: &p.list.entries,
-        targets: &ec.spec.device_targets,
-        converged: &converged,
+        entries: p.list.entries.clone(),
+        targets: ec.spec.device_targets.clone(),
+        converged,
     };
-    let outcome = fortimanager::converge(p.client, p.spec, p.adom_firmware, pass, true).await?;
+    // Through the ADOM's batch: connectors already queued for this FortiManager write their
+    // ADOM objects in one workspace session. A converged connector's resync is patient.
+    let patient = unchanged && is_true(&previous.conditions, SYNCED);
+    let outcome = super::fmg_batch::converge_batched(
+        &ctx.connector_batches.adom,
+        p.client,
+        p.adom_firmware,
+        request,
+        patient,
+    )
+    .await?;
     if let Some(refusal) = outcome.refusal {
         return super::refused(ec, ctx, previous, p.list, refusal).await;
     }
@@ -119,7 +129,13 @@ pub async fn apply(
         )
         .await?;
     }
-    let next = next_requeue(p.resync, p.list.next_expiry, p.now);
+    // On the FortiManager's tick, as a FortiGate's connectors are (`requeue`).
+    let next = next_requeue_aligned(
+        p.resync,
+        p.client.device(),
+        p.list.next_expiry,
+        jiff::Timestamp::now(),
+    );
     let pending = |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
         conditions
             .iter()

@@ -130,19 +130,112 @@ pub async fn push(
     if commands.is_empty() {
         return Ok(());
     }
-    tracing::info!(
-        device = %client.device(),
-        resource = %name,
-        add = commands.add.len(),
-        remove = commands.remove.len(),
-        snapshot = commands.snapshot.as_ref().map(Vec::len),
-        "device write: dynamic push"
-    );
+    push_many(client, &[(name, commands)]).await
+}
+
+/// Sends the commands of several lists in one `dynamic` call: its body is an array of
+/// commands, each naming its own feed (facts §4), so one call carries every list's. The device
+/// answers for the batch only; whether it applies part of a failed batch is UNCONFIRMED, so a
+/// caller that gets an error re-sends each list's commands alone (add, remove and snapshot
+/// towards the declared list are idempotent: a re-send never adds what is not declared).
+pub async fn push_many(
+    client: &FortiOsClient,
+    lists: &[(&str, &PushCommands)],
+) -> Result<(), DeviceError> {
+    let mut commands = Vec::new();
+    for (name, c) in lists {
+        tracing::info!(
+            device = %client.device(),
+            resource = %name,
+            add = c.add.len(),
+            remove = c.remove.len(),
+            snapshot = c.snapshot.as_ref().map(Vec::len),
+            lists = lists.len(),
+            "device write: dynamic push"
+        );
+        commands.extend(c.commands(name));
+    }
     let path = format!("{MONITOR}/dynamic");
     client
-        .request(Method::POST, &path, &[], Some(&commands.body(name)))
+        .request(
+            Method::POST,
+            &path,
+            &[],
+            Some(&json!({ "commands": commands })),
+        )
         .await
         .map(|_| ())
+}
+
+/// What every fortisync marker contains (`model::Owner::marker`): one `comments=@` read with it
+/// lists every connector's resource at once (the planner checks the exact owner).
+const ANY_MARKER: &str = "managed-by fortisync";
+
+/// Names OR-ed into one `name==` filter at most (as AddressGroup's batch does).
+const NAME_LOOKUPS: usize = 40;
+
+/// The resource objects named `names` (None: absent), in their order. One name: read by name.
+/// More: one read of every fortisync-marked resource, then whoever holds a name not among them
+/// (a hand-made or foreign object is a refusal, never a create), OR-ed `NAME_LOOKUPS` to a read;
+/// more names than that: the whole table in one read (at most 511 resources per FortiGate,
+/// facts §8).
+pub async fn objects(
+    client: &FortiOsClient,
+    names: &[&str],
+) -> Result<Vec<Option<Value>>, DeviceError> {
+    if let [name] = names {
+        return Ok(vec![client.get(TABLE, name).await?]);
+    }
+    let marked = client
+        .list_where(TABLE, Some(&format!("comments=@{ANY_MARKER}")), &[])
+        .await?;
+    let mut found: std::collections::HashMap<String, Value> = marked
+        .into_iter()
+        .filter_map(|o| Some((o["name"].as_str()?.to_string(), o)))
+        .collect();
+    let missing: BTreeSet<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !found.contains_key(*n))
+        .collect();
+    if !missing.is_empty() {
+        let holders = if missing.len() > NAME_LOOKUPS {
+            client.list_where(TABLE, None, &[]).await?
+        } else {
+            by_names(client, &missing).await?
+        };
+        for o in holders {
+            if let Some(n) = o["name"].as_str()
+                && missing.contains(n)
+            {
+                found.insert(n.to_string(), o);
+            }
+        }
+    }
+    Ok(names.iter().map(|n| found.get(*n).cloned()).collect())
+}
+
+/// Objects named in `names` (at most `NAME_LOOKUPS`): one OR-ed read, and one read by name for
+/// a name a filter cannot carry (`,` separates its terms, `&` ends it).
+async fn by_names(
+    client: &FortiOsClient,
+    names: &BTreeSet<&str>,
+) -> Result<Vec<Value>, DeviceError> {
+    let (plain, odd): (Vec<&str>, Vec<&str>) =
+        names.iter().copied().partition(|n| !n.contains([',', '&']));
+    let mut out = Vec::new();
+    if !plain.is_empty() {
+        let filter: Vec<String> = plain.iter().map(|n| format!("name=={n}")).collect();
+        out.extend(
+            client
+                .list_where(TABLE, Some(&filter.join(",")), &[])
+                .await?,
+        );
+    }
+    for n in odd {
+        out.extend(client.get(TABLE, n).await?);
+    }
+    Ok(out)
 }
 
 /// Whether a failed push only affects this list (F19: reported as a warning, retried), not the

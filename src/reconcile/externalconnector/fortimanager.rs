@@ -68,13 +68,7 @@ pub fn converge<'a>(
     // Boxed as Send where every lifetime is concrete (kube-runtime's bounds are higher-ranked).
     Box::pin(async move {
         let d = pass.desired;
-        let observed = client.object(ADOM_TABLE, &d.name).await?;
-        let adom = match plan_object(
-            d,
-            adom_schema(adom_firmware),
-            observed.as_ref(),
-            pass.take_over,
-        ) {
+        let adom = match plan_adom(client, adom_firmware, pass).await? {
             Ok(w) => w,
             Err(refusal) => {
                 return Ok(Outcome {
@@ -85,29 +79,66 @@ pub fn converge<'a>(
             }
         };
         if write && adom != ObjectWrite::None {
-            tracing::info!(device = %client.device(), resource = %d.name, "ADOM write: external resource");
-            in_workspace(client, spec, || async {
-                match &adom {
-                    ObjectWrite::Create(body) => client.add(ADOM_TABLE, body.clone()).await,
-                    ObjectWrite::Update(body) => {
-                        client.update(ADOM_TABLE, &d.name, body.clone()).await
-                    }
-                    ObjectWrite::None => Ok(()),
-                }
-            })
-            .await
-            .map_err(ReconcileError::Device)?;
-        }
-        let (groups, mut devices) = proxied::resolve(client, spec, pass.targets).await?;
-        for (vdom, targets) in &groups {
-            devices.extend(proxied::converge_group(client, vdom, targets, pass, write).await?);
+            in_workspace(client, spec, || write_adom(client, &d.name, &adom))
+                .await
+                .map_err(ReconcileError::Device)?;
         }
         Ok(Outcome {
             adom,
             refusal: None,
-            devices,
+            devices: converge_devices(client, spec, pass, write).await?,
         })
     })
+}
+
+/// The ADOM object `pass` needs written (or why it may not be): read, then planned.
+pub async fn plan_adom(
+    client: &FortiManagerClient,
+    adom_firmware: Firmware,
+    pass: DevicePass<'_>,
+) -> Result<Result<ObjectWrite, Refusal>, DeviceError> {
+    let d = pass.desired;
+    let observed = client.object(ADOM_TABLE, &d.name).await?;
+    Ok(plan_object(
+        d,
+        adom_schema(adom_firmware),
+        observed.as_ref(),
+        pass.take_over,
+    ))
+}
+
+/// Writes the ADOM object `name` (inside a workspace session the caller holds).
+pub async fn write_adom(
+    client: &FortiManagerClient,
+    name: &str,
+    adom: &ObjectWrite,
+) -> Result<(), DeviceError> {
+    match adom {
+        ObjectWrite::Create(body) => {
+            tracing::info!(device = %client.device(), resource = %name, "ADOM write: external resource");
+            client.add(ADOM_TABLE, body.clone()).await
+        }
+        ObjectWrite::Update(body) => {
+            tracing::info!(device = %client.device(), resource = %name, "ADOM write: external resource");
+            client.update(ADOM_TABLE, name, body.clone()).await
+        }
+        ObjectWrite::None => Ok(()),
+    }
+}
+
+/// The FortiGates `pass` targets (the connection's when `spec.deviceTargets` is empty),
+/// through the proxy, after the ADOM object.
+pub async fn converge_devices(
+    client: &FortiManagerClient,
+    spec: &FortiManagerSpec,
+    pass: DevicePass<'_>,
+    write: bool,
+) -> Result<Vec<DeviceResult>, ReconcileError> {
+    let (groups, mut devices) = proxied::resolve(client, spec, pass.targets).await?;
+    for (vdom, targets) in &groups {
+        devices.extend(proxied::converge_group(client, vdom, targets, pass, write).await?);
+    }
+    Ok(devices)
 }
 
 /// Deletion: the ADOM object (in the workspace) and the devices' resource, each only where

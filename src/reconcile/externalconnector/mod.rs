@@ -5,12 +5,18 @@
 //!
 //! - `desired`: entries from every source, canonical, without expired ones (pure);
 //! - `plan`: the object and push commands (pure); `fortigate`: observe and apply on a VDOM;
+//!   `batch` / `fortigate_pass`: the connectors queued for one FortiGate as one batch (one
+//!   observation, one push call);
 //! - `fortimanager`: the ADOM object in the workspace, then `proxied`: the FortiGates behind
-//!   the FortiManager through `/sys/proxy/json`; `fmg_pass`: that pass's status and events.
+//!   the FortiManager through `/sys/proxy/json`; `fmg_pass`: that pass's status and events;
+//!   `fmg_batch`: the connectors queued for one ADOM written in one workspace session.
 
+pub mod batch;
 pub mod desired;
+pub mod fmg_batch;
 mod fmg_pass;
 pub mod fortigate;
+pub mod fortigate_pass;
 pub mod fortimanager;
 pub mod plan;
 pub mod proxied;
@@ -39,7 +45,7 @@ use crate::reconcile::connection::status::insecure_condition;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::lifecycle::{Reconciler, Reference, write_status};
-use crate::reconcile::requeue::next_requeue;
+use crate::reconcile::requeue::next_requeue_aligned;
 use crate::reconcile::target::Target;
 
 /// Controller name in metrics, events and logs.
@@ -275,46 +281,45 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
                 credentials_version,
                 insecure: resolved.connection.tls.insecure_skip_verify,
                 resync,
-                now,
             };
             return fmg_pass::apply(&ec, ctx, pass).await;
         }
     };
-    let (object, on_device) = fortigate::observe(client, &d.name).await?;
     let was_converged = previous.observed_generation == ec.metadata.generation
         && is_true(&previous.conditions, SYNCED);
-    let held = on_device
-        .as_ref()
-        .map(|l| l.entries.clone())
-        .unwrap_or_default();
     // Converged over this very spec and list (an expiry changes the list): any write now
     // repairs an out-of-band change.
     let unchanged_spec =
         was_converged && previous.list_digest.as_deref() == Some(list.digest().as_str());
-    let planned = plan::plan(
-        &d,
-        *firmware,
-        object.as_ref(),
-        ec.spec.take_over,
-        &list.entries,
-        &held,
+    let request = batch::Request {
+        desired: d,
+        take_over: ec.spec.take_over,
+        entries: list.entries.clone(),
         unchanged_spec,
-    );
-    let planned = match planned {
-        Ok(p) => p,
-        Err(refusal) => return refused(&ec, ctx, &previous, &list, refusal).await,
     };
-    fortigate::write_object(client, &d.name, &planned.object).await?;
-    // A failed push is a warning (F19), never the pass: the list stays as it was on the
-    // device, the status says so, and the next pass (within 30 s) pushes again.
-    let push_failed = match fortigate::push(client, &d.name, &planned.push).await {
-        Ok(()) => None,
-        Err(e) if fortigate::push_failure_is_local(&e) => {
-            tracing::warn!(device = %client.device(), resource = %d.name, error = %e, "dynamic push failed; retrying within 30 s");
-            Some(e)
+    // Through the device's batch: connectors already queued for this FortiGate share one
+    // observation and one push call (a lone one runs at once, alone). A converged
+    // connector's pass is a resync: it waits a moment for the rest of its device's tick.
+    let applied = match batch::converge_batched(
+        &ctx.connector_batches,
+        client,
+        *firmware,
+        request,
+        unchanged_spec,
+    )
+    .await?
+    {
+        batch::Pass::Refused(refusal) => {
+            return refused(&ec, ctx, &previous, &list, refusal).await;
         }
-        Err(e) => return Err(e.into()),
+        batch::Pass::Applied(applied) => *applied,
     };
+    let batch::Applied {
+        planned,
+        push_failed,
+        device,
+        ..
+    } = applied;
     // A pass over an unchanged spec that had to write repaired an out-of-band change.
     let drift = if unchanged_spec {
         planned.writes() as u64
@@ -335,37 +340,25 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
             EventType::Normal,
             "Applied",
             format!(
-                "{} entries; object {}; push +{} -{}{}",
+                "{} entries; object {}; push {}",
                 list.entries.len(),
                 match planned.object {
                     plan::ObjectWrite::None => "unchanged",
                     plan::ObjectWrite::Create(_) => "created",
                     plan::ObjectWrite::Update(_) => "updated",
                 },
-                planned.push.add.len(),
-                planned.push.remove.len(),
-                if planned.push.snapshot.is_some() {
-                    " (snapshot after drift)"
-                } else {
-                    ""
+                match &planned.push.snapshot {
+                    Some(all) => format!(
+                        "snapshot of {}{}",
+                        all.len(),
+                        if drift > 0 { " after drift" } else { "" }
+                    ),
+                    None => format!("+{} -{}", planned.push.add.len(), planned.push.remove.len()),
                 }
             ),
         )
         .await;
     }
-    // A feed the device does not hold yet is pulled now, not at the next refresh-rate: after
-    // a change of the list, and again while an earlier pull failed or raced the EDL.
-    let device_behind = on_device.as_ref().is_none_or(|l| l.entries != list.entries);
-    let refreshed = ec.spec.mode == ConnectorMode::Feed && (device_behind || planned.writes() > 0);
-    if refreshed {
-        fortigate::refresh(client, &d.name).await?;
-    }
-    // The list read in `observe` still holds when nothing was sent (a converged resync costs
-    // no second read); after a write, a push or a refresh it is read again.
-    let device = match on_device {
-        Some(list) if planned.writes() == 0 && push_failed.is_none() && !refreshed => list,
-        _ => fortigate::entry_list(client, &d.name).await?,
-    };
     let mut status = feed_status(&ec, &previous, &list, &device, credentials_version, &url);
     if let Some(e) = &push_failed {
         push_degraded(&mut status, &previous, e, ec.metadata.generation);
@@ -399,8 +392,15 @@ async fn apply(ec: Arc<ExternalConnector>, ctx: &Context) -> Result<Action, Reco
         .await?;
     }
     // A pull under way is looked at again soon; a failing one (a wrong password, an
-    // unreachable URL) every 30 s, each look asking for one more pull.
-    let next = next_requeue(resync, list.next_expiry, now);
+    // unreachable URL) every 30 s, each look asking for one more pull. A settled one on its
+    // device's tick, from the moment of returning, so the tick's passes wake (and batch)
+    // together however long this one took.
+    let next = next_requeue_aligned(
+        resync,
+        client.device(),
+        list.next_expiry,
+        jiff::Timestamp::now(),
+    );
     let pending = status
         .conditions
         .iter()

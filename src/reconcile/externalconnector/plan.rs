@@ -135,6 +135,12 @@ impl PushCommands {
 
     /// The `dynamic` call's body for feed `name`.
     pub fn body(&self, name: &str) -> Value {
+        json!({ "commands": self.commands(name) })
+    }
+
+    /// The commands for feed `name`, in the order the device applies them. Each command names
+    /// its feed, so one `dynamic` call can carry several feeds' commands (facts §4).
+    pub fn commands(&self, name: &str) -> Vec<Value> {
         let mut commands = Vec::new();
         if let Some(all) = &self.snapshot {
             commands.push(json!({"name": name, "command": "snapshot", "entries": all}));
@@ -146,7 +152,14 @@ impl PushCommands {
                 commands.push(json!({"name": name, "command": "add", "entries": self.add}));
             }
         }
-        json!({ "commands": commands })
+        commands
+    }
+
+    /// Entries these commands carry (what a call's size grows with).
+    pub fn entry_count(&self) -> usize {
+        self.snapshot
+            .as_ref()
+            .map_or(self.add.len() + self.remove.len(), Vec::len)
     }
 }
 
@@ -243,6 +256,31 @@ pub fn plan(
                 }
             }
         }
+    };
+    Ok(ConnectorPlan { object, push })
+}
+
+/// Plans a Push edit without reading the device's list first: the object as `plan` does, and
+/// one `snapshot` of the declared entries, which leaves the device holding exactly them
+/// whatever it held (so no read is needed to compute add/remove). For an edit only: a pass
+/// over an unchanged spec reads the list, so that drift is seen and counted.
+pub fn plan_unseen(
+    d: &DesiredResource,
+    firmware: Firmware,
+    observed: Option<&Value>,
+    take_over: bool,
+    desired_entries: &BTreeSet<String>,
+) -> Result<ConnectorPlan, Refusal> {
+    if d.mode == ConnectorMode::Push && firmware < PUSH_FIRMWARE {
+        return Err(Refusal::PushUnsupported(firmware));
+    }
+    let object = plan_object(d, firmware, observed, take_over)?;
+    let push = match d.mode {
+        ConnectorMode::Feed => PushCommands::default(),
+        ConnectorMode::Push => PushCommands {
+            snapshot: Some(desired_entries.iter().cloned().collect()),
+            ..Default::default()
+        },
     };
     Ok(ConnectorPlan { object, push })
 }
@@ -429,6 +467,31 @@ mod tests {
         );
         let converged = plan(&d, V74, Some(&object), false, &want, &want, true).expect("plan");
         assert_eq!(converged.writes(), 0);
+    }
+
+    #[test]
+    fn an_unseen_push_edit_is_one_snapshot_and_keeps_the_ownership_rules() {
+        let d = desired(ConnectorMode::Push);
+        let object = resource_body(&d, V74, false);
+        let want = set(&["192.0.2.1", "192.0.2.2"]);
+        let p = plan_unseen(&d, V74, Some(&object), false, &want).expect("plan");
+        assert_eq!(p.object, ObjectWrite::None);
+        assert_eq!(
+            p.push.commands("fs-blocklist"),
+            [
+                json!({"name": "fs-blocklist", "command": "snapshot", "entries": ["192.0.2.1", "192.0.2.2"]})
+            ]
+        );
+        assert_eq!(p.push.entry_count(), 2);
+        let by_hand = json!({"name": "fs-blocklist", "comments": "made by alice"});
+        assert_eq!(
+            plan_unseen(&d, V74, Some(&by_hand), false, &want),
+            Err(Refusal::NotOwned)
+        );
+        assert_eq!(
+            plan_unseen(&d, Firmware::new(7, 0, 12), Some(&object), false, &want),
+            Err(Refusal::PushUnsupported(Firmware::new(7, 0, 12)))
+        );
     }
 
     #[test]

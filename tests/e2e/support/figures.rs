@@ -8,8 +8,14 @@ use fortisync::sim::fortios::RequestRecord;
 use kube::Client;
 use serde_json::{Value, json};
 
-/// Requests the Guard lets run at once per device (`Endpoint`'s default).
+/// Requests a device is configured to take at once (`Endpoint`'s default `max_concurrent`).
 pub const DEVICE_CONCURRENCY: u64 = 4;
+
+/// Requests the Guard sends at once to a device with FortiOS's default lockout threshold of 3
+/// (the simulator's): threshold − 1, since every request in flight may come back refused (a
+/// key revoked meanwhile) and a third refusal locks the source IP out. The limit is counted
+/// at this concurrency: no lockout-safe client goes faster.
+pub const SAFE_CONCURRENCY: u64 = 2;
 
 /// Device requests split into reads (GET) and writes, connection probes aside.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -97,10 +103,15 @@ impl Figure {
     }
 }
 
-/// `calls` at `latency_ms` each, `DEVICE_CONCURRENCY` at once, but never shorter than a
-/// chain of `chain` dependent calls.
+/// `calls` at `latency_ms` each, `SAFE_CONCURRENCY` at once, but never shorter than a chain
+/// of `chain` dependent calls.
 pub fn limit_seconds(calls: u64, chain: u64, latency_ms: u64) -> f64 {
-    let spread = calls as f64 * latency_ms as f64 / DEVICE_CONCURRENCY as f64;
+    limit_seconds_at(calls, chain, latency_ms, SAFE_CONCURRENCY)
+}
+
+/// `limit_seconds` with `concurrency` requests at once.
+pub fn limit_seconds_at(calls: u64, chain: u64, latency_ms: u64, concurrency: u64) -> f64 {
+    let spread = calls as f64 * latency_ms as f64 / concurrency as f64;
     spread.max(chain as f64 * latency_ms as f64) / 1e3
 }
 

@@ -19,7 +19,10 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use super::control_plane::ControlPlane;
-pub use super::figures::{Calls, Figure, apiserver_writes, limit_seconds, percentile, rss_mib};
+pub use super::figures::{
+    Calls, DEVICE_CONCURRENCY, Figure, apiserver_writes, limit_seconds, limit_seconds_at,
+    percentile, rss_mib,
+};
 use super::fixture::{self, KEY, RunningController};
 
 /// What to run.
@@ -308,9 +311,16 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Vec<Figu
             calls.reads as f64 / n.max(1) as f64,
         ),
         ("created_s".into(), created),
+        // The controller's own share: the apiserver takes `created_s` to accept the creates.
+        ("after_last_create_s".into(), seconds - created),
         ("edit_in_burst_ms".into(), edit),
         ("rss_mib_in_process".into(), rss_mib()),
     ];
+    if lat > 0 {
+        // Beside the lockout-safe limit: the one a device taking 4 at once would allow.
+        let at_slots = limit_seconds_at(limit_calls, 3, lat, DEVICE_CONCURRENCY);
+        extra.push(("time_per_limit_at_4".into(), seconds / at_slots));
+    }
     if let Err(got) = ready {
         extra.push(("ready".into(), got as f64));
     }

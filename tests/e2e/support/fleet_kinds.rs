@@ -187,10 +187,104 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Vec<Figu
             ],
         });
     }
+    if let Some(figure) = steady_connectors(cp, fg, run).await {
+        out.push(figure);
+    }
     // Last: its short resync interval must not add calls to the figures above.
     out.push(steady_trusted_hosts(cp, &ns, fg, run).await);
     fg.clear_faults();
     out
+}
+
+/// Connectors the steady-state figure holds on one device at most (each is created through the
+/// apiserver; the row is about reads per resync, which a hundred already show).
+const STEADY_CONNECTORS: usize = 100;
+
+/// Steady state of `n` converged Push connectors on one FortiGate (the largest of
+/// `run.steady`, at most `STEADY_CONNECTORS`): device calls in one resync interval. Created
+/// under a 10-minute resync, then set to `run.resync` and watched for `run.window`, as the
+/// AddressGroup `steady` rows are. Each list is read once per resync: `entry-list` takes one
+/// `mkey` (facts §4), so the limit is the table read plus one read per connector.
+async fn steady_connectors(
+    cp: &ControlPlane,
+    fg: &fortisync::sim::fortios::FortiGateHandle,
+    run: &FleetRun,
+) -> Option<Figure> {
+    let n = run.steady.iter().copied().max()?.min(STEADY_CONNECTORS);
+    let lat = run.latency_ms;
+    let client = cp.client();
+    let ns = fleet::connected(cp, fg, "10m", &format!("steady-ec-{lat}")).await;
+    let _controller = start_with_edl(cp, &ns).await;
+    fleet::wait_reachable(&client, &ns).await;
+    let api: Api<fortisync::api::ExternalConnector> = Api::namespaced(client.clone(), &ns);
+    for i in 0..n {
+        let entries: Vec<String> = (1..=3).map(|k| format!("10.200.{i}.{k}")).collect();
+        let c = kinds::connector(
+            &format!("steady-{i:03}"),
+            "fw",
+            Mode::Push,
+            serde_json::json!({"entries": kinds::entries_json(&entries)}),
+        );
+        api.create(&kube::api::PostParams::default(), &c)
+            .await
+            .expect("create a steady-state connector");
+    }
+    kinds::wait_until(&format!("{n} connectors Ready"), run.timeout, || async {
+        let list = api
+            .list(&Default::default())
+            .await
+            .expect("list connectors");
+        list.items.len() == n
+            && list.items.iter().all(|c| {
+                c.status.as_ref().is_some_and(|s| {
+                    fortisync::api::conditions::is_true(
+                        &s.conditions,
+                        fortisync::api::conditions::READY,
+                    )
+                })
+            })
+    })
+    .await;
+    let resync = format!("{}s", run.resync.as_secs());
+    Api::<fortisync::api::FortiGate>::namespaced(client.clone(), &ns)
+        .patch(
+            "fw",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"resyncInterval": resync}})),
+        )
+        .await
+        .expect("set the steady-state resync interval");
+    fleet::quiet(fg).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fg.clear_requests();
+    let before = fleet::apiserver_writes(&client).await;
+    tokio::time::sleep(run.window).await;
+    let calls = Calls::of(&fg.requests());
+    let api_writes = fleet::apiserver_writes(&client).await - before;
+    let hour = 3600.0 / run.window.as_secs_f64();
+    let limit_calls = 1 + n as u64;
+    Some(Figure {
+        scenario: "steady:EC".into(),
+        resources: n,
+        latency_ms: lat,
+        seconds: run.window.as_secs_f64(),
+        calls,
+        api_writes: Some(api_writes),
+        limit_calls,
+        // The table read, then every list read at once.
+        limit_seconds: fleet::limit_seconds(limit_calls, 2, lat),
+        extra: vec![
+            (
+                "dev_reads_per_resync".into(),
+                calls.reads as f64 * run.resync.as_secs_f64() / run.window.as_secs_f64(),
+            ),
+            (
+                "dev_calls_per_h".into(),
+                (calls.reads + calls.writes + calls.probes) as f64 * hour,
+            ),
+            ("dev_writes_per_h".into(), calls.writes as f64 * hour),
+        ],
+    })
 }
 
 /// `steady:TH`: TrustedHosts on slots 2-10 of every `adm-*` administrator of `fg`, converged,
