@@ -7,9 +7,11 @@
 //! A lone group takes the path it always took (`converge::run`). If the shared session
 //! fails, nothing of it was committed (unlock without commit discards it) and each of its
 //! groups runs again alone, observed afresh: one group the ADOM refuses never fails another.
-//! Two groups touching one object never share a batch (`batch::split`).
+//! Two groups touching one object never share a batch (`batch::split_beside`), nor two passes that
+//! read their connection's settings differently (a client outlives an edit of its install
+//! settings or device targets): each runs under the settings it read.
 
-use super::batch::{Answer, Request, in_rounds, log_write, outcomes, split};
+use super::batch::{Answer, Request, in_rounds, log_write, outcomes, settings_of, split_beside};
 use super::converge::{Convergence, Pass, install_devices, observe_adom, run, write_adom};
 use crate::api::addressgroup::AddressGroup;
 use crate::reconcile::batch::Outcome;
@@ -34,8 +36,13 @@ pub(super) async fn run_batch(
     target: &Target,
     requests: Vec<Request>,
 ) -> Vec<Outcome<Request, Answer>> {
-    let (now_, slots) = split(requests);
-    let answers = if now_.len() == 1 {
+    // Under the settings this batch runs with (the turn holder's): a pass that read others
+    // runs in a later batch, under its own.
+    let settings = settings_of(target);
+    let (now_, slots) = split_beside(requests, |r, _| r.settings != settings);
+    let answers = if now_.is_empty() {
+        Vec::new()
+    } else if now_.len() == 1 {
         vec![alone(target, &now_[0]).await]
     } else {
         converge_many(target, &now_).await

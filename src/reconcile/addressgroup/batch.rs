@@ -38,12 +38,17 @@ const ANY_MARKER: &str = "managed-by fortisync";
 /// Fields of a group the planner reads.
 const GROUP_FIELDS: [&str; 3] = ["name", "member", "comment"];
 
-/// One group's pass: its families, and whether to write.
+/// One group's pass: its families, whether to write, and (through a FortiManager) the
+/// connection settings it read.
 #[derive(Clone)]
 pub struct Request {
     pub(super) families: Vec<(Family, DesiredGroup)>,
     pub(super) now: jiff::Timestamp,
     pub(super) write: bool,
+    /// A FortiManager client outlives an edit of its connection's install settings and
+    /// device targets, so passes read before and after one may queue together: each runs
+    /// under the settings it read (`adom_batch`).
+    pub(super) settings: Option<crate::api::FortiManagerSpec>,
 }
 
 impl Request {
@@ -146,6 +151,7 @@ pub async fn converge_batched(
         families: super::converge::desired_for(group, target)?,
         now,
         write,
+        settings: settings_of(target),
     };
     match target {
         Target::FortiGate { client, .. } => {
@@ -173,6 +179,14 @@ pub async fn converge_batched(
             )
             .await
         }
+    }
+}
+
+/// The connection settings a FortiManager pass runs under (none for a FortiGate).
+pub(super) fn settings_of(target: &Target) -> Option<crate::api::FortiManagerSpec> {
+    match target {
+        Target::FortiGate { .. } => None,
+        Target::FortiManager { spec, .. } => Some((**spec).clone()),
     }
 }
 
@@ -213,23 +227,20 @@ fn touches(request: &Request) -> BTreeSet<Touch> {
 }
 
 /// Which requests run in this batch and which wait for the next: two touching one object
-/// never run together (the later waits). The slots say, in order, which: None runs now.
-pub(super) fn split(requests: Vec<Request>) -> (Vec<Request>, Vec<Option<Request>>) {
-    split_beside(requests, |_| false)
-}
-
-/// `split`, and a request touching an object `held` (an earlier batch still writes it) waits
-/// too, even the first.
-fn split_beside(
+/// never run together (the later waits), nor does a request `held` (e.g. touching objects an
+/// earlier batch still writes), even the first. The slots say, in order, which: None runs
+/// now.
+pub(super) fn split_beside(
     requests: Vec<Request>,
-    held: impl Fn(&BTreeSet<Touch>) -> bool,
+    held: impl Fn(&Request, &BTreeSet<Touch>) -> bool,
 ) -> (Vec<Request>, Vec<Option<Request>>) {
     let mut claimed = BTreeSet::new();
     let mut now_ = Vec::new();
     let mut slots = Vec::new();
     for request in requests {
         let names = touches(&request);
-        if held(&names) || (!now_.is_empty() && names.iter().any(|n| claimed.contains(n))) {
+        if held(&request, &names) || (!now_.is_empty() && names.iter().any(|n| claimed.contains(n)))
+        {
             slots.push(Some(request));
         } else {
             claimed.extend(names);
@@ -269,7 +280,7 @@ async fn run_batch(
     let busy = &device.busy;
     // Registered before looking, so a claim ending in between is not missed.
     let freed = busy.freed();
-    let (now_, slots) = split_beside(requests, |names| busy.any(names));
+    let (now_, slots) = split_beside(requests, |_, names| busy.any(names));
     if now_.is_empty() {
         // Everything here touches what an earlier batch still writes: once a claim ends (or
         // another request joins, which may run at once), all of it runs again.
@@ -657,6 +668,7 @@ where
                     families,
                     now,
                     write,
+                    settings: settings_of(target),
                 },
             )),
             Err(e) => answers[i] = Some(Err(e)),
