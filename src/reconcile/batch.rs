@@ -311,6 +311,43 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
     }
 }
 
+/// One value (a device's combiner and what goes with it) per client in use, by client: a
+/// client is shared per device (and credential), so this is per device. A client replaced
+/// (new credentials) leaves its entry behind; those are dropped as others are added.
+pub struct PerClient<C, V> {
+    by_client: Mutex<std::collections::HashMap<usize, ClientEntry<C, V>>>,
+}
+
+/// A client's value, and the client (gone: the entry is stale).
+type ClientEntry<C, V> = (std::sync::Weak<C>, Arc<V>);
+
+impl<C, V> Default for PerClient<C, V> {
+    fn default() -> Self {
+        Self {
+            by_client: Mutex::default(),
+        }
+    }
+}
+
+impl<C, V> std::fmt::Debug for PerClient<C, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerClient").finish_non_exhaustive()
+    }
+}
+
+impl<C, V: Default> PerClient<C, V> {
+    /// The value of `client`, made on first use.
+    pub fn of(&self, client: &Arc<C>) -> Arc<V> {
+        let mut map = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (weak, _)| weak.strong_count() > 0);
+        let key = Arc::as_ptr(client) as usize;
+        map.entry(key)
+            .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
+            .1
+            .clone()
+    }
+}
+
 /// The device objects of batches that passed the turn on and still write them (see the
 /// module), each claimed as often as batches claim it.
 pub struct Busy<K> {

@@ -10,7 +10,7 @@
 //! observed again after the earlier one's writes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::Value;
@@ -23,7 +23,7 @@ use crate::api::addressgroup::AddressGroup;
 use crate::device::DeviceError;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
-use crate::reconcile::batch::{Busy, Claim, Combiner, Outcome, Replies, Reply, Turn};
+use crate::reconcile::batch::{Busy, Claim, Combiner, Outcome, PerClient, Replies, Reply, Turn};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -88,42 +88,21 @@ impl Default for DeviceQueue {
     }
 }
 
-/// One device's queue, and the client it serves (gone: the entry is stale).
-type Entry<C> = (Weak<C>, Arc<DeviceQueue>);
-
-/// The combiners of every FortiGate and FortiManager client in use, by client (each is
-/// shared per device).
-#[derive(Default)]
+/// The queues of every FortiGate and FortiManager client in use (each is shared per device).
+#[derive(Debug, Default)]
 pub struct Batches {
-    by_client: Mutex<HashMap<usize, Entry<FortiOsClient>>>,
-    by_manager: Mutex<HashMap<usize, Entry<FortiManagerClient>>>,
-}
-
-impl std::fmt::Debug for Batches {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batches").finish_non_exhaustive()
-    }
+    by_client: PerClient<FortiOsClient, DeviceQueue>,
+    by_manager: PerClient<FortiManagerClient, DeviceQueue>,
 }
 
 impl Batches {
     fn queue(&self, client: &Arc<FortiOsClient>) -> Arc<DeviceQueue> {
-        queue_in(&self.by_client, client)
+        self.by_client.of(client)
     }
 
     fn manager_queue(&self, client: &Arc<FortiManagerClient>) -> Arc<DeviceQueue> {
-        queue_in(&self.by_manager, client)
+        self.by_manager.of(client)
     }
-}
-
-fn queue_in<C>(map: &Mutex<HashMap<usize, Entry<C>>>, client: &Arc<C>) -> Arc<DeviceQueue> {
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    // A client replaced (new credentials) leaves its entry behind: drop those.
-    map.retain(|_, (weak, _)| weak.strong_count() > 0);
-    let key = Arc::as_ptr(client) as usize;
-    map.entry(key)
-        .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
-        .1
-        .clone()
 }
 
 pub(super) fn log_write(device: &str, owner: &str, op: &Op) {

@@ -7,15 +7,15 @@
 //! Two queued connectors naming one device resource never share a batch: the later one is
 //! observed again after the earlier one's writes (both would otherwise plan a create).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::fortigate::EntryList;
 use super::plan::{ConnectorPlan, DesiredResource, Refusal};
 use crate::device::DeviceError;
 use crate::device::fortios::FortiOsClient;
 use crate::model::Firmware;
-use crate::reconcile::batch::{Combiner, Outcome};
+use crate::reconcile::batch::{Combiner, Outcome, PerClient};
 
 /// One connector's pass on a FortiGate.
 #[derive(Debug, Clone)]
@@ -56,34 +56,18 @@ pub enum Pass {
 /// A pass's answer; a device error fails this connector's pass only.
 pub type Answer = Result<Pass, DeviceError>;
 
-/// One device's combiner, and the client it serves (gone: the entry is stale).
-type Entry = (Weak<FortiOsClient>, Arc<Combiner<Request, Answer>>);
-
-/// The combiners of every FortiGate client in use, by client (each is shared per device and
-/// VDOM, so one batch reads one VDOM's table), and of every FortiManager ADOM (`fmg_batch`).
-#[derive(Default)]
+/// The combiners of every FortiGate client in use (each is shared per device and VDOM, so
+/// one batch reads one VDOM's table), and of every FortiManager ADOM (`fmg_batch`).
+#[derive(Debug, Default)]
 pub struct Batches {
-    by_client: Mutex<HashMap<usize, Entry>>,
+    by_client: PerClient<FortiOsClient, Combiner<Request, Answer>>,
     /// Per FortiManager client.
     pub adom: super::fmg_batch::AdomBatches,
 }
 
-impl std::fmt::Debug for Batches {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batches").finish_non_exhaustive()
-    }
-}
-
 impl Batches {
     fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
-        let mut map = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
-        // A client replaced (new credentials) leaves its entry behind: drop those.
-        map.retain(|_, (weak, _)| weak.strong_count() > 0);
-        let key = Arc::as_ptr(client) as usize;
-        map.entry(key)
-            .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
-            .1
-            .clone()
+        self.by_client.of(client)
     }
 }
 

@@ -12,8 +12,8 @@
 //! or install settings, so passes queued before and after the edit may meet): the later one
 //! runs in the next batch, under the settings it read.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::fortimanager::{self, Outcome, converge_devices, plan_adom, write_adom};
 use super::plan::{DesiredResource, ObjectWrite};
@@ -22,7 +22,7 @@ use crate::api::externalconnector::ConnectorDeviceTarget;
 use crate::api::fortimanager::FortiManagerSpec;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::model::Firmware;
-use crate::reconcile::batch::{Combiner, Outcome as Turn};
+use crate::reconcile::batch::{Combiner, Outcome as Turn, PerClient};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::workspace::in_workspace;
 
@@ -58,32 +58,15 @@ impl AdomRequest {
 /// A pass's answer.
 pub type AdomAnswer = Result<Outcome, ReconcileError>;
 
-type Entry = (
-    Weak<FortiManagerClient>,
-    Arc<Combiner<AdomRequest, AdomAnswer>>,
-);
-
 /// The combiners of every FortiManager client in use (one per ADOM and credentials).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct AdomBatches {
-    by_client: Mutex<HashMap<usize, Entry>>,
-}
-
-impl std::fmt::Debug for AdomBatches {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdomBatches").finish_non_exhaustive()
-    }
+    by_client: PerClient<FortiManagerClient, Combiner<AdomRequest, AdomAnswer>>,
 }
 
 impl AdomBatches {
     fn combiner(&self, client: &Arc<FortiManagerClient>) -> Arc<Combiner<AdomRequest, AdomAnswer>> {
-        let mut map = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
-        // A client replaced (new credentials) leaves its entry behind: drop those.
-        map.retain(|_, (weak, _)| weak.strong_count() > 0);
-        map.entry(Arc::as_ptr(client) as usize)
-            .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
-            .1
-            .clone()
+        self.by_client.of(client)
     }
 }
 

@@ -18,7 +18,7 @@
 //! the lone path, so the batch never decides differently from it.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ use super::user::fortigate_user;
 use crate::api::trustedhost::{TrustedHost, UserKind};
 use crate::device::DeviceError;
 use crate::device::fortios::FortiOsClient;
-use crate::reconcile::batch::{Combiner, Outcome};
+use crate::reconcile::batch::{Combiner, Outcome, PerClient};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -68,31 +68,15 @@ pub enum Done {
 /// A request's outcome.
 pub type Answer = Result<Done, ReconcileError>;
 
-/// One device's combiner, and the client it serves (gone: the entry is stale).
-type Entry = (Weak<FortiOsClient>, Arc<Combiner<Request, Answer>>);
-
-/// The combiners of every FortiGate client in use, by client (each is shared per device).
-#[derive(Default)]
+/// The combiners of every FortiGate client in use (each is shared per device).
+#[derive(Debug, Default)]
 pub struct Batches {
-    by_client: Mutex<HashMap<usize, Entry>>,
-}
-
-impl std::fmt::Debug for Batches {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batches").finish_non_exhaustive()
-    }
+    by_client: PerClient<FortiOsClient, Combiner<Request, Answer>>,
 }
 
 impl Batches {
     fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
-        let mut map = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
-        // A client replaced (new credentials) leaves its entry behind: drop those.
-        map.retain(|_, (weak, _)| weak.strong_count() > 0);
-        let key = Arc::as_ptr(client) as usize;
-        map.entry(key)
-            .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
-            .1
-            .clone()
+        self.by_client.of(client)
     }
 }
 
