@@ -11,6 +11,7 @@
 pub mod adom;
 pub mod adom_batch;
 pub mod batch;
+mod batch_observe;
 pub mod converge;
 pub mod fortigate;
 pub mod install;
