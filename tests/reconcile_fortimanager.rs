@@ -528,3 +528,66 @@ async fn a_shared_session_the_adom_refuses_commits_nothing_and_each_group_runs_a
     }
     assert!(control.lock_holder("root").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_queued_together_under_different_device_targets_install_each_to_its_own() {
+    use fortisync::api::fortimanager::{DeviceTarget, DeviceTargetKind};
+    use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
+    use std::sync::Arc;
+    let sim = Estate::default().start().await;
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
+    let every = Arc::new(target(&sim, &endpoints, &facts).await);
+    // The same client (it outlives an edit of the device targets), another reading of them.
+    let only_a = {
+        let Target::FortiManager {
+            client,
+            spec,
+            firmware,
+        } = &*every
+        else {
+            panic!("a FortiManager target");
+        };
+        let mut spec = spec.clone();
+        spec.device_targets = vec![DeviceTarget {
+            kind: DeviceTargetKind::Device,
+            name: "fw-a".into(),
+        }];
+        Arc::new(Target::FortiManager {
+            client: client.clone(),
+            spec,
+            firmware: *firmware,
+        })
+    };
+    let batches = Arc::new(Batches::default());
+    let now = jiff::Timestamp::now();
+    // The first holds the turn; the two behind it queue together, each under its own reading.
+    let passes: Vec<_> = [(0, &every), (1, &every), (2, &only_a)]
+        .into_iter()
+        .map(|(i, t)| {
+            let (t, batches) = ((*t).clone(), batches.clone());
+            let g = group_named(
+                &format!("g{i}"),
+                &format!("group-{i}"),
+                &[&format!("192.0.2.{i}")],
+            );
+            tokio::spawn(async move { converge_batched(&batches, &t, &g, now, true, false).await })
+        })
+        .collect();
+    for p in passes {
+        p.await.expect("task").expect("converged");
+    }
+    let has = |fw: &str, i: usize| {
+        sim.fortigate(fw)
+            .group_members("root", Table::Addrgrp, &format!("group-{i}"))
+            .is_some()
+    };
+    assert!(has("fw-a", 0) && has("fw-a", 1) && has("fw-a", 2));
+    assert!(has("fw-b", 0) && has("fw-b", 1));
+    assert!(
+        !has("fw-b", 2),
+        "group-2 was installed beyond its device targets"
+    );
+}
