@@ -311,6 +311,44 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
     }
 }
 
+/// A batch's outcomes in the order of its requests, from `slots` (None: it ran, and its
+/// answer is the next of `answers`; Some: handed back).
+pub fn outcomes<Req, Resp>(slots: Vec<Option<Req>>, answers: Vec<Resp>) -> Vec<Outcome<Req, Resp>> {
+    let mut answers = answers.into_iter();
+    slots
+        .into_iter()
+        .map(|slot| match slot {
+            Some(later) => Outcome::Later(later),
+            None => Outcome::Done(answers.next().expect("one answer per request run")),
+        })
+        .collect()
+}
+
+/// `requests` run by `run` in rounds as one device's queue would run them were they queued
+/// together: all at first, then what each round handed back. For tests and figures.
+pub async fn in_rounds<Req, Resp, F, Fut>(requests: Vec<Req>, run: F) -> Vec<Resp>
+where
+    F: Fn(Vec<Req>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Outcome<Req, Resp>>>,
+{
+    let mut answers: Vec<Option<Resp>> = requests.iter().map(|_| None).collect();
+    let mut queued: Vec<(usize, Req)> = requests.into_iter().enumerate().collect();
+    while !queued.is_empty() {
+        let (index, batch): (Vec<usize>, Vec<Req>) = queued.into_iter().unzip();
+        queued = Vec::new();
+        for (i, outcome) in index.into_iter().zip(run(batch).await) {
+            match outcome {
+                Outcome::Done(answer) => answers[i] = Some(answer),
+                Outcome::Later(request) => queued.push((i, request)),
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.expect("every request answered"))
+        .collect()
+}
+
 /// One value (a device's combiner and what goes with it) per client in use, by client: a
 /// client is shared per device (and credential), so this is per device. A client replaced
 /// (new credentials) leaves its entry behind; those are dropped as others are added.

@@ -21,7 +21,8 @@ use super::plan::{self, DesiredGroup, Op};
 use crate::api::addressgroup::AddressGroup;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
-use crate::reconcile::batch::{Busy, Claim, Combiner, Outcome, PerClient, Replies, Reply, Turn};
+pub(super) use crate::reconcile::batch::outcomes;
+use crate::reconcile::batch::{Busy, Claim, Combiner, PerClient, Replies, Reply, Turn};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -215,21 +216,6 @@ pub(super) fn split_beside(
         }
     }
     (now_, slots)
-}
-
-/// The batch's outcomes in the order of its requests: answers for those run, the others back.
-pub(super) fn outcomes(
-    slots: Vec<Option<Request>>,
-    answers: Vec<Answer>,
-) -> Vec<Outcome<Request, Answer>> {
-    let mut answers = answers.into_iter();
-    slots
-        .into_iter()
-        .map(|slot| match slot {
-            Some(later) => Outcome::Later(later),
-            None => Outcome::Done(answers.next().expect("one answer per request run")),
-        })
-        .collect()
 }
 
 /// One FortiGate batch: observed and planned holding the turn. With a `turn` (the

@@ -15,7 +15,7 @@ use super::plan::{ConnectorPlan, DesiredResource, Refusal};
 use crate::device::DeviceError;
 use crate::device::fortios::FortiOsClient;
 use crate::model::Firmware;
-use crate::reconcile::batch::{Combiner, Outcome, PerClient};
+use crate::reconcile::batch::{Combiner, Outcome, PerClient, in_rounds, outcomes};
 
 /// One connector's pass on a FortiGate.
 #[derive(Debug, Clone)]
@@ -114,16 +114,8 @@ async fn run_batch(
     requests: Vec<Request>,
 ) -> Vec<Outcome<Request, Answer>> {
     let (now_, slots) = split(requests);
-    let mut answers = super::fortigate_pass::converge(client, firmware, &now_)
-        .await
-        .into_iter();
-    slots
-        .into_iter()
-        .map(|slot| match slot {
-            Some(later) => Outcome::Later(later),
-            None => Outcome::Done(answers.next().expect("one answer per request run")),
-        })
-        .collect()
+    let answers = super::fortigate_pass::converge(client, firmware, &now_).await;
+    outcomes(slots, answers)
 }
 
 /// `requests` (all on one FortiGate) through the batch path as if their reconciles were queued
@@ -134,21 +126,5 @@ pub async fn converge_together(
     firmware: Firmware,
     requests: Vec<Request>,
 ) -> Vec<Answer> {
-    let mut answers: Vec<Option<Answer>> = requests.iter().map(|_| None).collect();
-    let mut queued: Vec<(usize, Request)> = requests.into_iter().enumerate().collect();
-    while !queued.is_empty() {
-        let (index, batch): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
-        let outcomes = run_batch(client, firmware, batch).await;
-        queued = Vec::new();
-        for (i, outcome) in index.into_iter().zip(outcomes) {
-            match outcome {
-                Outcome::Done(answer) => answers[i] = Some(answer),
-                Outcome::Later(request) => queued.push((i, request)),
-            }
-        }
-    }
-    answers
-        .into_iter()
-        .map(|a| a.expect("every request answered"))
-        .collect()
+    in_rounds(requests, |batch| run_batch(client, firmware, batch)).await
 }

@@ -30,7 +30,7 @@ use super::user::fortigate_user;
 use crate::api::trustedhost::{TrustedHost, UserKind};
 use crate::device::DeviceError;
 use crate::device::fortios::FortiOsClient;
-use crate::reconcile::batch::{Combiner, Outcome, PerClient};
+use crate::reconcile::batch::{Combiner, Outcome, PerClient, in_rounds};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
@@ -384,39 +384,20 @@ pub async fn converge_together(
     let Target::FortiGate { client, .. } = target else {
         panic!("converge_together takes a FortiGate target");
     };
-    let mut answers: Vec<Option<Answer>> = ths.iter().map(|_| None).collect();
-    let mut queued: Vec<(usize, Request)> = ths
+    let requests: Vec<Request> = ths
         .iter()
         .zip(facts)
-        .enumerate()
-        .map(|(i, (th, facts))| {
-            let (th, facts) = (Arc::new(th.clone()), facts.clone());
-            let work = Work::Pass;
-            (
-                i,
-                Request {
-                    th,
-                    facts,
-                    now,
-                    work,
-                },
-            )
+        .map(|(th, facts)| Request {
+            th: Arc::new(th.clone()),
+            facts: facts.clone(),
+            now,
+            work: Work::Pass,
         })
         .collect();
-    while !queued.is_empty() {
-        let (index, requests): (Vec<usize>, Vec<Request>) = queued.into_iter().unzip();
-        let outcomes = run_batch(target, client, requests).await;
-        queued = Vec::new();
-        for (i, outcome) in index.into_iter().zip(outcomes) {
-            match outcome {
-                Outcome::Done(answer) => answers[i] = Some(answer),
-                Outcome::Later(request) => queued.push((i, request)),
-            }
-        }
-    }
-    answers
+    in_rounds(requests, |batch| run_batch(target, client, batch))
+        .await
         .into_iter()
-        .map(|a| match a.expect("every pass answered")? {
+        .map(|a| match a? {
             Done::Pass(pass) => Ok(*pass),
             Done::Closed(_) => unreachable!("only passes were queued"),
         })
