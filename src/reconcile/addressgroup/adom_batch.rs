@@ -11,7 +11,9 @@
 //! read their connection's settings differently (a client outlives an edit of its install
 //! settings or device targets): each runs under the settings it read.
 
-use super::batch::{Answer, Request, in_rounds, log_write, outcomes, settings_of, split_beside};
+use super::batch::{
+    Answer, Request, in_rounds, log_write, outcomes, settings_of, split_beside, writes,
+};
 use super::converge::{Convergence, Pass, install_devices, observe_adom, run, write_adom};
 use crate::api::addressgroup::AddressGroup;
 use crate::reconcile::batch::Outcome;
@@ -67,12 +69,7 @@ pub(super) async fn converge_many(target: &Target, requests: &[Request]) -> Vec<
         );
     }
     let writers: Vec<usize> = (0..requests.len())
-        .filter(|&i| {
-            requests[i].write
-                && answers[i].as_ref().is_ok_and(|out| {
-                    out.refusal().is_none() && out.plans.iter().any(|p| !p.plan.is_empty())
-                })
-        })
+        .filter(|&i| writes(&requests[i], &answers[i]))
         .collect();
     let mut redone = vec![false; requests.len()];
     if !writers.is_empty() {

@@ -295,7 +295,7 @@ struct Job {
 }
 
 /// Whether the pass of `r` will write anything.
-fn writes(r: &Request, out: &Answer) -> bool {
+pub(super) fn writes(r: &Request, out: &Answer) -> bool {
     r.write
         && out.as_ref().is_ok_and(|out| {
             out.refusal().is_none() && out.plans.iter().any(|p| !p.plan.is_empty())
