@@ -257,10 +257,8 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
         loop {
             // Ours was answered by a batch another caller ran: leave the rest to their own
             // callers, each of which waits for the turn behind us.
-            match rx.try_recv() {
-                Ok(answer) => return Some(answer),
-                Err(oneshot::error::TryRecvError::Closed) => return None,
-                Err(oneshot::error::TryRecvError::Empty) => {}
+            if let Some(answer) = settled(&mut rx) {
+                return answer;
             }
             self.settle().await;
             // A request whose caller gave up is not run for nobody.
@@ -299,10 +297,8 @@ impl<Req: Send, Resp: Send> Combiner<Req, Resp> {
                 later.append(&mut queue);
                 *queue = later;
             }
-            match rx.try_recv() {
-                Ok(answer) => return Some(answer),
-                Err(oneshot::error::TryRecvError::Closed) => return None,
-                Err(oneshot::error::TryRecvError::Empty) => {}
+            if let Some(answer) = settled(&mut rx) {
+                return answer;
             }
             turn = self.turn.clone().lock_owned().await;
         }
@@ -383,6 +379,16 @@ impl<C, V: Default> PerClient<C, V> {
             .or_insert_with(|| (Arc::downgrade(client), Arc::default()))
             .1
             .clone()
+    }
+}
+
+/// Some when `rx` has its answer, or never will (Some(None): whoever ran its batch dropped
+/// it unanswered); None while it may still come.
+fn settled<Resp>(rx: &mut oneshot::Receiver<Resp>) -> Option<Option<Resp>> {
+    match rx.try_recv() {
+        Ok(answer) => Some(Some(answer)),
+        Err(oneshot::error::TryRecvError::Closed) => Some(None),
+        Err(oneshot::error::TryRecvError::Empty) => None,
     }
 }
 
