@@ -23,7 +23,9 @@
 //! (1000), `FORTISYNC_BENCH_PEER_LATENCIES` (`50`), `FORTISYNC_BENCH_PEER_TIMEOUT_SECONDS` (1800: Ansible
 //! runs its module once per address, about a second each here), `FORTISYNC_BENCH_TIMEOUT_SECONDS` (300: a
 //! scenario still short of its goal then reports what it reached); `FORTISYNC_BENCH_ANSIBLE`
-//! names `ansible-playbook` (unset or empty: no Ansible row). The JSON goes to
+//! names `ansible-playbook` (unset or empty: no Ansible row); `FORTISYNC_BENCH_BURST_ONLY=1`
+//! runs the burst alone; `FORTISYNC_BENCH_CREATES_AT_ONCE` (16) is how many creates the
+//! bench sends at once. The JSON goes to
 //! `FORTISYNC_BENCH_JSON` (`target/bench/fleet.json`).
 //!
 //! A benchmark, not a test: it fails only when it cannot measure (no control plane, a timeout).
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from);
     let peer_latencies = env_list("FORTISYNC_BENCH_PEER_LATENCIES", "50");
+    let burst_only = std::env::var_os("FORTISYNC_BENCH_BURST_ONLY").is_some_and(|v| !v.is_empty());
     let started = std::time::Instant::now();
     let figures = runtime.block_on(async {
         let mut figures = Vec::new();
@@ -121,6 +124,12 @@ fn main() -> ExitCode {
                 },
             };
             let sim = fleet::simulator(&fleet::devices(&run), run.admins()).await;
+            if burst_only {
+                let got = fleet::burst_only(cp, &sim, &run).await;
+                print!("{}", figures::table(&got));
+                figures.extend(got);
+                continue;
+            }
             // Each part's figures as soon as they are in: a later part may take long.
             let mut got = fleet::run(cp, &sim, &run).await;
             print!("{}", figures::table(&got));

@@ -78,6 +78,13 @@ async fn the_fleet_bench_runs_every_scenario_with_the_minimal_device_writes() {
         "{burst:?}"
     );
     assert_eq!(burst.limit_calls, 4 * 4 + 2 + 2);
+    // At 0 ms the burst's limit is the apiserver taking the same creates with no controller.
+    assert!(extra(burst, "api_limit_s") > 0.0, "{burst:?}");
+    assert_eq!(
+        burst.limit_seconds,
+        extra(burst, "api_limit_s"),
+        "{burst:?}"
+    );
     assert!(extra(burst, "edit_in_burst_ms").is_finite(), "{burst:?}");
     // Add a member (create its object, add it), then remove it (remove, delete the object).
     let edit = by("edit:AG");
