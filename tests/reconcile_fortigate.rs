@@ -678,9 +678,9 @@ async fn groups_batched_on_one_device_plan_exactly_as_alone_from_one_observation
         batched[3].refusal().map(|r| r.reason),
         Some("GroupOwnedByAnother")
     );
-    // Round one (three groups): their markers, their groups, the holders of wanted names, the
-    // owner's strangers; round two (the late one) alone: its marker, its holder, its group.
-    assert_eq!(reads(fg), 4 + 3, "alone it took {alone_reads}");
+    // Round one (three groups): their markers and wanted names in one read, their groups, the
+    // owner's strangers; round two (the late one) alone: its marker and name, its group.
+    assert_eq!(reads(fg), 3 + 2, "alone it took {alone_reads}");
     assert_eq!(writes(fg).len(), 0);
 
     // Written, then alone again: nothing left to do but the refusals.
@@ -748,8 +748,9 @@ async fn a_batch_of_many_groups_reads_each_table_once_and_plans_exactly_as_alone
         .map(|a| a.expect("batched"))
         .collect();
     assert_eq!(batched, alone);
-    // Every fortisync-marked address, the group table, the holders of the 61 missing names.
-    assert_eq!(reads(fg), 3);
+    // The address table (120 wanted names: more than one filter carries, so all of it, which
+    // holds every marked object too), the group table.
+    assert_eq!(reads(fg), 2);
     assert!(
         batched[40].plans[0]
             .plan
@@ -780,6 +781,112 @@ async fn a_batch_of_many_groups_reads_each_table_once_and_plans_exactly_as_alone
         fg.group_members("root", Table::Addrgrp, "group-3")
             .map(|m| m.len()),
         Some(2)
+    );
+}
+
+#[tokio::test]
+async fn a_batch_asks_for_new_names_with_the_markers_and_for_a_converged_groups_only_when_missing()
+{
+    use fortisync::reconcile::addressgroup::batch::converge_together;
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    let group = |i: usize| {
+        resource(
+            "team-a",
+            &format!("g{i}"),
+            &addresses(&[&format!("192.0.2.{i}"), &format!("198.51.100.{i}")]),
+            json!({"groupName": format!("group-{i}")}),
+        )
+    };
+    // Three converged, with the status the controller wrote (their resync is no change),
+    // then two new ones.
+    let mut groups = Vec::new();
+    for i in 0..3 {
+        let mut g = group(i);
+        let (_, status) = pass(&t, &g).await;
+        g.status = Some(status);
+        groups.push(g);
+    }
+    groups.extend((3..5).map(group));
+    let now = jiff::Timestamp::now();
+    let alone = |groups: Vec<AddressGroup>| {
+        let t = &t;
+        async move {
+            let mut out = Vec::new();
+            for g in &groups {
+                out.push(
+                    converge::converge(t, g, now, false, &mut |_: &str, _: &Op| {})
+                        .await
+                        .expect("alone"),
+                );
+            }
+            out
+        }
+    };
+    let together = |groups: Vec<AddressGroup>| {
+        let t = &t;
+        async move {
+            converge_together(t, &groups, now, false)
+                .await
+                .into_iter()
+                .map(|a| a.expect("batched"))
+                .collect::<Vec<Convergence>>()
+        }
+    };
+    let expected = alone(groups.clone()).await;
+    fg.clear_requests();
+    assert_eq!(together(groups.clone()).await, expected);
+    // The address table once (five markers and the new groups' four names OR-ed in one
+    // filter), the group table once: nothing was missing that the first read did not ask for.
+    assert_eq!(reads(fg), 2);
+    assert_eq!(
+        expected.iter().map(Convergence::writes).collect::<Vec<_>>(),
+        [0, 0, 0, 3, 3]
+    );
+
+    // A converged group's member removed and its object deleted by hand: a name the first
+    // read did not ask for is not ours any more, so whoever holds it costs one more read.
+    fg.remove_member("root", Table::Addrgrp, "group-1", "fs_192.0.2.1")
+        .expect("hand edit");
+    fg.delete_object("root", Table::Address, "fs_192.0.2.1")
+        .expect("hand delete");
+    let expected = alone(groups.clone()).await;
+    fg.clear_requests();
+    assert_eq!(together(groups).await, expected);
+    assert_eq!(reads(fg), 3);
+    assert_eq!(expected[1].writes(), 2, "{:?}", expected[1]);
+}
+
+#[tokio::test]
+async fn a_lone_pass_reads_the_address_table_once_and_the_group_once() {
+    use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = target(client(&sim)).await;
+    let batches = Batches::default();
+    let group = |members: &[&str]| resource("team-a", "admins", &addresses(members), json!({}));
+    let now = jiff::Timestamp::now();
+    let lone = async |g: &AddressGroup, patient: bool| {
+        fg.clear_requests();
+        let out = converge_batched(&batches, &t, g, now, true, patient)
+            .await
+            .expect("lone pass");
+        (out.writes(), reads(fg), writes(fg).len())
+    };
+    // From empty: our marker and the two wanted names in one read, the group in another.
+    assert_eq!(
+        lone(&group(&["192.0.2.1", "192.0.2.2"]), false).await,
+        (3, 2, 3)
+    );
+    // A member added: the same two reads (alone, its holder was a third read, in turn).
+    let edited = group(&["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    assert_eq!(lone(&edited, false).await, (2, 2, 2));
+    // A resync of the converged group: its marker alone, and the group.
+    assert_eq!(lone(&edited, true).await, (0, 2, 0));
+    assert_eq!(
+        sorted_members(fg),
+        ["fs_192.0.2.1", "fs_192.0.2.2", "fs_192.0.2.3"]
     );
 }
 

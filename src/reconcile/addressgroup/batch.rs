@@ -1,13 +1,14 @@
 //! AddressGroups on a FortiGate, batched per device (`reconcile::batch`): the groups whose
-//! reconciles are already queued for one FortiGate are observed together (one listing of
-//! fortisync-marked address objects, the groups by name, the holders of wanted names), planned
-//! each exactly as alone (`plan::plan`, same ownership and Exclusive rules), and applied
-//! concurrently under the device's Guard.
+//! reconciles are already queued for one FortiGate are observed together (`batch_observe`:
+//! one read of the address table for their objects and the holders of the names they want,
+//! one of their groups, sent at once), planned each exactly as alone (`plan::plan`, same
+//! ownership and Exclusive rules), and applied concurrently under the device's Guard.
 //!
-//! A lone group takes the path it always took (`converge::converge`): the batch changes
-//! nothing for a single change. Two queued groups that would touch one device object (the
-//! same group name, or the same address object name) never share a batch: the later one is
-//! observed again after the earlier one's writes.
+//! A lone group goes the same way: its plan is the one `converge::converge` makes, from two
+//! reads at once instead of up to three in turn, and a lone change is never made to wait
+//! for others. Two queued groups that would touch one device object (the same group name,
+//! or the same address object name) never share a batch: the later one is observed again
+//! after the earlier one's writes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,9 +16,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use super::batch_observe::plan_many;
-use super::converge::{Convergence, FamilyPlan, apply_fortigate, duplicate_refusal};
+use super::converge::{Convergence, apply_fortigate, duplicate_refusal};
 use super::fortigate::Family;
-use super::plan::{self, DesiredGroup, Op};
+use super::plan::{DesiredGroup, Op};
 use crate::api::addressgroup::AddressGroup;
 use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
@@ -33,6 +34,9 @@ pub struct Request {
     pub(super) families: Vec<(Family, DesiredGroup)>,
     pub(super) now: jiff::Timestamp,
     pub(super) write: bool,
+    /// A new or edited spec (not a resync of a group converged at it): its wanted names are
+    /// likely not ours yet, so the batch asks for their holders with its first read.
+    pub(super) changed: bool,
     /// A FortiManager client outlives an edit of its connection's install settings and
     /// device targets, so passes read before and after one may queue together: each runs
     /// under the settings it read (`adom_batch`).
@@ -118,6 +122,7 @@ pub async fn converge_batched(
         families: super::converge::desired_for(group, target)?,
         now,
         write,
+        changed: !patient,
         settings: settings_of(target),
     };
     match target {
@@ -246,12 +251,9 @@ async fn run_batch(
         return replies;
     }
     drop(freed);
-    let planned: Vec<Answer> = if now_.len() == 1 {
-        // Alone: exactly the single-group path.
-        vec![plan_one(client, &now_[0]).await]
-    } else {
-        plan_many(client, &now_).await
-    };
+    // A lone group too: its plan is the one `converge` makes (the batch plans each group
+    // exactly as alone), from two reads sent at once instead of up to three in turn.
+    let planned: Vec<Answer> = plan_many(client, &now_).await;
     // Places in the batch of the requests run now, and the others handed back.
     let mut running = Vec::new();
     for (i, slot) in slots.into_iter().enumerate() {
@@ -300,19 +302,6 @@ pub(super) fn writes(r: &Request, out: &Answer) -> bool {
         && out.as_ref().is_ok_and(|out| {
             out.refusal().is_none() && out.plans.iter().any(|p| !p.plan.is_empty())
         })
-}
-
-/// A lone group: observed by itself, as `converge` does.
-async fn plan_one(client: &FortiOsClient, r: &Request) -> Answer {
-    let mut out = Convergence::default();
-    for (family, d) in &r.families {
-        let observed = super::fortigate::observe(client, *family, d).await?;
-        out.plans.push(FamilyPlan {
-            family: *family,
-            plan: plan::plan(d, &observed, r.now),
-        });
-    }
-    Ok(out)
 }
 
 /// Each planned group's writes, as many groups at a time as the Guard has slots (each group
@@ -388,6 +377,15 @@ pub async fn converge_together(
     .await
 }
 
+/// Whether `group`'s pass is a change, as the controller tells it (its `patient` is the
+/// opposite): not converged at its spec's generation.
+fn changed(group: &AddressGroup) -> bool {
+    !group.status.as_ref().is_some_and(|s| {
+        s.observed_generation == group.metadata.generation
+            && crate::api::conditions::is_true(&s.conditions, crate::api::conditions::SYNCED)
+    })
+}
+
 /// `groups` run by `run` in rounds as one device's queue would: all at first, then what each
 /// round handed back.
 pub(super) async fn in_rounds<F, Fut>(
@@ -411,6 +409,7 @@ where
                     families,
                     now,
                     write,
+                    changed: changed(g),
                     settings: settings_of(target),
                 },
             )),
