@@ -187,3 +187,53 @@ async fn healthy_new_groups_converge_without_a_single_warning_event() {
         assert!(warnings.is_empty(), "g{i:02}: {warnings:?}");
     }
 }
+
+/// A new group on a reachable device: one pass adds the finalizer and writes the device and
+/// the status; the finalizer's own watch event runs nothing more (no second event, no second
+/// status write, no device call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_group_is_one_pass_one_finalizer_and_one_status_write_and_one_event() {
+    let cp = control_plane();
+    cp.install_crds();
+    let ns = cp.namespace("one-pass");
+    let sim = fortigate_sim("").await;
+    let fg = sim.fortigate("fw");
+    secret(&ns, "fw-token", KEY, fg.ca_pem().expect("ca")).await;
+    let (_controller, ctx) = start_controller_with_context(&ns);
+    assert!(cp.apply(&ns, &fortigate(fg.url(), "1h", "")).0);
+    crate::support::fleet::wait_reachable(&cp.client(), &ns).await;
+    let writes = count_writes(&ns);
+    fg.clear_requests();
+    let (r0, e0) = (reconciles(&ctx, "addressgroup"), event_writes(&ns).await);
+    let (ok, err) = cp.apply(&ns, &group(0));
+    assert!(ok, "{err}");
+    let groups: Api<AddressGroup> = Api::namespaced(cp.client(), &ns);
+    wait_for("the group converged", Duration::from_secs(30), || async {
+        let g = groups.get("g00").await.ok()?;
+        let s = g.status?;
+        (condition(&s.conditions, "Ready") == Some(("True".into(), "Converged".into())))
+            .then_some(())
+    })
+    .await;
+    let device_calls = fg.requests().len();
+    // Time for the finalizer's echo (a watch hop) to run whatever it would.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(reconciles(&ctx, "addressgroup") - r0, 1, "one pass");
+    assert_eq!(
+        writes.load(Ordering::Relaxed),
+        2,
+        "the finalizer, then the status"
+    );
+    assert_eq!(event_writes(&ns).await - e0, 1, "one Applied event");
+    assert_eq!(
+        fg.requests().len(),
+        device_calls,
+        "the echo sent nothing to the device"
+    );
+    let applied: Vec<_> = events_of(&ns, "g00")
+        .await
+        .into_iter()
+        .map(|(_, reason, _)| reason)
+        .collect();
+    assert_eq!(applied, ["Applied"]);
+}
