@@ -47,87 +47,23 @@ const BASE_MEMBERS: usize = 10;
 const SMALL_GROUP: usize = 3;
 const POLL: Duration = Duration::from_millis(1);
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
-/// The control-plane binaries, or why the bench cannot run.
-fn control_plane_bin() -> Result<PathBuf, String> {
-    let dir = std::env::var("FORTISYNC_CONTROL_PLANE_BIN").map_err(|_| {
-        "FORTISYNC_CONTROL_PLANE_BIN is not set: point it at the directory holding etcd, \
-         kube-apiserver and kubectl (`scripts/control-plane | tail -n 1` builds them and prints it)"
-            .to_string()
-    })?;
-    let dir = PathBuf::from(dir);
-    for name in ["etcd", "kube-apiserver", "kubectl"] {
-        if !dir.join(name).is_file() {
-            return Err(format!(
-                "{name} is missing in FORTISYNC_CONTROL_PLANE_BIN={}",
-                dir.display()
-            ));
-        }
-    }
-    Ok(dir)
-}
-
 fn main() -> ExitCode {
-    // `cargo bench` passes --bench; `cargo test --benches` would otherwise start a cluster.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("controller bench: run it with `cargo bench --bench controller`");
-        return ExitCode::SUCCESS;
-    }
-    if let Err(e) = control_plane_bin() {
-        eprintln!("controller bench: cannot run: {e}");
-        return ExitCode::from(2);
-    }
-    let cp = support::control_plane();
-    cp.install_crds();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(bench(cp));
+    let cp = match support::bench::start("controller") {
+        Ok(cp) => cp,
+        Err(code) => return code,
+    };
+    support::bench::runtime().block_on(bench(cp));
     // The harness's watchdog stops etcd and kube-apiserver once this process is gone.
     ExitCode::SUCCESS
 }
 
-fn machine_context() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    format!(
-        "{cpus} CPU(s), {model}, load average {load}; {} build, everything on loopback",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    )
-}
-
 async fn bench(cp: &'static ControlPlane) {
-    let edits = env_usize("FORTISYNC_BENCH_EDITS", 100);
-    let big = env_usize("FORTISYNC_BENCH_BIG_MEMBERS", 1000);
-    let resync_groups = env_usize("FORTISYNC_BENCH_RESYNC_GROUPS", 50);
-    let groups = env_usize("FORTISYNC_BENCH_GROUPS", 1000);
-    let lease_seconds = env_usize("FORTISYNC_BENCH_LEASE_SECONDS", 15);
-    println!("controller bench: {}", machine_context());
+    let edits = support::bench::env_usize("FORTISYNC_BENCH_EDITS", 100);
+    let big = support::bench::env_usize("FORTISYNC_BENCH_BIG_MEMBERS", 1000);
+    let resync_groups = support::bench::env_usize("FORTISYNC_BENCH_RESYNC_GROUPS", 50);
+    let groups = support::bench::env_usize("FORTISYNC_BENCH_GROUPS", 1000);
+    let lease_seconds = support::bench::env_usize("FORTISYNC_BENCH_LEASE_SECONDS", 15);
+    println!("controller bench: {}", support::bench::machine_context());
     let started = Instant::now();
 
     let sim = Simulator::start(scenario()).await.expect("simulator");
