@@ -17,29 +17,27 @@
 #[allow(dead_code)]
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fortisync::api::AddressGroup;
 use fortisync::api::conditions::{READY, is_true};
-use fortisync::api::{AddressGroup, FortiGate};
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::fortios::{FortiGateHandle, RequestRecord, Table};
 use fortisync::sim::{Scenario, Simulator};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
+use support::bench::{KEY, connection, ms, namespace, percentile, secret, verdict};
 use support::control_plane::ControlPlane;
 
-const KEY: &str = "bench-fortigate-token-000000000000";
 const VDOM: &str = "root";
 /// Base members of the group the single-member edits go to.
 const BASE_MEMBERS: usize = 10;
@@ -82,7 +80,7 @@ async fn bench(cp: &'static ControlPlane) {
     // The first probe writes the connections' status, which re-triggers their AddressGroups:
     // let that happen before there are any.
     for name in ["fw-edit", "fw-resync"] {
-        wait_reachable(&client, &ns, name).await;
+        support::fleet::wait_named_reachable(&client, &ns, name).await;
     }
 
     edits_bench(&client, &ns, fg_edit, edits).await;
@@ -113,60 +111,6 @@ fn scenario() -> Scenario {
     Scenario::from_yaml(&yaml).expect("scenario")
 }
 
-async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{:06}", rand::random::<u32>() % 1_000_000);
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("namespace");
-    name
-}
-
-async fn secret(client: &Client, ns: &str, fg: &FortiGateHandle, name: &str) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("token".to_string(), KEY.to_string()),
-            ("ca.crt".to_string(), fg.ca_pem().expect("ca").to_string()),
-        ])),
-        ..Secret::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
-}
-
-async fn connection(client: &Client, ns: &str, name: &str, fg: &FortiGateHandle, resync: &str) {
-    let secret = format!("{name}-token");
-    let fortigate: FortiGate = serde_json::from_value(json!({
-        "apiVersion": "fortisync.dev/v1alpha1",
-        "kind": "FortiGate",
-        "metadata": {"name": name},
-        "spec": {
-            "url": fg.url(),
-            "credentialsSecretRef": {"name": secret, "tokenKey": "token"},
-            "tls": {"caBundleSecretRef": {"name": secret, "key": "ca.crt"}},
-            "resyncInterval": resync,
-        },
-    }))
-    .expect("FortiGate");
-    Api::<FortiGate>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &fortigate)
-        .await
-        .expect("create FortiGate");
-}
-
 fn address_group(name: &str, target: &str, members: &[String]) -> AddressGroup {
     serde_json::from_value(json!({
         "apiVersion": "fortisync.dev/v1alpha1",
@@ -183,21 +127,6 @@ fn address_group(name: &str, target: &str, members: &[String]) -> AddressGroup {
 
 fn members_json(members: &[String]) -> serde_json::Value {
     members.iter().map(|m| json!({"address": m})).collect()
-}
-
-async fn wait_reachable(client: &Client, ns: &str, name: &str) {
-    let api = Api::<FortiGate>::namespaced(client.clone(), ns);
-    wait_for(&format!("FortiGate {name} reachable"), 30, || {
-        let api = api.clone();
-        async move {
-            api.get(name)
-                .await
-                .ok()
-                .and_then(|f| f.status)
-                .is_some_and(|s| s.reachable)
-        }
-    })
-    .await;
 }
 
 /// Polls `check` every 20 ms until it holds; panics after `limit_s` seconds.
@@ -274,20 +203,6 @@ impl Calls {
         }
         c
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    // Nearest rank.
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "meets" } else { "MISSES" }
 }
 
 /// Figures 1 and 2: single-member edits through the Kubernetes API.
@@ -690,7 +605,7 @@ async fn rss_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle, cou
     secret(client, &ns, fg, "fw-rss-token").await;
     connection(client, &ns, "fw-rss", fg, "10m").await;
     let mut child = ControllerProcess::start(cp, &ns);
-    wait_reachable(client, &ns, "fw-rss").await;
+    support::fleet::wait_named_reachable(client, &ns, "fw-rss").await;
     child.assert_alive();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (idle, _) = child.memory();
@@ -761,7 +676,7 @@ async fn takeover_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle
         ControllerProcess::start_as(cp, &ns, identity, &args)
     };
     let (mut a, mut b) = (replica("takeover-a"), replica("takeover-b"));
-    wait_reachable(client, &ns, "fw-takeover").await;
+    support::fleet::wait_named_reachable(client, &ns, "fw-takeover").await;
     let api = Api::<AddressGroup>::namespaced(client.clone(), &ns);
     let one = vec!["192.0.2.10".to_string()];
     api.create(

@@ -2,10 +2,22 @@
 //! `cargo bench`, find the control plane, read its sizes from the environment, say what
 //! machine the figures come from.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use fortisync::api::FortiGate;
+use fortisync::sim::fortios::FortiGateHandle;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
 
 use super::control_plane::ControlPlane;
+
+/// The API key of every simulated FortiGate a bench connects to.
+pub const KEY: &str = "bench-fortigate-token-000000000000";
 
 /// The control plane with the CRDs installed, or the exit code when this is no bench run:
 /// `cargo test --benches` runs the binary without `--bench` (nothing to do, success), and
@@ -85,4 +97,77 @@ pub fn machine_context() -> String {
             "release"
         }
     )
+}
+
+/// A new namespace named `prefix-NNNNNN`.
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let name = format!("{prefix}-{:06}", rand::random::<u32>() % 1_000_000);
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
+    name
+}
+
+/// The Secret `name` with [`KEY`] and `fg`'s CA.
+pub async fn secret(client: &Client, ns: &str, fg: &FortiGateHandle, name: &str) {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([
+            ("token".to_string(), KEY.to_string()),
+            ("ca.crt".to_string(), fg.ca_pem().expect("ca").to_string()),
+        ])),
+        ..Secret::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+}
+
+/// The FortiGate connection `name` to `fg`, reading the Secret `<name>-token`.
+pub async fn connection(client: &Client, ns: &str, name: &str, fg: &FortiGateHandle, resync: &str) {
+    let secret = format!("{name}-token");
+    let fortigate: FortiGate = serde_json::from_value(json!({
+        "apiVersion": "fortisync.dev/v1alpha1",
+        "kind": "FortiGate",
+        "metadata": {"name": name},
+        "spec": {
+            "url": fg.url(),
+            "credentialsSecretRef": {"name": secret, "tokenKey": "token"},
+            "tls": {"caBundleSecretRef": {"name": secret, "key": "ca.crt"}},
+            "resyncInterval": resync,
+        },
+    }))
+    .expect("FortiGate");
+    Api::<FortiGate>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &fortigate)
+        .await
+        .expect("create FortiGate");
+}
+
+/// The `p`th percentile of `sorted` (nearest rank).
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// `d` in milliseconds.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// How a figure compares with its aim.
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "meets" } else { "MISSES" }
 }
