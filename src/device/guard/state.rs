@@ -242,7 +242,8 @@ impl GuardState {
             }
             Outcome::Refused => {
                 self.confirmed.remove(fingerprint);
-                self.frozen.insert(fingerprint.to_string(), refused_at_now());
+                self.frozen
+                    .insert(fingerprint.to_string(), refused_at_now());
                 if admission == Admission::Probe && self.probing() {
                     // The lockout is over but the credential is wrong: the breaker is done.
                     self.breaker = Breaker::Closed;
