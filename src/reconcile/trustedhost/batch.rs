@@ -1,9 +1,11 @@
-//! TrustedHosts on a FortiGate, batched per device (`reconcile::batch`): the passes already
-//! queued for one FortiGate read the users' tables once (`system/admin`, `system/api-user`,
-//! each listed whole when one of the batch's users is in it) instead of one GET per resource,
-//! then each is planned and written exactly as alone (`converge::decide`: same claims,
-//! takeOver, masking and lockout rules). So a converged device's resync costs at most two
-//! reads, whatever the number of TrustedHosts on it.
+//! TrustedHosts batched per device (`reconcile::batch`): the passes already queued for one
+//! device read its users' tables once instead of one GET per resource (a FortiGate's
+//! `system/admin` and `system/api-user`, each listed whole when one of the batch's users is
+//! in it; a FortiManager's `/cli/global/system/admin/user`, listed whole), then each is
+//! planned and written exactly as alone (`converge::decide` on the user read as
+//! `user::observe` reads it: same claims, takeOver, masking, F14 and lockout rules). So a
+//! converged device's resync costs at most two reads, whatever the number of TrustedHosts on
+//! it.
 //!
 //! A lone pass takes the path it always took (`converge::converge`, one GET of its user): a
 //! single change is never delayed or widened by the batch. Passes on one user share the
@@ -14,8 +16,8 @@
 //! just before it). A deletion's close goes through the same queue with its user to itself: a
 //! close and a write of one user never overlap (an API user's write read before the close
 //! would put the closed entry back). Anything the listing does not answer plainly (a user not
-//! in it, a user that does not parse, a pass that first closes an earlier spec's slot) takes
-//! the lone path, so the batch never decides differently from it.
+//! in it, a row that does not parse or lacks a slot field, a pass that first closes an
+//! earlier spec's slot) takes the lone path, so the batch never decides differently from it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,12 +26,14 @@ use serde_json::Value;
 
 use super::converge::{self, Facts, Pass, close_if_ours, decide, grant_at, releases_previous};
 use super::fortigate::{self, read_user};
+use super::fortimanager;
 use super::plan::Refusal;
-use super::slots::{Flavor, Slot, UserSlots};
-use super::user::fortigate_user;
+use super::slots::{Flavor, Slot};
+use super::user::{Observed, fortigate_user, fortimanager_user};
 use crate::api::trustedhost::{TrustedHost, UserKind};
-use crate::device::DeviceError;
+use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
+use crate::device::{Credentials, DeviceError};
 use crate::reconcile::batch::{Combiner, Outcome, PerClient, in_rounds};
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
@@ -68,21 +72,26 @@ pub enum Done {
 /// A request's outcome.
 pub type Answer = Result<Done, ReconcileError>;
 
-/// The combiners of every FortiGate client in use (each is shared per device).
+/// The combiners of every FortiGate and FortiManager client in use (each is shared per
+/// device).
 #[derive(Debug, Default)]
 pub struct Batches {
-    by_client: PerClient<FortiOsClient, Combiner<Request, Answer>>,
+    fortigates: PerClient<FortiOsClient, Combiner<Request, Answer>>,
+    managers: PerClient<FortiManagerClient, Combiner<Request, Answer>>,
 }
 
 impl Batches {
-    fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
-        self.by_client.of(client)
+    fn combiner(&self, target: &Target) -> Arc<Combiner<Request, Answer>> {
+        match target {
+            Target::FortiGate { client, .. } => self.fortigates.of(client),
+            Target::FortiManager { client, .. } => self.managers.of(client),
+        }
     }
 }
 
-/// `converge::converge` for the controller: on a FortiGate through its batch, on a
-/// FortiManager alone. `patient`: a resync of a resource converged at its spec, which may
-/// wait a moment for the rest of its device's resync tick (`reconcile::batch`).
+/// `converge::converge` for the controller, through the device's batch. `patient`: a resync
+/// of a resource converged at its spec, which may wait a moment for the rest of its device's
+/// resync tick (`reconcile::batch`).
 pub async fn converge_batched(
     batches: &Batches,
     target: &Target,
@@ -134,13 +143,10 @@ pub async fn close_batched(
     }
 }
 
-/// `request` run on a FortiGate through its batch, on a FortiManager alone.
+/// `request` run through its device's batch.
 async fn submitted(batches: &Batches, target: &Target, request: Request, patient: bool) -> Answer {
-    let Target::FortiGate { client, .. } = target else {
-        return run_one(target, &request).await;
-    };
-    let combiner = batches.combiner(client);
-    let run = |requests: Vec<Request>| run_batch(target, client, requests);
+    let combiner = batches.combiner(target);
+    let run = |requests: Vec<Request>| run_batch(target, requests);
     loop {
         // None: the pass running our batch was cancelled (shutdown) before answering; ours
         // was not written, or its write ended: queue it again.
@@ -194,11 +200,7 @@ enum Role {
     Later,
 }
 
-async fn run_batch(
-    target: &Target,
-    client: &FortiOsClient,
-    requests: Vec<Request>,
-) -> Vec<Outcome<Request, Answer>> {
+async fn run_batch(target: &Target, requests: Vec<Request>) -> Vec<Outcome<Request, Answer>> {
     if let [r] = requests.as_slice() {
         return vec![Outcome::Done(run_one(target, r).await)];
     }
@@ -223,7 +225,7 @@ async fn run_batch(
             }
         })
         .collect();
-    converge_many(target, client, requests, roles).await
+    converge_many(target, requests, roles).await
 }
 
 /// Whether a request is read from the batch's listing: a pass over its spec that reads one
@@ -235,6 +237,13 @@ fn listed(r: &Request) -> bool {
 /// A table's users by name, listed once (None: no request of the batch reads it).
 type Listing = Option<Result<HashMap<String, Value>, DeviceError>>;
 
+/// `rows` by their key field.
+fn by_key(rows: Vec<Value>, key: &str) -> HashMap<String, Value> {
+    rows.into_iter()
+        .filter_map(|row| Some((row[key].as_str()?.to_string(), row)))
+        .collect()
+}
+
 async fn listing(client: &FortiOsClient, flavor: Flavor, wanted: bool) -> Listing {
     if !wanted {
         return None;
@@ -243,11 +252,7 @@ async fn listing(client: &FortiOsClient, flavor: Flavor, wanted: bool) -> Listin
     // same (administrator tables are small; a `name==` filter's case rules are not on the
     // facts pages).
     let rows = client.list_where(fortigate::table(flavor), None, &[]).await;
-    Some(rows.map(|rows| {
-        rows.into_iter()
-            .filter_map(|row| Some((row["name"].as_str()?.to_string(), row)))
-            .collect()
-    }))
+    Some(rows.map(|rows| by_key(rows, "name")))
 }
 
 fn flavor(kind: UserKind) -> Flavor {
@@ -257,12 +262,106 @@ fn flavor(kind: UserKind) -> Flavor {
     }
 }
 
+/// The users' tables a batch read, once each.
+enum Listings {
+    FortiGate { admins: Listing, api_users: Listing },
+    FortiManager { users: Listing },
+}
+
+impl Listings {
+    /// The tables the batch's listed passes (`kinds`, one per listed pass) read.
+    async fn read(target: &Target, kinds: &[UserKind]) -> Self {
+        let wants = |kind| kinds.contains(&kind);
+        match target {
+            Target::FortiGate { client, .. } => {
+                let (admins, api_users) = futures::join!(
+                    listing(client, Flavor::FortiGateAdmin, wants(UserKind::Admin)),
+                    listing(client, Flavor::FortiGateApiUser, wants(UserKind::ApiUser)),
+                );
+                Self::FortiGate { admins, api_users }
+            }
+            Target::FortiManager { client, .. } => {
+                let users = match kinds.is_empty() {
+                    true => None,
+                    false => Some(
+                        client
+                            .admin_users()
+                            .await
+                            .map(|rows| by_key(rows, "userid")),
+                    ),
+                };
+                Self::FortiManager { users }
+            }
+        }
+    }
+
+    /// `r`'s user as these listings show it, with who fortisync may be there: None when they
+    /// do not show it plainly (not in them, a row that does not parse), so it is read alone.
+    fn observed(&self, r: &Request) -> Option<Result<Observed, ReconcileError>> {
+        let th = &r.th;
+        let (user, kind) = (th.spec.user.as_str(), th.spec.user_kind);
+        match self {
+            Self::FortiGate { admins, api_users } => {
+                let table = match kind {
+                    UserKind::Admin => admins,
+                    UserKind::ApiUser => api_users,
+                };
+                let rows = match table.as_ref()? {
+                    Ok(rows) => rows,
+                    Err(e) => return Some(Err(e.clone().into())),
+                };
+                let slots = read_user(rows.get(user)?, flavor(kind))?;
+                Some(Ok(fortigate_user(slots, user, kind, &r.facts.credentials)))
+            }
+            Self::FortiManager { users } => {
+                // An API user is a FortiGate's: the lone path refuses it.
+                if kind == UserKind::ApiUser {
+                    return None;
+                }
+                let rows = match users.as_ref()? {
+                    Ok(rows) => rows,
+                    Err(e) => return Some(Err(e.clone().into())),
+                };
+                let listed = |name: &str| {
+                    rows.get(name)
+                        .filter(|row| fmg_row_complete(row))
+                        .and_then(fortimanager::read_user)
+                };
+                let u = listed(user)?;
+                let mine = match &r.facts.credentials {
+                    Credentials::Password { user: me, .. } if me != user => Some(listed(me)?),
+                    _ => None,
+                };
+                Some(fortimanager_user(
+                    th,
+                    user,
+                    u,
+                    &r.facts.credentials,
+                    mine.as_ref(),
+                ))
+            }
+        }
+    }
+}
+
+/// Whether a row of the FortiManager's admin-user table names every slot field. Whether the
+/// table form carries every `trusthostN` / `ipv6_trusthostN` as a GET of one user does is
+/// UNCONFIRMED (fortimanager-jsonrpc.md §4.5: the format's source is a table GET, of a
+/// default user). A field left out would be read as its default, unused, and a slot holding
+/// someone else's value could then be overwritten: a row lacking one is read alone instead.
+fn fmg_row_complete(row: &Value) -> bool {
+    (1..=10).all(|n| {
+        row.get(format!("trusthost{n}")).is_some()
+            && row.get(format!("ipv6_trusthost{n}")).is_some()
+    })
+}
+
 /// What a listed pass found when planned on the listing, before anything is written.
 enum Found {
     /// Its answer: it writes nothing (converged, or refused).
     Done(Answer),
     /// It writes its user, read as this (None: not plainly in the listing, read alone).
-    Writes(Option<UserSlots>),
+    Writes(Option<Observed>),
 }
 
 /// A batch: each table its listed passes need listed once, every listed pass planned on it;
@@ -272,51 +371,38 @@ enum Found {
 /// device's concurrency; no two of them write one user).
 async fn converge_many(
     target: &Target,
-    client: &FortiOsClient,
     requests: Vec<Request>,
     roles: Vec<Role>,
 ) -> Vec<Outcome<Request, Answer>> {
-    let wants = |kind: UserKind| {
-        requests
-            .iter()
-            .zip(&roles)
-            .any(|(r, role)| matches!(role, Role::Listed) && r.th.spec.user_kind == kind)
-    };
-    let (admins, api_users) = futures::join!(
-        listing(client, Flavor::FortiGateAdmin, wants(UserKind::Admin)),
-        listing(client, Flavor::FortiGateApiUser, wants(UserKind::ApiUser)),
-    );
+    let kinds: Vec<UserKind> = requests
+        .iter()
+        .zip(&roles)
+        .filter(|(_, role)| matches!(role, Role::Listed))
+        .map(|(r, _)| r.th.spec.user_kind)
+        .collect();
+    let listings = Listings::read(target, &kinds).await;
     let mut found = Vec::new();
     for (r, role) in requests.iter().zip(&roles) {
         if !matches!(role, Role::Listed) {
             found.push(None);
             continue;
         }
-        let th = &r.th;
-        let kind = th.spec.user_kind;
-        let table = match kind {
-            UserKind::Admin => &admins,
-            UserKind::ApiUser => &api_users,
-        };
-        let slots = match table {
-            Some(Ok(rows)) => rows
-                .get(&th.spec.user)
-                .and_then(|row| read_user(row, flavor(kind))),
-            Some(Err(e)) => {
-                found.push(Some(Found::Done(Err(e.clone().into()))));
+        let observed = match listings.observed(r) {
+            None => {
+                found.push(Some(Found::Writes(None)));
                 continue;
             }
-            None => None,
-        };
-        let Some(slots) = slots else {
-            found.push(Some(Found::Writes(None)));
-            continue;
+            Some(Err(e)) => {
+                found.push(Some(Found::Done(Err(e))));
+                continue;
+            }
+            Some(Ok(observed)) => observed,
         };
         // Planned without writing: nothing is sent to the device.
-        let observed = fortigate_user(slots.clone(), &th.spec.user, kind, &r.facts.credentials);
+        let th = &r.th;
         found.push(Some(
-            match decide(target, th, &r.facts, r.now, observed, false).await {
-                Ok(pass) if pass.wrote.is_some() => Found::Writes(Some(slots)),
+            match decide(target, th, &r.facts, r.now, observed.clone(), false).await {
+                Ok(pass) if pass.wrote.is_some() => Found::Writes(Some(observed)),
                 other => Found::Done(other.map(|p| Done::Pass(Box::new(p)))),
             },
         ));
@@ -335,30 +421,24 @@ async fn converge_many(
                 outcomes.push(Some(Outcome::Done(answer)));
                 continue;
             }
-            (Role::Listed, Some(Found::Writes(slots))) => {
+            (Role::Listed, Some(Found::Writes(observed))) => {
                 if !writing.insert(touches(&r)) {
                     outcomes.push(Some(Outcome::Later(r)));
                     continue;
                 }
-                (r, slots)
+                (r, observed)
             }
             (_, _) => (r, None),
         };
         outcomes.push(None);
         runs.push((i, run));
     }
-    let ran = futures::future::join_all(runs.iter().map(|(_, (r, slots))| async move {
-        match slots {
+    let ran = futures::future::join_all(runs.iter().map(|(_, (r, observed))| async move {
+        match observed {
             // Planned again on the same reading, now writing: the same plan.
-            Some(slots) => {
-                let th = &r.th;
-                let kind = th.spec.user_kind;
-                let observed =
-                    fortigate_user(slots.clone(), &th.spec.user, kind, &r.facts.credentials);
-                decide(target, th, &r.facts, r.now, observed, true)
-                    .await
-                    .map(|p| Done::Pass(Box::new(p)))
-            }
+            Some(observed) => decide(target, &r.th, &r.facts, r.now, observed.clone(), true)
+                .await
+                .map(|p| Done::Pass(Box::new(p))),
             None => run_one(target, r).await,
         }
     }))
@@ -372,7 +452,7 @@ async fn converge_many(
         .collect()
 }
 
-/// `ths` (all on one FortiGate `target`) through the batch path as if their passes were
+/// `ths` (all on one `target`) through the batch path as if their passes were
 /// queued together: each round reads once, a pass handed back runs in the next round. For
 /// tests and figures; the controller goes through `converge_batched`.
 pub async fn converge_together(
@@ -381,9 +461,6 @@ pub async fn converge_together(
     facts: &[Facts],
     now: jiff::Timestamp,
 ) -> Vec<Result<Pass, ReconcileError>> {
-    let Target::FortiGate { client, .. } = target else {
-        panic!("converge_together takes a FortiGate target");
-    };
     let requests: Vec<Request> = ths
         .iter()
         .zip(facts)
@@ -394,7 +471,7 @@ pub async fn converge_together(
             work: Work::Pass,
         })
         .collect();
-    in_rounds(requests, |batch| run_batch(target, client, batch))
+    in_rounds(requests, |batch| run_batch(target, batch))
         .await
         .into_iter()
         .map(|a| match a? {

@@ -7,7 +7,7 @@
 //! - `fortimanager`, `fortigate`: reading a user and writing one slot on each device;
 //! - `user`: a user on either device, who fortisync may be there (F14, F15);
 //! - `converge`: one pass against a connected target, without Kubernetes;
-//! - `batch`: the passes queued for one FortiGate, its users' tables read once for them all.
+//! - `batch`: the passes queued for one device, its users' tables read once for them all.
 //!
 //! This module is the shell: resolve the target, gather the claims, converge, write status and
 //! events, requeue on the device's resync tick or at the grant's end.
