@@ -520,3 +520,57 @@ async fn fortimanager_trustedhosts_resync_with_one_listing_of_the_admin_users() 
         ]
     );
 }
+
+/// Slots 2-10 of every administrator: nine TrustedHosts on each of `ADMINS` users.
+fn nine_per_admin() -> Vec<TrustedHost> {
+    (0..ADMINS * 9)
+        .map(|i| {
+            grant(
+                &format!("s-{i:03}"),
+                &format!("adm-{:02}", i / 9),
+                "Admin",
+                (2 + i % 9) as u8,
+                &format!("127.0.{}.{}", 10 + i / 9, i % 9 + 1),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_converged_fortigates_resync_tick_is_one_listing_whatever_the_number_of_trustedhosts() {
+    use fortisync::reconcile::trustedhost::batch::{Batches, converge_batched};
+    let sim = sim().await;
+    let (t, facts) = target(&sim).await;
+    let mut ths = nine_per_admin();
+    together(&t, &mut ths, &facts).await;
+    // The device answers 50 ms later, and the tick's passes reach the queue over half a
+    // second (5 ms apart), as a controller's resyncs of one device do.
+    let fg = sim.fortigate("fw");
+    fg.add_fault(fortisync::sim::fortios::FaultRule {
+        path: "/api".into(),
+        latency_ms: 50,
+        ..Default::default()
+    });
+    let batches = Batches::default();
+    for tick in 0..2 {
+        fg.clear_requests();
+        let now = jiff::Timestamp::now();
+        let passes = futures::future::join_all(ths.iter().enumerate().map(|(i, th)| {
+            let (t, batches, facts) = (&t, &batches, facts.clone());
+            let th = std::sync::Arc::new(th.clone());
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5 * i as u64)).await;
+                converge_batched(batches, t, th, facts, now, true, None).await
+            }
+        }))
+        .await;
+        for (th, p) in ths.iter().zip(&passes) {
+            let p = p.as_ref().unwrap_or_else(|e| panic!("pass: {e}"));
+            assert_eq!((&p.wrote, &p.refused), (&None, &None));
+            assert_eq!(th.status.as_ref(), Some(&p.status), "tick {tick}");
+        }
+        let log = asked(&sim);
+        assert_eq!(reads(&log), ["/api/v2/cmdb/system/admin"], "tick {tick}");
+        assert_eq!(writes(&log), Vec::<&str>::new(), "tick {tick}");
+    }
+}

@@ -22,9 +22,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use kube::Api;
 use serde_json::Value;
 
 use super::converge::{self, Facts, Pass, close_if_ours, decide, grant_at, releases_previous};
+use super::deferred;
 use super::fortigate::{self, read_user};
 use super::fortimanager;
 use super::plan::Refusal;
@@ -45,6 +47,9 @@ pub struct Request {
     facts: Facts,
     now: jiff::Timestamp,
     work: Work,
+    /// Its namespace's TrustedHosts, for the batch to read its claims with the others'
+    /// (`deferred`); None: `facts.claimed_by` is read already.
+    claims: Option<Api<TrustedHost>>,
 }
 
 #[derive(Clone)]
@@ -91,7 +96,8 @@ impl Batches {
 
 /// `converge::converge` for the controller, through the device's batch. `patient`: a resync
 /// of a resource converged at its spec, which may wait a moment for the rest of its device's
-/// resync tick (`reconcile::batch`).
+/// resync tick (`reconcile::batch`). `claims`: the namespace's TrustedHosts, when the batch
+/// is to read who holds the claim (`deferred`) instead of `facts.claimed_by`.
 pub async fn converge_batched(
     batches: &Batches,
     target: &Target,
@@ -99,12 +105,14 @@ pub async fn converge_batched(
     facts: Facts,
     now: jiff::Timestamp,
     patient: bool,
+    claims: Option<Api<TrustedHost>>,
 ) -> Result<Pass, ReconcileError> {
     let request = Request {
         th,
         facts,
         now,
         work: Work::Pass,
+        claims,
     };
     match submitted(batches, target, request, patient).await? {
         Done::Pass(pass) => Ok(*pass),
@@ -136,6 +144,7 @@ pub async fn close_batched(
         facts,
         now,
         work,
+        claims: None,
     };
     match submitted(batches, target, request, false).await? {
         Done::Closed(closed) => Ok(closed),
@@ -200,7 +209,45 @@ enum Role {
     Later,
 }
 
+/// A batch: the claims its resyncs left to it read (once per namespace), then run.
 async fn run_batch(target: &Target, requests: Vec<Request>) -> Vec<Outcome<Request, Answer>> {
+    let wanted: Vec<_> = requests
+        .iter()
+        .map(|r| (&*r.th, r.claims.as_ref()))
+        .collect();
+    let claimed = deferred::claimed_by_each(&wanted).await;
+    let mut outcomes: Vec<Option<Outcome<Request, Answer>>> = Vec::new();
+    let (mut places, mut ready) = (Vec::new(), Vec::new());
+    for (i, (mut r, claimed)) in requests.into_iter().zip(claimed).enumerate() {
+        match claimed {
+            Some(Err(e)) => {
+                outcomes.push(Some(Outcome::Done(Err(e))));
+                continue;
+            }
+            Some(Ok(by)) => {
+                r.facts.claimed_by = by;
+                r.claims = None;
+            }
+            None => {}
+        }
+        outcomes.push(None);
+        places.push(i);
+        ready.push(r);
+    }
+    for (i, outcome) in places.into_iter().zip(run_ready(target, ready).await) {
+        outcomes[i] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every request has an outcome"))
+        .collect()
+}
+
+/// A batch whose claims are read: a lone request alone, the others on the listings.
+async fn run_ready(target: &Target, requests: Vec<Request>) -> Vec<Outcome<Request, Answer>> {
+    if requests.is_empty() {
+        return Vec::new();
+    }
     if let [r] = requests.as_slice() {
         return vec![Outcome::Done(run_one(target, r).await)];
     }
@@ -469,6 +516,7 @@ pub async fn converge_together(
             facts: facts.clone(),
             now,
             work: Work::Pass,
+            claims: None,
         })
         .collect();
     in_rounds(requests, |batch| run_batch(target, batch))
