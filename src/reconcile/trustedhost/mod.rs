@@ -7,7 +7,9 @@
 //! - `fortimanager`, `fortigate`: reading a user and writing one slot on each device;
 //! - `user`: a user on either device, who fortisync may be there (F14, F15);
 //! - `converge`: one pass against a connected target, without Kubernetes;
-//! - `batch`: the passes queued for one FortiGate, its users' tables read once for them all.
+//! - `batch`: the passes queued for one device, its users' tables read once for them all;
+//! - `listing`, `deferred`: what a batch reads once for all its passes (the device's users,
+//!   its resyncs' claims).
 //!
 //! This module is the shell: resolve the target, gather the claims, converge, write status and
 //! events, requeue on the device's resync tick or at the grant's end.
@@ -18,6 +20,7 @@ pub mod converge;
 pub mod deferred;
 pub mod fortigate;
 pub mod fortimanager;
+mod listing;
 pub mod plan;
 pub mod slots;
 pub mod user;
