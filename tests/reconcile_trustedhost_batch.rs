@@ -574,3 +574,76 @@ async fn a_converged_fortigates_resync_tick_is_one_listing_whatever_the_number_o
         assert_eq!(writes(&log), Vec::<&str>::new(), "tick {tick}");
     }
 }
+
+/// An apiserver that answers every request with `team-a`'s TrustedHosts `items`, counting the
+/// requests.
+fn apiserver(
+    items: Vec<TrustedHost>,
+) -> (kube::Client, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let list = serde_json::to_vec(&json!({
+        "apiVersion": "fortisync.dev/v1alpha1", "kind": "TrustedHostList",
+        "metadata": {"resourceVersion": "1"}, "items": items,
+    }))
+    .expect("list");
+    let counter = asked.clone();
+    let service = tower::service_fn(move |_: hyper::Request<kube::client::Body>| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = kube::client::Body::from(list.clone());
+        async move { Ok::<_, std::convert::Infallible>(hyper::Response::new(body)) }
+    });
+    (kube::Client::new(service, "team-a"), asked)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tick_of_resyncs_reads_its_namespaces_claims_once_and_each_pass_still_sees_its_claim() {
+    use fortisync::reconcile::trustedhost::batch::{Batches, converge_batched};
+    let sim = sim().await;
+    let (t, facts) = target(&sim).await;
+    let created = |th: &mut TrustedHost, at: &str| {
+        th.metadata.creation_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at.parse().expect("time")),
+        );
+    };
+    let mut ths = nine_per_admin();
+    for th in &mut ths {
+        created(th, "2030-01-01T00:00:10Z");
+    }
+    together(&t, &mut ths, &facts).await;
+    // An older resource claims the slot `s-000` holds: its resync is refused, naming it.
+    let mut older = grant("older", "adm-00", "Admin", 2, "127.0.9.9");
+    created(&mut older, "2030-01-01T00:00:00Z");
+    let mut items = ths.clone();
+    items.push(older);
+    let (client, listed) = apiserver(items);
+    let api: kube::Api<TrustedHost> = kube::Api::namespaced(client, "team-a");
+    let batches = Batches::default();
+    sim.fortigate("fw").clear_requests();
+    let now = jiff::Timestamp::now();
+    let passes = futures::future::join_all(ths.iter().enumerate().map(|(i, th)| {
+        let (t, batches, facts, api) = (&t, &batches, facts.clone(), api.clone());
+        let th = std::sync::Arc::new(th.clone());
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5 * i as u64)).await;
+            converge_batched(batches, t, th, facts, now, true, Some(api)).await
+        }
+    }))
+    .await;
+    let reason = |p: &Result<Pass, _>| {
+        p.as_ref()
+            .unwrap_or_else(|e| panic!("pass: {e}"))
+            .refused
+            .as_ref()
+            .map(|r| r.0)
+    };
+    assert_eq!(reason(&passes[0]), Some("SlotClaimed"));
+    assert!(passes[1..].iter().all(|p| reason(p).is_none()));
+    assert_eq!(
+        listed.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one list of team-a"
+    );
+    let log = asked(&sim);
+    assert_eq!(reads(&log), ["/api/v2/cmdb/system/admin"]);
+    assert_eq!(writes(&log), Vec::<&str>::new());
+}
