@@ -17,29 +17,27 @@
 #[allow(dead_code)]
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fortisync::api::AddressGroup;
 use fortisync::api::conditions::{READY, is_true};
-use fortisync::api::{AddressGroup, FortiGate};
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::fortios::{FortiGateHandle, RequestRecord, Table};
 use fortisync::sim::{Scenario, Simulator};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
+use support::bench::{KEY, connection, ms, namespace, percentile, secret, verdict};
 use support::control_plane::ControlPlane;
 
-const KEY: &str = "bench-fortigate-token-000000000000";
 const VDOM: &str = "root";
 /// Base members of the group the single-member edits go to.
 const BASE_MEMBERS: usize = 10;
@@ -47,87 +45,23 @@ const BASE_MEMBERS: usize = 10;
 const SMALL_GROUP: usize = 3;
 const POLL: Duration = Duration::from_millis(1);
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
-/// The control-plane binaries, or why the bench cannot run.
-fn control_plane_bin() -> Result<PathBuf, String> {
-    let dir = std::env::var("FORTISYNC_CONTROL_PLANE_BIN").map_err(|_| {
-        "FORTISYNC_CONTROL_PLANE_BIN is not set: point it at the directory holding etcd, \
-         kube-apiserver and kubectl (`scripts/control-plane | tail -n 1` builds them and prints it)"
-            .to_string()
-    })?;
-    let dir = PathBuf::from(dir);
-    for name in ["etcd", "kube-apiserver", "kubectl"] {
-        if !dir.join(name).is_file() {
-            return Err(format!(
-                "{name} is missing in FORTISYNC_CONTROL_PLANE_BIN={}",
-                dir.display()
-            ));
-        }
-    }
-    Ok(dir)
-}
-
 fn main() -> ExitCode {
-    // `cargo bench` passes --bench; `cargo test --benches` would otherwise start a cluster.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("controller bench: run it with `cargo bench --bench controller`");
-        return ExitCode::SUCCESS;
-    }
-    if let Err(e) = control_plane_bin() {
-        eprintln!("controller bench: cannot run: {e}");
-        return ExitCode::from(2);
-    }
-    let cp = support::control_plane();
-    cp.install_crds();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(bench(cp));
+    let cp = match support::bench::start("controller") {
+        Ok(cp) => cp,
+        Err(code) => return code,
+    };
+    support::bench::runtime().block_on(bench(cp));
     // The harness's watchdog stops etcd and kube-apiserver once this process is gone.
     ExitCode::SUCCESS
 }
 
-fn machine_context() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    format!(
-        "{cpus} CPU(s), {model}, load average {load}; {} build, everything on loopback",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    )
-}
-
 async fn bench(cp: &'static ControlPlane) {
-    let edits = env_usize("FORTISYNC_BENCH_EDITS", 100);
-    let big = env_usize("FORTISYNC_BENCH_BIG_MEMBERS", 1000);
-    let resync_groups = env_usize("FORTISYNC_BENCH_RESYNC_GROUPS", 50);
-    let groups = env_usize("FORTISYNC_BENCH_GROUPS", 1000);
-    let lease_seconds = env_usize("FORTISYNC_BENCH_LEASE_SECONDS", 15);
-    println!("controller bench: {}", machine_context());
+    let edits = support::bench::env_usize("FORTISYNC_BENCH_EDITS", 100);
+    let big = support::bench::env_usize("FORTISYNC_BENCH_BIG_MEMBERS", 1000);
+    let resync_groups = support::bench::env_usize("FORTISYNC_BENCH_RESYNC_GROUPS", 50);
+    let groups = support::bench::env_usize("FORTISYNC_BENCH_GROUPS", 1000);
+    let lease_seconds = support::bench::env_usize("FORTISYNC_BENCH_LEASE_SECONDS", 15);
+    println!("controller bench: {}", support::bench::machine_context());
     let started = Instant::now();
 
     let sim = Simulator::start(scenario()).await.expect("simulator");
@@ -146,7 +80,7 @@ async fn bench(cp: &'static ControlPlane) {
     // The first probe writes the connections' status, which re-triggers their AddressGroups:
     // let that happen before there are any.
     for name in ["fw-edit", "fw-resync"] {
-        wait_reachable(&client, &ns, name).await;
+        support::fleet::wait_named_reachable(&client, &ns, name).await;
     }
 
     edits_bench(&client, &ns, fg_edit, edits).await;
@@ -177,60 +111,6 @@ fn scenario() -> Scenario {
     Scenario::from_yaml(&yaml).expect("scenario")
 }
 
-async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{:06}", rand::random::<u32>() % 1_000_000);
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("namespace");
-    name
-}
-
-async fn secret(client: &Client, ns: &str, fg: &FortiGateHandle, name: &str) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("token".to_string(), KEY.to_string()),
-            ("ca.crt".to_string(), fg.ca_pem().expect("ca").to_string()),
-        ])),
-        ..Secret::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
-}
-
-async fn connection(client: &Client, ns: &str, name: &str, fg: &FortiGateHandle, resync: &str) {
-    let secret = format!("{name}-token");
-    let fortigate: FortiGate = serde_json::from_value(json!({
-        "apiVersion": "fortisync.dev/v1alpha1",
-        "kind": "FortiGate",
-        "metadata": {"name": name},
-        "spec": {
-            "url": fg.url(),
-            "credentialsSecretRef": {"name": secret, "tokenKey": "token"},
-            "tls": {"caBundleSecretRef": {"name": secret, "key": "ca.crt"}},
-            "resyncInterval": resync,
-        },
-    }))
-    .expect("FortiGate");
-    Api::<FortiGate>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &fortigate)
-        .await
-        .expect("create FortiGate");
-}
-
 fn address_group(name: &str, target: &str, members: &[String]) -> AddressGroup {
     serde_json::from_value(json!({
         "apiVersion": "fortisync.dev/v1alpha1",
@@ -247,21 +127,6 @@ fn address_group(name: &str, target: &str, members: &[String]) -> AddressGroup {
 
 fn members_json(members: &[String]) -> serde_json::Value {
     members.iter().map(|m| json!({"address": m})).collect()
-}
-
-async fn wait_reachable(client: &Client, ns: &str, name: &str) {
-    let api = Api::<FortiGate>::namespaced(client.clone(), ns);
-    wait_for(&format!("FortiGate {name} reachable"), 30, || {
-        let api = api.clone();
-        async move {
-            api.get(name)
-                .await
-                .ok()
-                .and_then(|f| f.status)
-                .is_some_and(|s| s.reachable)
-        }
-    })
-    .await;
 }
 
 /// Polls `check` every 20 ms until it holds; panics after `limit_s` seconds.
@@ -338,20 +203,6 @@ impl Calls {
         }
         c
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    // Nearest rank.
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "meets" } else { "MISSES" }
 }
 
 /// Figures 1 and 2: single-member edits through the Kubernetes API.
@@ -754,7 +605,7 @@ async fn rss_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle, cou
     secret(client, &ns, fg, "fw-rss-token").await;
     connection(client, &ns, "fw-rss", fg, "10m").await;
     let mut child = ControllerProcess::start(cp, &ns);
-    wait_reachable(client, &ns, "fw-rss").await;
+    support::fleet::wait_named_reachable(client, &ns, "fw-rss").await;
     child.assert_alive();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (idle, _) = child.memory();
@@ -825,7 +676,7 @@ async fn takeover_bench(cp: &ControlPlane, client: &Client, fg: &FortiGateHandle
         ControllerProcess::start_as(cp, &ns, identity, &args)
     };
     let (mut a, mut b) = (replica("takeover-a"), replica("takeover-b"));
-    wait_reachable(client, &ns, "fw-takeover").await;
+    support::fleet::wait_named_reachable(client, &ns, "fw-takeover").await;
     let api = Api::<AddressGroup>::namespaced(client.clone(), &ns);
     let one = vec!["192.0.2.10".to_string()];
     api.create(

@@ -15,100 +15,42 @@
 #[allow(dead_code)]
 mod support;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fortisync::api::FortiGate;
 use fortisync::reconcile::context::Context;
 use fortisync::reconcile::controller::{self, Scope};
 use fortisync::sim::fortios::FortiGateHandle;
 use fortisync::sim::{Scenario, Simulator};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Client};
+use kube::Client;
 use prometheus_client::registry::Registry;
-use serde_json::json;
 
+use support::bench::{KEY, connection, ms, namespace, percentile, secret, verdict};
 use support::control_plane::ControlPlane;
 use support::fleet::Calls;
 use support::kinds::{self, Mode};
 
-const KEY: &str = "bench-fortigate-token-000000000000";
 /// Entries each edited connector starts with.
 const BASE_ENTRIES: usize = 10;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
-/// The control-plane binaries, or why the bench cannot run.
-fn control_plane_bin() -> Result<PathBuf, String> {
-    let dir = std::env::var("FORTISYNC_CONTROL_PLANE_BIN").map_err(|_| {
-        "FORTISYNC_CONTROL_PLANE_BIN is not set: point it at the directory holding etcd, \
-         kube-apiserver and kubectl (`scripts/control-plane | tail -n 1` builds them and prints it)"
-            .to_string()
-    })?;
-    let dir = PathBuf::from(dir);
-    for name in ["etcd", "kube-apiserver", "kubectl"] {
-        if !dir.join(name).is_file() {
-            return Err(format!(
-                "{name} is missing in FORTISYNC_CONTROL_PLANE_BIN={}",
-                dir.display()
-            ));
-        }
-    }
-    Ok(dir)
-}
-
 fn main() -> ExitCode {
-    // `cargo bench` passes --bench; `cargo test --benches` would otherwise start a cluster.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("externalconnector bench: run it with `cargo bench --bench externalconnector`");
-        return ExitCode::SUCCESS;
-    }
-    if let Err(e) = control_plane_bin() {
-        eprintln!("externalconnector bench: cannot run: {e}");
-        return ExitCode::from(2);
-    }
-    let cp = support::control_plane();
-    cp.install_crds();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(bench(cp));
+    let cp = match support::bench::start("externalconnector") {
+        Ok(cp) => cp,
+        Err(code) => return code,
+    };
+    support::bench::runtime().block_on(bench(cp));
     // The harness's watchdog stops etcd and kube-apiserver once this process is gone.
     ExitCode::SUCCESS
 }
 
-fn machine_context() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    format!(
-        "{cpus} CPU(s), load average {load}; {} build, everything on loopback",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    )
-}
-
 async fn bench(cp: &'static ControlPlane) {
-    let edits = env_usize("FORTISYNC_BENCH_EDITS", 30);
-    let big = env_usize("FORTISYNC_BENCH_BIG_ENTRIES", 10_000);
-    println!("externalconnector bench: {}", machine_context());
+    let edits = support::bench::env_usize("FORTISYNC_BENCH_EDITS", 30);
+    let big = support::bench::env_usize("FORTISYNC_BENCH_BIG_ENTRIES", 10_000);
+    println!(
+        "externalconnector bench: {}",
+        support::bench::machine_context()
+    );
     let started = Instant::now();
 
     let sim = Simulator::start(scenario()).await.expect("simulator");
@@ -118,7 +60,8 @@ async fn bench(cp: &'static ControlPlane) {
     for name in names {
         let fg = sim.fortigate(name);
         secret(&client, &ns, fg, &format!("{name}-token")).await;
-        connection(&client, &ns, name, fg).await;
+        // Long: the figures measure the change path, not periodic resyncs.
+        connection(&client, &ns, name, fg, "10m").await;
     }
 
     // The controller with its EDL endpoint on loopback, as `fortisync run --edl-address` has it.
@@ -138,7 +81,7 @@ async fn bench(cp: &'static ControlPlane) {
     // The first probe writes the connections' status, which re-triggers their connectors:
     // let that happen before there are any.
     for name in names {
-        wait_reachable(&client, &ns, name).await;
+        support::fleet::wait_named_reachable(&client, &ns, name).await;
     }
 
     edits_bench(&client, &ns, sim.fortigate("fw-push"), Mode::Push, edits).await;
@@ -165,94 +108,6 @@ fn scenario() -> Scenario {
         ));
     }
     Scenario::from_yaml(&yaml).expect("scenario")
-}
-
-async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{:06}", rand::random::<u32>() % 1_000_000);
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("namespace");
-    name
-}
-
-async fn secret(client: &Client, ns: &str, fg: &FortiGateHandle, name: &str) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("token".to_string(), KEY.to_string()),
-            ("ca.crt".to_string(), fg.ca_pem().expect("ca").to_string()),
-        ])),
-        ..Secret::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
-}
-
-async fn connection(client: &Client, ns: &str, name: &str, fg: &FortiGateHandle) {
-    let secret = format!("{name}-token");
-    let fortigate: FortiGate = serde_json::from_value(json!({
-        "apiVersion": "fortisync.dev/v1alpha1",
-        "kind": "FortiGate",
-        "metadata": {"name": name},
-        "spec": {
-            "url": fg.url(),
-            "credentialsSecretRef": {"name": secret, "tokenKey": "token"},
-            "tls": {"caBundleSecretRef": {"name": secret, "key": "ca.crt"}},
-            // Long: the figures measure the change path, not periodic resyncs.
-            "resyncInterval": "10m",
-        },
-    }))
-    .expect("FortiGate");
-    Api::<FortiGate>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &fortigate)
-        .await
-        .expect("create FortiGate");
-}
-
-async fn wait_reachable(client: &Client, ns: &str, name: &str) {
-    let api = Api::<FortiGate>::namespaced(client.clone(), ns);
-    kinds::wait_until(
-        &format!("FortiGate {name} reachable"),
-        Duration::from_secs(30),
-        || {
-            let api = api.clone();
-            async move {
-                api.get(name)
-                    .await
-                    .ok()
-                    .and_then(|f| f.status)
-                    .is_some_and(|s| s.reachable)
-            }
-        },
-    )
-    .await;
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    // Nearest rank.
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "meets" } else { "MISSES" }
 }
 
 /// Figures 1 and 2: one-entry additions through the Kubernetes API, timed to the device.

@@ -23,10 +23,13 @@
 //! (1000), `FORTISYNC_BENCH_PEER_LATENCIES` (`50`), `FORTISYNC_BENCH_PEER_TIMEOUT_SECONDS` (1800: Ansible
 //! runs its module once per address, about a second each here), `FORTISYNC_BENCH_TIMEOUT_SECONDS` (300: a
 //! scenario still short of its goal then reports what it reached); `FORTISYNC_BENCH_ANSIBLE`
-//! names `ansible-playbook` (unset or empty: no Ansible row); `FORTISYNC_BENCH_BURST_ONLY=1`
-//! runs the burst alone; `FORTISYNC_BENCH_CREATES_AT_ONCE` (16) is how many creates the
-//! bench sends at once. The JSON goes to
-//! `FORTISYNC_BENCH_JSON` (`target/bench/fleet.json`).
+//! names `ansible-playbook` (unset or empty: no Ansible row). The JSON goes to
+//! `FORTISYNC_BENCH_JSON` (`target/bench/fleet.json`). `FORTISYNC_BENCH_ONLY` runs some parts
+//! only, a comma list of `burst` (the burst alone), `fleet` (burst, restart, steady), `kinds`
+//! (the per-kind edits and `ec-big`), `fair`, `process` and `peer` (unset: all).
+//! `FORTISYNC_BENCH_CREATES_AT_ONCE` (16) is how many creates the bench sends at once.
+//! `FORTISYNC_BENCH_BIN` names the `fortisync` binary the `process` part starts (default:
+//! this build's own, with `sim`), e.g. `target/release/fortisync` to measure what ships.
 //!
 //! A benchmark, not a test: it fails only when it cannot measure (no control plane, a timeout).
 
@@ -60,6 +63,13 @@ fn env_one(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Whether the part `name` runs: `FORTISYNC_BENCH_ONLY` unset, empty, or naming it.
+fn part(name: &str) -> bool {
+    std::env::var("FORTISYNC_BENCH_ONLY").map_or(true, |only| {
+        only.trim().is_empty() || only.split(',').any(|p| p.trim() == name)
+    })
+}
+
 fn main() -> ExitCode {
     if !std::env::args().any(|a| a == "--bench") {
         println!("fleet bench: run it with `scripts/bench` or `cargo bench --bench fleet`");
@@ -80,7 +90,11 @@ fn main() -> ExitCode {
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from);
     let peer_latencies = env_list("FORTISYNC_BENCH_PEER_LATENCIES", "50");
-    let burst_only = std::env::var_os("FORTISYNC_BENCH_BURST_ONLY").is_some_and(|v| !v.is_empty());
+    // `burst` named without `fleet`: the burst's figure alone (tuning it costs no other part).
+    let burst_only = std::env::var("FORTISYNC_BENCH_ONLY").is_ok_and(|only| {
+        let named = |n: &str| only.split(',').any(|p| p.trim() == n);
+        named("burst") && !named("fleet")
+    });
     let started = std::time::Instant::now();
     let figures = runtime.block_on(async {
         let mut figures = Vec::new();
@@ -131,18 +145,24 @@ fn main() -> ExitCode {
                 continue;
             }
             // Each part's figures as soon as they are in: a later part may take long.
-            let mut got = fleet::run(cp, &sim, &run).await;
-            print!("{}", figures::table(&got));
-            let mut more = fleet_kinds::run(cp, &sim, &run).await;
-            if run.fair_groups > 0 {
+            let mut got = Vec::new();
+            if part("fleet") {
+                got = fleet::run(cp, &sim, &run).await;
+                print!("{}", figures::table(&got));
+            }
+            let mut more = Vec::new();
+            if part("kinds") {
+                more = fleet_kinds::run(cp, &sim, &run).await;
+            }
+            if run.fair_groups > 0 && part("fair") {
                 more.push(fleet_fair::run(cp, &sim, &run).await);
             }
-            if run.mixed > 0 {
+            if run.mixed > 0 && part("process") {
                 more.push(fleet_process::run(cp, &sim, &run).await);
             }
             print!("{}", figures::table(&more));
             got.extend(more);
-            if run.peer > 0 {
+            if run.peer > 0 && part("peer") {
                 let peer = fleet_peer::run(cp, &sim, &run, run.peer, ansible.as_deref()).await;
                 print!("{}", figures::table(&peer));
                 got.extend(peer);

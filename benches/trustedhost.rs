@@ -35,35 +35,16 @@ const FMG_KEY: &str = "bench-fmg-key-0000000000000001";
 const FW_KEY: &str = "bench-fw-key-00000000000000001";
 
 fn main() -> ExitCode {
-    // `cargo bench` passes --bench; `cargo test --benches` would otherwise start a cluster.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("trustedhost bench: run it with `cargo bench --bench trustedhost`");
-        return ExitCode::SUCCESS;
-    }
-    let bin_ok = std::env::var("FORTISYNC_CONTROL_PLANE_BIN").is_ok_and(|d| {
-        ["etcd", "kube-apiserver", "kubectl"]
-            .iter()
-            .all(|n| std::path::Path::new(&d).join(n).is_file())
-    });
-    if !bin_ok {
-        eprintln!(
-            "trustedhost bench: cannot run: FORTISYNC_CONTROL_PLANE_BIN must name a directory holding etcd, kube-apiserver and kubectl"
-        );
-        return ExitCode::from(2);
-    }
+    let cp = match support::bench::start("trustedhost") {
+        Ok(cp) => cp,
+        Err(code) => return code,
+    };
     if std::env::var("RUST_LOG").is_ok() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .init();
     }
-    let cp = support::control_plane();
-    cp.install_crds();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async { bench(cp.client()).await });
+    support::bench::runtime().block_on(async { bench(cp.client()).await });
     ExitCode::SUCCESS
 }
 

@@ -33,7 +33,12 @@ fn spec(url: &str) -> FortiManagerSpec {
     .expect("spec")
 }
 
-async fn target(sim: &Simulator, endpoints: &Endpoints, facts: &DeviceFacts) -> Target {
+/// The FortiManager of `sim` as a reconcile target, on endpoints and facts of its own.
+async fn target(sim: &Simulator) -> Target {
+    let (endpoints, facts) = (
+        Endpoints::new(DeviceMetrics::default()),
+        DeviceFacts::default(),
+    );
     let fmg = sim.fortimanager("fmg");
     let fmg_spec = spec(fmg.url());
     let connection: ConnectionSpec = fmg_spec.connection.clone();
@@ -51,7 +56,7 @@ async fn target(sim: &Simulator, endpoints: &Endpoints, facts: &DeviceFacts) -> 
     let endpoint = endpoints
         .get(&endpoint_config(&resolved).expect("config"))
         .expect("endpoint");
-    Target::connect(endpoint, &resolved, facts)
+    Target::connect(endpoint, &resolved, &facts)
         .await
         .expect("connect")
 }
@@ -91,11 +96,7 @@ fn adom_members(sim: &Simulator) -> Vec<String> {
 #[tokio::test]
 async fn an_adom_change_is_locked_committed_unlocked_and_reaches_every_device() {
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     let control = sim.fortimanager("fmg").control().clone();
     control.clear_requests();
 
@@ -153,11 +154,7 @@ async fn an_adom_change_is_locked_committed_unlocked_and_reaches_every_device() 
 #[tokio::test]
 async fn a_lock_held_by_another_admin_is_reported_with_its_holder_and_nothing_changes() {
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     converge(&t, &group(&["192.0.2.10"])).await.expect("first");
     let control = sim.fortimanager("fmg").control().clone();
     control
@@ -182,11 +179,7 @@ async fn a_lock_held_by_another_admin_is_reported_with_its_holder_and_nothing_ch
 #[tokio::test]
 async fn an_unreachable_device_is_reported_and_the_others_converge() {
     let sim = Estate::default().with_unreachable_device().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     let out = converge(&t, &group(&["192.0.2.10"]))
         .await
         .expect("converge");
@@ -214,11 +207,7 @@ async fn an_unreachable_device_is_reported_and_the_others_converge() {
 #[tokio::test]
 async fn deletion_cleans_the_adom_and_every_device() {
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     let g = group(&["192.0.2.10", "10.0.0.0/24"]);
     converge(&t, &g).await.expect("converge");
     converge::remove(
@@ -251,11 +240,7 @@ async fn deletion_cleans_the_adom_and_every_device() {
 #[tokio::test]
 async fn ipv6_members_go_to_the_adom_address6_tables_and_the_devices() {
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     let out = converge(&t, &group(&["192.0.2.10", "2001:db8::/64"]))
         .await
         .expect("converge");
@@ -286,11 +271,7 @@ async fn ipv6_members_go_to_the_adom_address6_tables_and_the_devices() {
 #[tokio::test]
 async fn before_7_2_an_emptied_group_keeps_the_none_placeholder() {
     let sim = Estate::default().adom_os_version("7.0").start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     converge(&t, &group(&["192.0.2.10"]))
         .await
         .expect("one member");
@@ -313,11 +294,7 @@ async fn before_7_2_an_emptied_group_keeps_the_none_placeholder() {
 #[tokio::test]
 async fn an_adom_group_another_resource_owns_is_refused_without_a_lock_or_a_write() {
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     converge(&t, &group(&["192.0.2.10"])).await.expect("first");
     let control = sim.fortimanager("fmg").control().clone();
     control.clear_requests();
@@ -342,11 +319,7 @@ async fn an_adom_group_another_resource_owns_is_refused_without_a_lock_or_a_writ
 #[tokio::test]
 async fn in_the_adom_and_on_the_devices_an_exclusive_group_keeps_a_member_another_resource_owns() {
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     let mut g = group(&["192.0.2.10"]);
     g.spec.membership = fortisync::api::addressgroup::Membership::Exclusive;
     converge(&t, &g).await.expect("first");
@@ -423,11 +396,7 @@ fn workspace_calls(sim: &Simulator, suffix: &str) -> usize {
 async fn groups_queued_together_share_one_workspace_session_and_reach_every_device() {
     use fortisync::reconcile::addressgroup::adom_batch::converge_together;
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     let control = sim.fortimanager("fmg").control().clone();
     control.clear_requests();
     let groups: Vec<_> = (0..3)
@@ -482,11 +451,7 @@ async fn a_shared_session_the_adom_refuses_commits_nothing_and_each_group_runs_a
     use fortisync::reconcile::addressgroup::adom_batch::converge_together;
     use fortisync::sim::fortimanager::FaultRule;
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let t = target(&sim, &endpoints, &facts).await;
+    let t = target(&sim).await;
     let control = sim.fortimanager("fmg").control().clone();
     // The shared session's commit is refused once: its writes must be discarded.
     control.add_fault(FaultRule {
@@ -535,11 +500,7 @@ async fn passes_queued_together_under_different_device_targets_install_each_to_i
     use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
     use std::sync::Arc;
     let sim = Estate::default().start().await;
-    let (endpoints, facts) = (
-        Endpoints::new(DeviceMetrics::default()),
-        DeviceFacts::default(),
-    );
-    let every = Arc::new(target(&sim, &endpoints, &facts).await);
+    let every = Arc::new(target(&sim).await);
     // The same client (it outlives an edit of the device targets), another reading of them.
     let only_a = {
         let Target::FortiManager {

@@ -17,6 +17,7 @@ use fortisync::sim::{Scenario, Simulator};
 use serde_json::{Value, json};
 
 const FW_KEY: &str = "fw-key-00000000000000000000001";
+const FMG_KEY: &str = "fmg-key-0000000000000000000001";
 /// Administrators on the device besides `ops`.
 const ADMINS: usize = 12;
 /// API users on the device besides the controller's own.
@@ -30,7 +31,19 @@ async fn sim() -> Simulator {
     api_users.extend((0..API_USERS).map(|i| {
         json!({"name": format!("ci-{i}"), "key": format!("ci-key-{i:023}"), "trusthosts": ["127.0.0.70/32"]})
     }));
-    let scenario = json!({"fortigates": [{"name": "fw", "version": "7.4.3", "admins": admins, "api_users": api_users}]});
+    // FortiManager admin users, each let in from loopback only (slot 1), and fortisync's.
+    let mut fmg_admins = vec![json!({
+        "userid": "fortisync", "user_type": "api", "rpc_permit": "read-write", "profile": "Super_User",
+        "api_key": FMG_KEY, "trusthosts": [["127.0.0.40", "255.255.255.255"]], "trusthosts6": ["::1/128"],
+    })];
+    fmg_admins.extend((0..ADMINS).map(|i| {
+        json!({"userid": format!("adm-{i:02}"), "password": "pw", "rpc_permit": "read-write", "profile": "Standard_User",
+               "trusthosts": [["127.0.0.1", "255.255.255.255"]], "trusthosts6": ["::1/128"]})
+    }));
+    let scenario = json!({
+        "fortigates": [{"name": "fw", "version": "7.4.3", "admins": admins, "api_users": api_users}],
+        "fortimanagers": [{"name": "fmg", "admins": fmg_admins}],
+    });
     let yaml = serde_json::to_string(&scenario).expect("yaml");
     Simulator::start(Scenario::from_yaml(&yaml).expect("scenario"))
         .await
@@ -68,6 +81,61 @@ async fn target(sim: &Simulator) -> (Target, Facts) {
         claimed_by: None,
     };
     (t, facts)
+}
+
+/// The FortiManager as the controller reaches it (its API admin's key, from 127.0.0.40).
+async fn fmg_target(sim: &Simulator) -> (Target, Facts) {
+    let fmg = sim.fortimanager("fmg");
+    let spec: fortisync::api::FortiManagerSpec = serde_json::from_value(json!({
+        "url": fmg.url(), "credentialsSecretRef": {"name": "fmg", "tokenKey": "token"},
+        "adom": "root", "sourceAddress": "127.0.0.40",
+    }))
+    .expect("spec");
+    let connection: ConnectionSpec = serde_json::from_value(json!({
+        "url": fmg.url(), "credentialsSecretRef": {"name": "c", "tokenKey": "token"},
+        "sourceAddress": "127.0.0.40",
+    }))
+    .expect("connection");
+    let resolved = ResolvedConnection {
+        kind: TargetKind::FortiManager,
+        namespace: "team-a".into(),
+        name: "dev".into(),
+        connection,
+        scope: "root".into(),
+        fortimanager: Some(spec),
+        credentials: Credentials::Token(FMG_KEY.into()),
+        ca_bundle_pem: fmg.ca_pem().map(str::to_string),
+    };
+    let endpoints = Endpoints::new(DeviceMetrics::default());
+    let endpoint = endpoints
+        .get(&endpoint_config(&resolved).expect("config"))
+        .expect("endpoint");
+    let t = Target::connect(endpoint, &resolved, &DeviceFacts::default())
+        .await
+        .expect("connect");
+    let facts = Facts {
+        credentials: resolved.credentials.clone(),
+        source: Some("127.0.0.40".parse().expect("ip")),
+        claimed_by: None,
+    };
+    (t, facts)
+}
+
+/// `grant` on the FortiManager connection.
+fn fmg_grant(name: &str, user: &str, slot: u8, address: &str) -> TrustedHost {
+    let mut th = grant(name, user, "Admin", slot, address);
+    th.spec.target_ref.kind = TargetKind::FortiManager;
+    th
+}
+
+/// What the FortiManager was asked since its log was cleared: (method, url), in order.
+fn fmg_asked(sim: &Simulator) -> Vec<(String, String)> {
+    sim.fortimanager("fmg")
+        .control()
+        .requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.url.clone()))
+        .collect()
 }
 
 /// `name`: slot `slot` of `user` (`kind` Admin or ApiUser) for `address`.
@@ -368,4 +436,214 @@ async fn the_batch_refuses_what_a_pass_alone_refuses_and_writes_nothing_for_it()
             "/api/v2/cmdb/system/admin/nobody"
         ]
     );
+}
+
+#[tokio::test]
+async fn fortimanager_trustedhosts_resync_with_one_listing_of_the_admin_users() {
+    let sim = sim().await;
+    let (t, facts) = fmg_target(&sim).await;
+    let mut ths: Vec<TrustedHost> = (0..ADMINS)
+        .map(|i| {
+            fmg_grant(
+                &format!("m-{i:02}"),
+                &format!("adm-{i:02}"),
+                10,
+                &format!("127.0.3.{}", i + 1),
+            )
+        })
+        .collect();
+    sim.fortimanager("fmg").control().clear_requests();
+    let opened = together(&t, &mut ths, &facts).await;
+    assert!(
+        opened
+            .iter()
+            .all(|p| p.refused.is_none() && p.wrote.is_some())
+    );
+    // From empty: the table once, then one `update` per user.
+    let log = fmg_asked(&sim);
+    let gets: Vec<&str> = log
+        .iter()
+        .filter(|(m, _)| m == "get")
+        .map(|(_, u)| u.as_str())
+        .collect();
+    assert_eq!(gets, ["/cli/global/system/admin/user"]);
+    let updates = log.iter().filter(|(m, _)| m == "update").count();
+    assert_eq!((updates, log.len()), (ADMINS, ADMINS + 1));
+    let held = sim
+        .fortimanager("fmg")
+        .control()
+        .admin("adm-03")
+        .expect("adm-03");
+    assert_eq!(
+        held.trusthost_slots()[9],
+        [
+            "127.0.3.4".parse::<std::net::Ipv4Addr>().expect("ip"),
+            std::net::Ipv4Addr::BROADCAST
+        ]
+    );
+
+    // Converged: the resync of all of them is that one listing, and changes no status.
+    sim.fortimanager("fmg").control().clear_requests();
+    let before: Vec<_> = ths.iter().map(|t| t.status.clone()).collect();
+    let resynced = together(&t, &mut ths, &facts).await;
+    assert!(
+        resynced
+            .iter()
+            .all(|p| p.wrote.is_none() && p.refused.is_none())
+    );
+    assert_eq!(
+        fmg_asked(&sim),
+        [(
+            "get".to_string(),
+            "/cli/global/system/admin/user".to_string()
+        )]
+    );
+    let after: Vec<_> = ths.iter().map(|t| t.status.clone()).collect();
+    assert_eq!(before, after);
+
+    // A lone change is its user's own GET and one `update`, as before batching.
+    sim.fortimanager("fmg").control().clear_requests();
+    let mut one = vec![fmg_grant("m-x", "adm-00", 9, "127.0.3.99")];
+    let p = together(&t, &mut one, &facts).await;
+    assert!(p[0].wrote.is_some());
+    assert_eq!(
+        fmg_asked(&sim),
+        [
+            (
+                "get".to_string(),
+                "/cli/global/system/admin/user/adm-00".to_string()
+            ),
+            (
+                "update".to_string(),
+                "/cli/global/system/admin/user/adm-00".to_string()
+            ),
+        ]
+    );
+}
+
+/// Slots 2-10 of every administrator: nine TrustedHosts on each of `ADMINS` users.
+fn nine_per_admin() -> Vec<TrustedHost> {
+    (0..ADMINS * 9)
+        .map(|i| {
+            grant(
+                &format!("s-{i:03}"),
+                &format!("adm-{:02}", i / 9),
+                "Admin",
+                (2 + i % 9) as u8,
+                &format!("127.0.{}.{}", 10 + i / 9, i % 9 + 1),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_converged_fortigates_resync_tick_is_one_listing_whatever_the_number_of_trustedhosts() {
+    use fortisync::reconcile::trustedhost::batch::{Batches, converge_batched};
+    let sim = sim().await;
+    let (t, facts) = target(&sim).await;
+    let mut ths = nine_per_admin();
+    together(&t, &mut ths, &facts).await;
+    // The device answers 50 ms later, and the tick's passes reach the queue over half a
+    // second (5 ms apart), as a controller's resyncs of one device do.
+    let fg = sim.fortigate("fw");
+    fg.add_fault(fortisync::sim::fortios::FaultRule {
+        path: "/api".into(),
+        latency_ms: 50,
+        ..Default::default()
+    });
+    let batches = Batches::default();
+    for tick in 0..2 {
+        fg.clear_requests();
+        let now = jiff::Timestamp::now();
+        let passes = futures::future::join_all(ths.iter().enumerate().map(|(i, th)| {
+            let (t, batches, facts) = (&t, &batches, facts.clone());
+            let th = std::sync::Arc::new(th.clone());
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5 * i as u64)).await;
+                converge_batched(batches, t, th, facts, now, true, None).await
+            }
+        }))
+        .await;
+        for (th, p) in ths.iter().zip(&passes) {
+            let p = p.as_ref().unwrap_or_else(|e| panic!("pass: {e}"));
+            assert_eq!((&p.wrote, &p.refused), (&None, &None));
+            assert_eq!(th.status.as_ref(), Some(&p.status), "tick {tick}");
+        }
+        let log = asked(&sim);
+        assert_eq!(reads(&log), ["/api/v2/cmdb/system/admin"], "tick {tick}");
+        assert_eq!(writes(&log), Vec::<&str>::new(), "tick {tick}");
+    }
+}
+
+/// An apiserver that answers every request with `team-a`'s TrustedHosts `items`, counting the
+/// requests.
+fn apiserver(
+    items: Vec<TrustedHost>,
+) -> (kube::Client, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let list = serde_json::to_vec(&json!({
+        "apiVersion": "fortisync.dev/v1alpha1", "kind": "TrustedHostList",
+        "metadata": {"resourceVersion": "1"}, "items": items,
+    }))
+    .expect("list");
+    let counter = asked.clone();
+    let service = tower::service_fn(move |_: hyper::Request<kube::client::Body>| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = kube::client::Body::from(list.clone());
+        async move { Ok::<_, std::convert::Infallible>(hyper::Response::new(body)) }
+    });
+    (kube::Client::new(service, "team-a"), asked)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tick_of_resyncs_reads_its_namespaces_claims_once_and_each_pass_still_sees_its_claim() {
+    use fortisync::reconcile::trustedhost::batch::{Batches, converge_batched};
+    let sim = sim().await;
+    let (t, facts) = target(&sim).await;
+    let created = |th: &mut TrustedHost, at: &str| {
+        th.metadata.creation_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at.parse().expect("time")),
+        );
+    };
+    let mut ths = nine_per_admin();
+    for th in &mut ths {
+        created(th, "2030-01-01T00:00:10Z");
+    }
+    together(&t, &mut ths, &facts).await;
+    // An older resource claims the slot `s-000` holds: its resync is refused, naming it.
+    let mut older = grant("older", "adm-00", "Admin", 2, "127.0.9.9");
+    created(&mut older, "2030-01-01T00:00:00Z");
+    let mut items = ths.clone();
+    items.push(older);
+    let (client, listed) = apiserver(items);
+    let api: kube::Api<TrustedHost> = kube::Api::namespaced(client, "team-a");
+    let batches = Batches::default();
+    sim.fortigate("fw").clear_requests();
+    let now = jiff::Timestamp::now();
+    let passes = futures::future::join_all(ths.iter().enumerate().map(|(i, th)| {
+        let (t, batches, facts, api) = (&t, &batches, facts.clone(), api.clone());
+        let th = std::sync::Arc::new(th.clone());
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5 * i as u64)).await;
+            converge_batched(batches, t, th, facts, now, true, Some(api)).await
+        }
+    }))
+    .await;
+    let reason = |p: &Result<Pass, _>| {
+        p.as_ref()
+            .unwrap_or_else(|e| panic!("pass: {e}"))
+            .refused
+            .as_ref()
+            .map(|r| r.0)
+    };
+    assert_eq!(reason(&passes[0]), Some("SlotClaimed"));
+    assert!(passes[1..].iter().all(|p| reason(p).is_none()));
+    assert_eq!(
+        listed.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one list of team-a"
+    );
+    let log = asked(&sim);
+    assert_eq!(reads(&log), ["/api/v2/cmdb/system/admin"]);
+    assert_eq!(writes(&log), Vec::<&str>::new());
 }

@@ -656,6 +656,40 @@ async fn admin_users_show_trusthost_defaults_and_only_super_user_edits() {
 }
 
 #[tokio::test]
+async fn the_admin_user_table_lists_each_user_as_its_own_get_shows_it_and_takes_a_query() {
+    let fmg = Fmg::start(scenario()).await;
+    let s = fmg.login("rw").await;
+    let get = |param: Value| {
+        let (fmg, s) = (&fmg, &s);
+        async move { fmg.rpc(s, "get", param).await["result"][0]["data"].clone() }
+    };
+    let one = get(json!({"url": "/cli/global/system/admin/user/ro"})).await;
+    let all = get(json!({"url": "/cli/global/system/admin/user"})).await;
+    let ids: Vec<&str> = all
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| r["userid"].as_str().expect("userid"))
+        .collect();
+    assert_eq!(ids, ["api", "none", "ro", "rw", "std"]);
+    let ro = all
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|r| r["userid"] == "ro");
+    assert_eq!(ro, Some(&one), "a listed row is the user's own GET");
+    let filtered = get(json!({
+        "url": "/cli/global/system/admin/user",
+        "filter": ["userid", "==", "ro"], "fields": ["trusthost1"],
+    }))
+    .await;
+    assert_eq!(
+        filtered,
+        json!([{"userid": "ro", "trusthost1": ["0.0.0.0", "0.0.0.0"]}])
+    );
+}
+
+#[tokio::test]
 async fn system_global_devices_groups_and_unknown_adom() {
     let fmg = Fmg::start(scenario()).await;
     let s = fmg.login("rw").await;

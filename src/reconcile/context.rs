@@ -44,6 +44,8 @@ pub struct Context {
     caches: std::sync::OnceLock<crate::reconcile::connection::cache::Caches>,
     /// ExternalConnector passes queued per FortiGate (`externalconnector::batch`).
     pub connector_batches: crate::reconcile::externalconnector::batch::Batches,
+    /// Passes run to the end at one resourceVersion, whose echo is not run again.
+    pub handled: std::sync::Arc<super::handled::Handled>,
 }
 
 /// The API server refuses an event note over 1 KiB — bytes, not characters (422).
@@ -95,6 +97,7 @@ impl Context {
             trusted_hosts: Default::default(),
             caches: std::sync::OnceLock::new(),
             connector_batches: Default::default(),
+            handled: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ use super::connection::dependents::{self, SecretUsers};
 use super::connection::status::ConnectionResource;
 use super::context::Context;
 use super::error::ReconcileError;
+use super::handled::Handled;
 use super::lifecycle::{self, Reconciler, Reference};
 use crate::api::{
     AddressGroup, DevicePolicy, ExternalConnector, FortiGate, FortiManager, TrustedHost,
@@ -393,10 +394,12 @@ fn learned<K: ConnectionResource>(guard: &DeserializeGuard<K>) -> Option<Learned
 
 /// Every change of the DevicePolicies re-triggers every resource.
 fn on_policy_change(ctx: &Context) -> impl Stream<Item = ()> + Send + 'static {
+    let handled = ctx.handled.clone();
     futures::stream::unfold(ctx.policy_changes(), |mut rx| async move {
         rx.changed().await.ok()?;
         Some(((), rx))
     })
+    .inspect(move |_| handled.retrigger_all())
 }
 
 /// Resolves once `store` has its first complete list.
@@ -414,6 +417,7 @@ where
 /// Winning the Lease re-triggers every resource (a standby's reconciles did nothing).
 fn on_becoming_leader(ctx: &Context) -> impl Stream<Item = ()> + Send + 'static {
     let rx = ctx.leadership();
+    let handled = ctx.handled.clone();
     // Leading from the start needs no trigger: the initial list reconciles everything, and a
     // second pass racing the first (its status not cached yet) would report twice.
     let was = *rx.borrow();
@@ -428,6 +432,7 @@ fn on_becoming_leader(ctx: &Context) -> impl Stream<Item = ()> + Send + 'static 
             }
         }
     })
+    .inspect(move |_| handled.retrigger_all())
 }
 
 /// The controller of one kind that targets connections; returns its task and the futures
@@ -461,15 +466,22 @@ fn kind_controller<K: Reconciler>(
         let by_secret = store.clone();
         let (by_map, by_group) = (store.clone(), store.clone());
         let users = inputs.secret_users.clone();
+        // Each trigger but the resource's own marks the passes it re-runs (`handled`).
+        let (by_gate_h, by_manager_h) = (ctx.handled.clone(), ctx.handled.clone());
+        let (by_secret_h, by_map_h, by_group_h) = (
+            ctx.handled.clone(),
+            ctx.handled.clone(),
+            ctx.handled.clone(),
+        );
         let controller = Controller::for_stream(changes, store)
             .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
             .reconcile_all_on(on_becoming_leader(ctx))
             .reconcile_all_on(on_policy_change(ctx))
             .watches_shared_stream(spec_changes(inputs.fortigates.subscribe()), move |fg| {
-                connection_dependents(&by_gate, &*fg)
+                retriggering(&by_gate_h, connection_dependents(&by_gate, &*fg))
             })
             .watches_shared_stream(spec_changes(inputs.fortimanagers.subscribe()), move |fmg| {
-                connection_dependents(&by_manager, &*fmg)
+                retriggering(&by_manager_h, connection_dependents(&by_manager, &*fmg))
             })
             .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
@@ -484,21 +496,24 @@ fn kind_controller<K: Reconciler>(
                     &ns,
                     &Reference::Secret(name),
                 ));
-                out
+                retriggering(&by_secret_h, out)
             })
             .watches_shared_stream(inputs.config_maps.subscribe(), move |map| {
                 let ns = map.namespace().unwrap_or_default();
-                dependents::referencing(&by_map, &ns, &Reference::ConfigMap(map.name_any()))
+                let refs =
+                    dependents::referencing(&by_map, &ns, &Reference::ConfigMap(map.name_any()));
+                retriggering(&by_map_h, refs)
             })
             .watches_shared_stream(
                 generation_changes(inputs.address_groups.subscribe()),
                 move |group| {
                     let ns = group.namespace().unwrap_or_default();
-                    dependents::referencing(
+                    let refs = dependents::referencing(
                         &by_group,
                         &ns,
                         &Reference::AddressGroup(group.name_any()),
-                    )
+                    );
+                    retriggering(&by_group_h, refs)
                 },
             )
             .shutdown_on_signal()
@@ -515,6 +530,18 @@ fn kind_controller<K: Reconciler>(
         tasks.push(controller.boxed());
     }
     (futures::future::join_all(tasks).map(|_| ()).boxed(), ready)
+}
+
+/// `refs`, about to be re-triggered by something other than themselves: their next pass runs
+/// even if it would be the echo of a first pass (see `handled`).
+fn retriggering<K: Reconciler>(
+    handled: &Handled,
+    refs: Vec<ObjectRef<DeserializeGuard<K>>>,
+) -> Vec<ObjectRef<DeserializeGuard<K>>> {
+    for r in &refs {
+        handled.retrigger(K::KIND, r.namespace.as_deref().unwrap_or_default(), &r.name);
+    }
+    refs
 }
 
 fn connection_dependents<K: Reconciler, C: ConnectionResource>(
@@ -537,20 +564,29 @@ fn connection_controller<C: ConnectionResource>(
     for (store, changes) in stores.into_iter().zip(streams) {
         let by_secret = store.clone();
         let users = inputs.secret_users.clone();
+        let (rechecked, by_secret_h) = (ctx.handled.clone(), ctx.handled.clone());
+        let rechecks = rechecks::<C>(ctx).inspect(move |r| {
+            rechecked.retrigger(
+                <C as Reconciler>::KIND,
+                r.namespace.as_deref().unwrap_or_default(),
+                &r.name,
+            )
+        });
         let controller = Controller::for_shared_stream(generation_changes(changes), store)
-            .reconcile_on(rechecks::<C>(ctx))
+            .reconcile_on(rechecks)
             .reconcile_all_on(on_becoming_leader(ctx))
             .reconcile_all_on(on_policy_change(ctx))
             .watches_shared_stream(inputs.secrets.subscribe(), move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
                 let name = secret.name_any();
-                users
+                let refs = users
                     .connections(&ns, &name)
                     .into_iter()
                     .filter(|(kind, _)| *kind == C::KIND)
                     .filter(|(_, n)| by_secret.get(&ObjectRef::new(n).within(&ns)).is_some())
                     .map(|(_, n)| ObjectRef::new(&n).within(&ns))
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                retriggering(&by_secret_h, refs)
             })
             .shutdown_on_signal()
             .run(

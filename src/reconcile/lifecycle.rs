@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use super::context::Context;
 use super::error::ReconcileError;
+use super::handled::Next;
 use crate::api::PAUSED_ANNOTATION;
 use crate::api::addressgroup::TargetRef;
 use crate::api::common::ErrorReport;
@@ -151,9 +152,22 @@ async fn reconcile_in_span<K: Reconciler>(
         }
         return Ok(Action::await_change());
     }
-    let started = Instant::now();
     let namespace = object.namespace().unwrap_or_default();
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace);
+    // After a new resource's first pass (see `handled`).
+    let object = match ctx.handled.next(K::KIND, object.meta()) {
+        Next::Run => object,
+        Next::Echo(action) => {
+            tracing::trace!("the echo of this resource's first pass");
+            return Ok(action);
+        }
+        Next::Reread => match api.get_opt(&object.name_any()).await {
+            Ok(Some(fresh)) => Arc::new(fresh),
+            Ok(None) => return Ok(Action::await_change()),
+            Err(e) => return Err(ReconcileError::Kube(e)),
+        },
+    };
+    let started = Instant::now();
     if object
         .annotations()
         .get(PAUSED_ANNOTATION)
@@ -167,23 +181,40 @@ async fn reconcile_in_span<K: Reconciler>(
         report_paused(&api, &object).await?;
         return Ok(Action::await_change());
     }
-    // A resource without our finalizer yet: this pass only adds it (one patch), so it takes
-    // an apiserver write turn like status writes (a burst of new resources is a stream).
+    // A resource without our finalizer yet: this pass adds it, then goes on over the patched
+    // object (see `handled`: the patch's own echo is then not run again).
     let adds_finalizer = object.meta().deletion_timestamp.is_none()
         && !object.finalizers().iter().any(|f| f == K::FINALIZER);
-    let _turn = if adds_finalizer {
-        Some(super::status::apiserver_turn().await)
-    } else {
-        None
+    if adds_finalizer {
+        ctx.handled.begin(K::KIND, object.meta());
+    }
+    let (object, added, outcome) = match adds_finalizer {
+        true => match add_finalizer(&api, &object).await {
+            Ok(patched) => (Arc::new(patched), true, Ok(())),
+            Err(e) => (object, false, Err(e)),
+        },
+        false => (object, false, Ok(())),
     };
-    let outcome = finalizer(&api, K::FINALIZER, object.clone(), |event| async {
-        match event {
-            Event::Apply(o) => o.apply(&ctx).await,
-            Event::Cleanup(o) => o.cleanup(&ctx).await,
-        }
-    })
-    .await
-    .map_err(ReconcileError::from);
+    let outcome = match outcome {
+        Ok(()) => finalizer(&api, K::FINALIZER, object.clone(), |event| async {
+            match event {
+                Event::Apply(o) => o.apply(&ctx).await,
+                Event::Cleanup(o) => o.cleanup(&ctx).await,
+            }
+        })
+        .await
+        .map_err(ReconcileError::from),
+        Err(e) => Err(e),
+    };
+    if added {
+        // A failure is remembered too: its echo would report it a second time (a status
+        // without the failure cached yet, a second Warning event); its retry still comes.
+        let action = match &outcome {
+            Ok(action) => action.clone(),
+            Err(e) => error_policy(object.clone(), e, ctx.clone()),
+        };
+        ctx.handled.ran(K::KIND, object.meta(), action);
+    }
 
     let seconds = started.elapsed().as_secs_f64();
     match &outcome {
@@ -201,6 +232,29 @@ async fn reconcile_in_span<K: Reconciler>(
         }
     }
     outcome
+}
+
+/// `object` with our finalizer added, as the API server returns it. The patch names the
+/// version it was made from, so a finalizer another writer added meanwhile is not lost (409:
+/// the next pass sees their list). It takes an apiserver write turn like status writes, so a
+/// burst of new resources reaches the apiserver as a stream.
+async fn add_finalizer<K: Reconciler>(api: &Api<K>, object: &K) -> Result<K, ReconcileError> {
+    let mut finalizers = object.finalizers().to_vec();
+    finalizers.push(K::FINALIZER.to_string());
+    let patch = serde_json::json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": object.resource_version(),
+        }
+    });
+    let _turn = super::status::apiserver_turn().await;
+    api.patch(
+        &object.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .map_err(ReconcileError::Finalizer)
 }
 
 /// The requeue after a failure (already reported in status and events).

@@ -12,6 +12,7 @@ pub mod context;
 pub mod controller;
 pub mod error;
 pub mod externalconnector;
+pub mod handled;
 pub mod lifecycle;
 pub mod metrics;
 pub mod requeue;

@@ -629,6 +629,17 @@ impl FortiManagerClient {
         .map(Value::Object)
     }
 
+    /// Every admin user (`/cli/global/system/admin/user`, the table form of §4.5), each row as
+    /// a GET of that user answers it. Whole, without a `filter`: the facts show filters on
+    /// ADOM tables, not on this one, and a filter that matched differently (case) could leave
+    /// a user out; admin-user tables are small.
+    pub async fn admin_users(&self) -> Result<Vec<Value>, DeviceError> {
+        let url = "/cli/global/system/admin/user";
+        self.call_result("get", url, Map::new())
+            .await?
+            .data_rows(&self.ctx("get", url))
+    }
+
     /// Sets trusted-host slot `slot` (1–10) of an admin user.
     pub async fn set_trusthost(
         &self,

@@ -11,6 +11,13 @@ use super::budget::{FailedLogins, Room};
 use crate::api::common::BreakerState;
 use crate::device::error::{Context, DeviceError};
 
+/// Now on the wall clock, to the second (`2026-12-02T18:15:46Z`).
+fn refused_at_now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| "an unknown time".into(), |t| t.to_string())
+}
+
 /// The device's lockout settings, as the connection resource declares them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
@@ -81,7 +88,9 @@ pub struct GuardState {
     /// Refused credential fingerprints, with when they were refused. Kept for the guard's life:
     /// a fingerprint is the credential's content, so a changed Secret is a new fingerprint, and
     /// nothing another connection does (a rebuild, a rotation) can unfreeze this one.
-    frozen: HashMap<String, Instant>,
+    /// Refused credentials, with when (wall clock, whole seconds: a status quoting it stays
+    /// the same on every pass, so a persisting refusal writes nothing more).
+    frozen: HashMap<String, String>,
     /// Failed logins we caused from this source address, and requests that may add one.
     logins: FailedLogins,
     /// Credentials the device has accepted at least once (and not refused since).
@@ -162,7 +171,7 @@ impl GuardState {
             return Err(DeviceError::CredentialFrozen {
                 device: caller.to_string(),
                 fingerprint: fingerprint.to_string(),
-                refused_at: format!("{:?} ago", now.saturating_duration_since(*at)),
+                refused_at: at.clone(),
             });
         }
         let locked_out = |retry_after| DeviceError::LockedOut {
@@ -233,7 +242,8 @@ impl GuardState {
             }
             Outcome::Refused => {
                 self.confirmed.remove(fingerprint);
-                self.frozen.insert(fingerprint.to_string(), now);
+                self.frozen
+                    .insert(fingerprint.to_string(), refused_at_now());
                 if admission == Admission::Probe && self.probing() {
                     // The lockout is over but the credential is wrong: the breaker is done.
                     self.breaker = Breaker::Closed;

@@ -1,9 +1,11 @@
-//! TrustedHosts on a FortiGate, batched per device (`reconcile::batch`): the passes already
-//! queued for one FortiGate read the users' tables once (`system/admin`, `system/api-user`,
-//! each listed whole when one of the batch's users is in it) instead of one GET per resource,
-//! then each is planned and written exactly as alone (`converge::decide`: same claims,
-//! takeOver, masking and lockout rules). So a converged device's resync costs at most two
-//! reads, whatever the number of TrustedHosts on it.
+//! TrustedHosts batched per device (`reconcile::batch`): the passes already queued for one
+//! device read its users' tables once instead of one GET per resource (a FortiGate's
+//! `system/admin` and `system/api-user`, each listed whole when one of the batch's users is
+//! in it; a FortiManager's `/cli/global/system/admin/user`, listed whole), then each is
+//! planned and written exactly as alone (`converge::decide` on the user read as
+//! `user::observe` reads it: same claims, takeOver, masking, F14 and lockout rules). So a
+//! converged device's resync costs at most two reads, whatever the number of TrustedHosts on
+//! it.
 //!
 //! A lone pass takes the path it always took (`converge::converge`, one GET of its user): a
 //! single change is never delayed or widened by the batch. Passes on one user share the
@@ -14,21 +16,22 @@
 //! just before it). A deletion's close goes through the same queue with its user to itself: a
 //! close and a write of one user never overlap (an API user's write read before the close
 //! would put the closed entry back). Anything the listing does not answer plainly (a user not
-//! in it, a user that does not parse, a pass that first closes an earlier spec's slot) takes
-//! the lone path, so the batch never decides differently from it.
+//! in it, a row that does not parse or lacks a slot field, a pass that first closes an
+//! earlier spec's slot) takes the lone path, so the batch never decides differently from it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::Value;
+use kube::Api;
 
 use super::converge::{self, Facts, Pass, close_if_ours, decide, grant_at, releases_previous};
-use super::fortigate::{self, read_user};
+use super::deferred;
+use super::listing::Listings;
 use super::plan::Refusal;
-use super::slots::{Flavor, Slot, UserSlots};
-use super::user::fortigate_user;
+use super::slots::Slot;
+use super::user::Observed;
 use crate::api::trustedhost::{TrustedHost, UserKind};
-use crate::device::DeviceError;
+use crate::device::fortimanager::FortiManagerClient;
 use crate::device::fortios::FortiOsClient;
 use crate::reconcile::batch::{Combiner, Outcome, PerClient, in_rounds};
 use crate::reconcile::error::ReconcileError;
@@ -41,6 +44,9 @@ pub struct Request {
     facts: Facts,
     now: jiff::Timestamp,
     work: Work,
+    /// Its namespace's TrustedHosts, for the batch to read its claims with the others'
+    /// (`deferred`); None: `facts.claimed_by` is read already.
+    claims: Option<Api<TrustedHost>>,
 }
 
 #[derive(Clone)]
@@ -68,21 +74,27 @@ pub enum Done {
 /// A request's outcome.
 pub type Answer = Result<Done, ReconcileError>;
 
-/// The combiners of every FortiGate client in use (each is shared per device).
+/// The combiners of every FortiGate and FortiManager client in use (each is shared per
+/// device).
 #[derive(Debug, Default)]
 pub struct Batches {
-    by_client: PerClient<FortiOsClient, Combiner<Request, Answer>>,
+    fortigates: PerClient<FortiOsClient, Combiner<Request, Answer>>,
+    managers: PerClient<FortiManagerClient, Combiner<Request, Answer>>,
 }
 
 impl Batches {
-    fn combiner(&self, client: &Arc<FortiOsClient>) -> Arc<Combiner<Request, Answer>> {
-        self.by_client.of(client)
+    fn combiner(&self, target: &Target) -> Arc<Combiner<Request, Answer>> {
+        match target {
+            Target::FortiGate { client, .. } => self.fortigates.of(client),
+            Target::FortiManager { client, .. } => self.managers.of(client),
+        }
     }
 }
 
-/// `converge::converge` for the controller: on a FortiGate through its batch, on a
-/// FortiManager alone. `patient`: a resync of a resource converged at its spec, which may
-/// wait a moment for the rest of its device's resync tick (`reconcile::batch`).
+/// `converge::converge` for the controller, through the device's batch. `patient`: a resync
+/// of a resource converged at its spec, which may wait a moment for the rest of its device's
+/// resync tick (`reconcile::batch`). `claims`: the namespace's TrustedHosts, when the batch
+/// is to read who holds the claim (`deferred`) instead of `facts.claimed_by`.
 pub async fn converge_batched(
     batches: &Batches,
     target: &Target,
@@ -90,12 +102,14 @@ pub async fn converge_batched(
     facts: Facts,
     now: jiff::Timestamp,
     patient: bool,
+    claims: Option<Api<TrustedHost>>,
 ) -> Result<Pass, ReconcileError> {
     let request = Request {
         th,
         facts,
         now,
         work: Work::Pass,
+        claims,
     };
     match submitted(batches, target, request, patient).await? {
         Done::Pass(pass) => Ok(*pass),
@@ -127,6 +141,7 @@ pub async fn close_batched(
         facts,
         now,
         work,
+        claims: None,
     };
     match submitted(batches, target, request, false).await? {
         Done::Closed(closed) => Ok(closed),
@@ -134,13 +149,10 @@ pub async fn close_batched(
     }
 }
 
-/// `request` run on a FortiGate through its batch, on a FortiManager alone.
+/// `request` run through its device's batch.
 async fn submitted(batches: &Batches, target: &Target, request: Request, patient: bool) -> Answer {
-    let Target::FortiGate { client, .. } = target else {
-        return run_one(target, &request).await;
-    };
-    let combiner = batches.combiner(client);
-    let run = |requests: Vec<Request>| run_batch(target, client, requests);
+    let combiner = batches.combiner(target);
+    let run = |requests: Vec<Request>| run_batch(target, requests);
     loop {
         // None: the pass running our batch was cancelled (shutdown) before answering; ours
         // was not written, or its write ended: queue it again.
@@ -194,11 +206,45 @@ enum Role {
     Later,
 }
 
-async fn run_batch(
-    target: &Target,
-    client: &FortiOsClient,
-    requests: Vec<Request>,
-) -> Vec<Outcome<Request, Answer>> {
+/// A batch: the claims its resyncs left to it read (once per namespace), then run.
+async fn run_batch(target: &Target, requests: Vec<Request>) -> Vec<Outcome<Request, Answer>> {
+    let wanted: Vec<_> = requests
+        .iter()
+        .map(|r| (&*r.th, r.claims.as_ref()))
+        .collect();
+    let claimed = deferred::claimed_by_each(&wanted).await;
+    let mut outcomes: Vec<Option<Outcome<Request, Answer>>> = Vec::new();
+    let (mut places, mut ready) = (Vec::new(), Vec::new());
+    for (i, (mut r, claimed)) in requests.into_iter().zip(claimed).enumerate() {
+        match claimed {
+            Some(Err(e)) => {
+                outcomes.push(Some(Outcome::Done(Err(e))));
+                continue;
+            }
+            Some(Ok(by)) => {
+                r.facts.claimed_by = by;
+                r.claims = None;
+            }
+            None => {}
+        }
+        outcomes.push(None);
+        places.push(i);
+        ready.push(r);
+    }
+    for (i, outcome) in places.into_iter().zip(run_ready(target, ready).await) {
+        outcomes[i] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every request has an outcome"))
+        .collect()
+}
+
+/// A batch whose claims are read: a lone request alone, the others on the listings.
+async fn run_ready(target: &Target, requests: Vec<Request>) -> Vec<Outcome<Request, Answer>> {
+    if requests.is_empty() {
+        return Vec::new();
+    }
     if let [r] = requests.as_slice() {
         return vec![Outcome::Done(run_one(target, r).await)];
     }
@@ -223,7 +269,7 @@ async fn run_batch(
             }
         })
         .collect();
-    converge_many(target, client, requests, roles).await
+    converge_many(target, requests, roles).await
 }
 
 /// Whether a request is read from the batch's listing: a pass over its spec that reads one
@@ -232,37 +278,12 @@ fn listed(r: &Request) -> bool {
     matches!(r.work, Work::Pass) && !releases_previous(&r.th) && grant_at(&r.th, r.now).is_ok()
 }
 
-/// A table's users by name, listed once (None: no request of the batch reads it).
-type Listing = Option<Result<HashMap<String, Value>, DeviceError>>;
-
-async fn listing(client: &FortiOsClient, flavor: Flavor, wanted: bool) -> Listing {
-    if !wanted {
-        return None;
-    }
-    // Whole, without `format`: each entry as a GET of that user returns it, so it reads the
-    // same (administrator tables are small; a `name==` filter's case rules are not on the
-    // facts pages).
-    let rows = client.list_where(fortigate::table(flavor), None, &[]).await;
-    Some(rows.map(|rows| {
-        rows.into_iter()
-            .filter_map(|row| Some((row["name"].as_str()?.to_string(), row)))
-            .collect()
-    }))
-}
-
-fn flavor(kind: UserKind) -> Flavor {
-    match kind {
-        UserKind::Admin => Flavor::FortiGateAdmin,
-        UserKind::ApiUser => Flavor::FortiGateApiUser,
-    }
-}
-
 /// What a listed pass found when planned on the listing, before anything is written.
 enum Found {
     /// Its answer: it writes nothing (converged, or refused).
     Done(Answer),
     /// It writes its user, read as this (None: not plainly in the listing, read alone).
-    Writes(Option<UserSlots>),
+    Writes(Option<Observed>),
 }
 
 /// A batch: each table its listed passes need listed once, every listed pass planned on it;
@@ -272,51 +293,38 @@ enum Found {
 /// device's concurrency; no two of them write one user).
 async fn converge_many(
     target: &Target,
-    client: &FortiOsClient,
     requests: Vec<Request>,
     roles: Vec<Role>,
 ) -> Vec<Outcome<Request, Answer>> {
-    let wants = |kind: UserKind| {
-        requests
-            .iter()
-            .zip(&roles)
-            .any(|(r, role)| matches!(role, Role::Listed) && r.th.spec.user_kind == kind)
-    };
-    let (admins, api_users) = futures::join!(
-        listing(client, Flavor::FortiGateAdmin, wants(UserKind::Admin)),
-        listing(client, Flavor::FortiGateApiUser, wants(UserKind::ApiUser)),
-    );
+    let kinds: Vec<UserKind> = requests
+        .iter()
+        .zip(&roles)
+        .filter(|(_, role)| matches!(role, Role::Listed))
+        .map(|(r, _)| r.th.spec.user_kind)
+        .collect();
+    let listings = Listings::read(target, &kinds).await;
     let mut found = Vec::new();
     for (r, role) in requests.iter().zip(&roles) {
         if !matches!(role, Role::Listed) {
             found.push(None);
             continue;
         }
-        let th = &r.th;
-        let kind = th.spec.user_kind;
-        let table = match kind {
-            UserKind::Admin => &admins,
-            UserKind::ApiUser => &api_users,
-        };
-        let slots = match table {
-            Some(Ok(rows)) => rows
-                .get(&th.spec.user)
-                .and_then(|row| read_user(row, flavor(kind))),
-            Some(Err(e)) => {
-                found.push(Some(Found::Done(Err(e.clone().into()))));
+        let observed = match listings.observed(&r.th, &r.facts.credentials) {
+            None => {
+                found.push(Some(Found::Writes(None)));
                 continue;
             }
-            None => None,
-        };
-        let Some(slots) = slots else {
-            found.push(Some(Found::Writes(None)));
-            continue;
+            Some(Err(e)) => {
+                found.push(Some(Found::Done(Err(e))));
+                continue;
+            }
+            Some(Ok(observed)) => observed,
         };
         // Planned without writing: nothing is sent to the device.
-        let observed = fortigate_user(slots.clone(), &th.spec.user, kind, &r.facts.credentials);
+        let th = &r.th;
         found.push(Some(
-            match decide(target, th, &r.facts, r.now, observed, false).await {
-                Ok(pass) if pass.wrote.is_some() => Found::Writes(Some(slots)),
+            match decide(target, th, &r.facts, r.now, observed.clone(), false).await {
+                Ok(pass) if pass.wrote.is_some() => Found::Writes(Some(observed)),
                 other => Found::Done(other.map(|p| Done::Pass(Box::new(p)))),
             },
         ));
@@ -335,30 +343,24 @@ async fn converge_many(
                 outcomes.push(Some(Outcome::Done(answer)));
                 continue;
             }
-            (Role::Listed, Some(Found::Writes(slots))) => {
+            (Role::Listed, Some(Found::Writes(observed))) => {
                 if !writing.insert(touches(&r)) {
                     outcomes.push(Some(Outcome::Later(r)));
                     continue;
                 }
-                (r, slots)
+                (r, observed)
             }
             (_, _) => (r, None),
         };
         outcomes.push(None);
         runs.push((i, run));
     }
-    let ran = futures::future::join_all(runs.iter().map(|(_, (r, slots))| async move {
-        match slots {
+    let ran = futures::future::join_all(runs.iter().map(|(_, (r, observed))| async move {
+        match observed {
             // Planned again on the same reading, now writing: the same plan.
-            Some(slots) => {
-                let th = &r.th;
-                let kind = th.spec.user_kind;
-                let observed =
-                    fortigate_user(slots.clone(), &th.spec.user, kind, &r.facts.credentials);
-                decide(target, th, &r.facts, r.now, observed, true)
-                    .await
-                    .map(|p| Done::Pass(Box::new(p)))
-            }
+            Some(observed) => decide(target, &r.th, &r.facts, r.now, observed.clone(), true)
+                .await
+                .map(|p| Done::Pass(Box::new(p))),
             None => run_one(target, r).await,
         }
     }))
@@ -372,7 +374,7 @@ async fn converge_many(
         .collect()
 }
 
-/// `ths` (all on one FortiGate `target`) through the batch path as if their passes were
+/// `ths` (all on one `target`) through the batch path as if their passes were
 /// queued together: each round reads once, a pass handed back runs in the next round. For
 /// tests and figures; the controller goes through `converge_batched`.
 pub async fn converge_together(
@@ -381,9 +383,6 @@ pub async fn converge_together(
     facts: &[Facts],
     now: jiff::Timestamp,
 ) -> Vec<Result<Pass, ReconcileError>> {
-    let Target::FortiGate { client, .. } = target else {
-        panic!("converge_together takes a FortiGate target");
-    };
     let requests: Vec<Request> = ths
         .iter()
         .zip(facts)
@@ -392,9 +391,10 @@ pub async fn converge_together(
             facts: facts.clone(),
             now,
             work: Work::Pass,
+            claims: None,
         })
         .collect();
-    in_rounds(requests, |batch| run_batch(target, client, batch))
+    in_rounds(requests, |batch| run_batch(target, batch))
         .await
         .into_iter()
         .map(|a| match a? {

@@ -7,7 +7,9 @@
 //! - `fortimanager`, `fortigate`: reading a user and writing one slot on each device;
 //! - `user`: a user on either device, who fortisync may be there (F14, F15);
 //! - `converge`: one pass against a connected target, without Kubernetes;
-//! - `batch`: the passes queued for one FortiGate, its users' tables read once for them all.
+//! - `batch`: the passes queued for one device, its users' tables read once for them all;
+//! - `listing`, `deferred`: what a batch reads once for all its passes (the device's users,
+//!   its resyncs' claims).
 //!
 //! This module is the shell: resolve the target, gather the claims, converge, write status and
 //! events, requeue on the device's resync tick or at the grant's end.
@@ -15,8 +17,10 @@
 pub mod batch;
 pub mod claims;
 pub mod converge;
+pub mod deferred;
 pub mod fortigate;
 pub mod fortimanager;
+mod listing;
 pub mod plan;
 pub mod slots;
 pub mod user;
@@ -71,22 +75,24 @@ fn api(ctx: &Context, th: &TrustedHost) -> Api<TrustedHost> {
 
 /// The resource holding `th`'s user and slot first, when it is another one.
 async fn claimed_by(ctx: &Context, th: &TrustedHost) -> Result<Option<String>, ReconcileError> {
-    let all = api(ctx, th)
-        .list(&Default::default())
-        .await
-        .map_err(ReconcileError::Kube)?;
-    Ok(claims::first_claim(th, &all.items))
+    let all = deferred::list(&api(ctx, th)).await?;
+    Ok(claims::first_claim(th, &all))
 }
 
 async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = th.namespace().unwrap_or_default();
     let now = jiff::Timestamp::now();
-    // The claims are read while the target resolves (both from the apiserver, independent):
-    // the pass waits for the slower of the two, not for both in turn.
-    let (resolved, claimed) = tokio::join!(
-        ctx.target(&namespace, &th.spec.target_ref),
-        claimed_by(ctx, &th)
-    );
+    // A resync's claims are read by its batch, once for the device's tick (`deferred`). A
+    // change's are read while the target resolves (both from the apiserver, independent): the
+    // pass waits for the slower of the two, not for both in turn.
+    let patient = is_resync(&th, now);
+    let claims = async {
+        match patient {
+            true => Ok(None),
+            false => claimed_by(ctx, &th).await,
+        }
+    };
+    let (resolved, claimed) = tokio::join!(ctx.target(&namespace, &th.spec.target_ref), claims);
     let (target, resolved) = resolved?;
     tracing::Span::current().record("device", target.device());
     // A DevicePolicy's name patterns bound which administrators a namespace may open slots
@@ -109,10 +115,16 @@ async fn apply(th: Arc<TrustedHost>, ctx: &Context) -> Result<Action, ReconcileE
         ),
         claimed_by: claimed?,
     };
-    let patient = is_resync(&th, now);
-    let pass =
-        batch::converge_batched(&ctx.trusted_hosts, &target, th.clone(), facts, now, patient)
-            .await?;
+    let pass = batch::converge_batched(
+        &ctx.trusted_hosts,
+        &target,
+        th.clone(),
+        facts,
+        now,
+        patient,
+        patient.then(|| api(ctx, &th)),
+    )
+    .await?;
     let previous = th.status.clone().unwrap_or_default();
     if pass.status.drift_repairs > previous.drift_repairs {
         ctx.metrics

@@ -2,6 +2,7 @@
 //! out whether it may be the user fortisync signs in as (and, where fortisync knows who it
 //! is, check its Super_User profile first, F14), and write one slot.
 
+use super::fortimanager::FmgUser;
 use super::plan::Own;
 use super::slots::{Flavor, Slot, UserSlots};
 use super::{fortigate, fortimanager};
@@ -11,6 +12,7 @@ use crate::reconcile::error::ReconcileError;
 use crate::reconcile::target::Target;
 
 /// A user as read, with who fortisync may be there.
+#[derive(Debug, Clone)]
 pub struct Observed {
     /// The slots.
     pub slots: UserSlots,
@@ -61,28 +63,14 @@ pub async fn observe(
                 }
                 other => other?,
             };
-            let own = match credentials {
-                Credentials::Password { user: me, .. } if me == user => Own::Yes,
-                Credentials::Password { user: me, .. } => {
-                    // F14 before any write: fortisync's own profile, when it knows who it is.
-                    let mine = fortimanager::observe(client, me).await?;
-                    if mine.profile != "Super_User" {
-                        return Err(super_user_required(th, &mine.profile));
-                    }
-                    Own::No
+            // F14 needs fortisync's own profile when it signs in as another user.
+            let mine = match credentials {
+                Credentials::Password { user: me, .. } if me != user => {
+                    Some(fortimanager::observe(client, me).await?)
                 }
-                Credentials::Token(_) if u.api => Own::IfTrustedNow,
-                Credentials::Token(_) => Own::No,
+                _ => None,
             };
-            if let (Own::Yes, Credentials::Password { .. }) = (own, credentials)
-                && u.profile != "Super_User"
-            {
-                return Err(super_user_required(th, &u.profile));
-            }
-            Ok(Observed {
-                slots: u.slots,
-                own,
-            })
+            fortimanager_user(th, user, u, credentials, mine.as_ref())
         }
         Target::FortiGate { client, .. } => {
             let flavor = match kind {
@@ -99,6 +87,43 @@ pub async fn observe(
             Ok(fortigate_user(u.slots, user, kind, credentials))
         }
     }
+}
+
+/// The FortiManager admin user `user` read as `u` (alone or in a batch's listing), with who fortisync
+/// may be there; `mine` is fortisync's own admin user, read when it signs in with a password
+/// as another user (its profile decides F14 before any write).
+pub fn fortimanager_user(
+    th: &TrustedHost,
+    user: &str,
+    u: FmgUser,
+    credentials: &Credentials,
+    mine: Option<&FmgUser>,
+) -> Result<Observed, ReconcileError> {
+    let own = match credentials {
+        Credentials::Password { user: me, .. } if me == user => Own::Yes,
+        Credentials::Password { .. } => {
+            let Some(mine) = mine else {
+                return Err(ReconcileError::Spec(
+                    "fortisync's own FortiManager admin user was not read".into(),
+                ));
+            };
+            if mine.profile != "Super_User" {
+                return Err(super_user_required(th, &mine.profile));
+            }
+            Own::No
+        }
+        Credentials::Token(_) if u.api => Own::IfTrustedNow,
+        Credentials::Token(_) => Own::No,
+    };
+    if let (Own::Yes, Credentials::Password { .. }) = (own, credentials)
+        && u.profile != "Super_User"
+    {
+        return Err(super_user_required(th, &u.profile));
+    }
+    Ok(Observed {
+        slots: u.slots,
+        own,
+    })
 }
 
 /// A FortiGate user read as `slots` (alone or in a batch's listing), with who fortisync may

@@ -111,7 +111,10 @@ pub fn dispatch(
                 _ => Err(Status::no_such_command()),
             }
         }
-        Route::AdminUser { userid } => admin_user(state, caller, method, userid.as_deref(), &data),
+        Route::AdminUser { userid } => {
+            let query = Query::from_param(param)?;
+            admin_user(state, caller, method, userid.as_deref(), &data, &query)
+        }
         Route::SystemStatus if method == "get" => Ok(Some(inventory::system_status(state))),
         Route::SystemGlobal => system_global(state, caller, method, &data, verbose),
         Route::AdminSetting => admin_setting(state, caller, method, &data),
@@ -233,6 +236,7 @@ fn admin_user(
     method: &str,
     userid: Option<&str>,
     data: &Value,
+    query: &Query,
 ) -> Answer {
     if method == "get" {
         let rows: Vec<_> = state
@@ -241,7 +245,9 @@ fn admin_user(
             .filter(|u| userid.is_none_or(|id| id == u.userid))
             .map(inventory::admin)
             .collect();
-        return single_or_list(rows, userid.is_some(), &Query::default(), "userid");
+        // The table form answers every user, through `filter`, `fields` and `range` as any
+        // table does (§1.2).
+        return single_or_list(rows, userid.is_some(), query, "userid");
     }
     caller.may_administer()?;
     let obj = match data {

@@ -313,7 +313,7 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Vec<Figu
     scenarios(cp, sim, run, false).await
 }
 
-/// The burst's figure alone (`FORTISYNC_BENCH_BURST_ONLY`: tuning it costs no other scenario).
+/// The burst's figure alone (`FORTISYNC_BENCH_ONLY=burst`: tuning it costs no other scenario).
 #[allow(dead_code)] // only the bench's knob calls it
 pub async fn burst_only(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Vec<Figure> {
     scenarios(cp, sim, run, true).await

@@ -287,6 +287,17 @@ async fn steady_connectors(
     })
 }
 
+/// The requests `fg` received for its users' tables.
+fn users_of(fg: &FortiGateHandle) -> Vec<fortisync::sim::fortios::RequestRecord> {
+    fg.requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.starts_with("/api/v2/cmdb/system/admin")
+                || r.path.starts_with("/api/v2/cmdb/system/api-user")
+        })
+        .collect()
+}
+
 /// `steady:TH`: TrustedHosts on slots 2-10 of every `adm-*` administrator of `fg`, converged,
 /// then the connection set to resync every `run.resync`; the users' tables' requests during
 /// one interval (the other kinds in `ns` resync too: only `system/admin` and
@@ -327,19 +338,19 @@ async fn steady_trusted_hosts(
         .patch("fw", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("set the steady-state resync interval");
+    // The passes the patch triggered wake on the first tick at least half an interval away,
+    // up to one and a half intervals later: the window opens just after that tick, so it
+    // holds exactly the next one (a window opened at a fixed delay may hold none).
     fleet::quiet(fg).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    fg.clear_requests();
+    let waited = Instant::now();
+    while users_of(fg).is_empty() && waited.elapsed() < 2 * run.resync {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fleet::quiet(fg).await;
     fg.clear_requests();
     tokio::time::sleep(run.window).await;
-    let users: Vec<_> = fg
-        .requests()
-        .into_iter()
-        .filter(|r| {
-            r.path.starts_with("/api/v2/cmdb/system/admin")
-                || r.path.starts_with("/api/v2/cmdb/system/api-user")
-        })
-        .collect();
-    let calls = Calls::of(&users);
+    let calls = Calls::of(&users_of(fg));
     let hour = 3600.0 / run.window.as_secs_f64();
     Figure {
         scenario: "steady:TH".into(),
@@ -348,10 +359,15 @@ async fn steady_trusted_hosts(
         seconds: run.window.as_secs_f64(),
         calls,
         api_writes: None,
-        // One listing of `system/admin` (no API user is granted here).
+        // One listing of `system/admin` per interval (no API user is granted here): the tick's
+        // resyncs share one batch, their claims read by it (`trustedhost::deferred`).
         limit_calls: 1,
         limit_seconds: fleet::limit_seconds(1, 1, run.latency_ms),
         extra: vec![
+            (
+                "dev_reads_per_resync".into(),
+                calls.reads as f64 * run.resync.as_secs_f64() / run.window.as_secs_f64(),
+            ),
             (
                 "dev_calls_per_h".into(),
                 (calls.reads + calls.writes) as f64 * hour,

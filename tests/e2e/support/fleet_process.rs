@@ -52,6 +52,19 @@ pub fn footprint(pid: u32) -> (f64, f64) {
     (rss, ticks / clock_ticks())
 }
 
+/// `RssAnon` of `pid` in MiB: the heap, stacks and other private memory — the resident set
+/// without the binary's own pages (`RssFile`), which depend on the page cache more than on
+/// the controller.
+pub fn anon_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("RssAnon:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 /// `sysconf(_SC_CLK_TCK)`, from `getconf` (100 on every Linux this runs on, the fallback).
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
@@ -116,6 +129,7 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Figure {
     fleet::wait_reachable(&client, &ns).await;
     fleet::latency(fg, lat);
     let (rss_idle, cpu_idle) = footprint(child.pid());
+    let anon_idle = anon_mib(child.pid());
     let (ths, ecs) = (trusted_hosts(run.mixed), connectors(run.mixed));
     let groups = run.mixed - ths - ecs;
     fg.clear_requests();
@@ -177,6 +191,7 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Figure {
     // Settled: what it keeps once nothing is in flight.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss_settled, _) = footprint(child.pid());
+    let anon_settled = anon_mib(child.pid());
     let per_1000 = 1000.0 / run.mixed.max(1) as f64;
     // Groups as in the burst; per connector one resource and one push; per TrustedHost a read
     // and a write of its admin.
@@ -197,6 +212,8 @@ pub async fn run(cp: &ControlPlane, sim: &Simulator, run: &FleetRun) -> Figure {
             ("rss_idle_mib".into(), rss_idle),
             ("rss_mib".into(), rss),
             ("rss_settled_mib".into(), rss_settled),
+            ("anon_idle_mib".into(), anon_idle),
+            ("anon_settled_mib".into(), anon_settled),
             ("cpu_s".into(), cpu - cpu_idle),
             ("cpu_s_per_1000".into(), (cpu - cpu_idle) * per_1000),
         ],

@@ -66,7 +66,11 @@ impl RunProcess {
         ));
         let out = std::fs::File::create(&log).expect("log file");
         let admin = format!("127.0.0.1:{port}");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fortisync"));
+        // The fleet bench may measure another build (e.g. the release binary that ships).
+        let binary = std::env::var_os("FORTISYNC_BENCH_BIN")
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_fortisync").into());
+        let mut command = Command::new(binary);
         command.args(["run", "--lease-namespace", options.lease_namespace]);
         for ns in options.namespaces {
             command.args(["--namespace", ns]);
