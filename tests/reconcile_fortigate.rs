@@ -967,3 +967,75 @@ async fn an_edit_made_while_a_burst_is_written_is_not_held_until_the_burst_ends(
         Some(2)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_queued_with_a_burst_of_new_groups_is_written_before_them() {
+    use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
+    use fortisync::sim::fortios::FaultRule;
+    let sim = sim("7.4.3").await;
+    let fg = sim.fortigate("fw");
+    let t = Arc::new(target(client(&sim)).await);
+    let batches = Arc::new(Batches::default());
+    let edited = |members: &[&str]| {
+        resource(
+            "team-e",
+            "edited",
+            &addresses(members),
+            json!({"groupName": "edited"}),
+        )
+    };
+    let now = jiff::Timestamp::now();
+    converge_batched(&batches, &t, &edited(&["203.0.113.1"]), now, true, false)
+        .await
+        .expect("the edited group, converged before");
+    fg.add_fault(FaultRule {
+        path: "/api".into(),
+        latency_ms: 20,
+        ..FaultRule::default()
+    });
+    fg.clear_requests();
+    // 30 new groups of 3 members: the first runs alone, the others queue behind it, and the
+    // edit queues with them, last.
+    let burst: Vec<_> = (0..30)
+        .map(|i| {
+            let (t, batches) = (t.clone(), batches.clone());
+            let g = resource(
+                "team-b",
+                &format!("b{i}"),
+                &addresses(&[
+                    &format!("192.0.2.{i}"),
+                    &format!("198.51.100.{i}"),
+                    &format!("203.0.113.{}", 100 + i),
+                ]),
+                json!({"groupName": format!("burst-{i}")}),
+            );
+            tokio::spawn(async move { converge_batched(&batches, &t, &g, now, true, false).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let edit = converge_batched(
+        &batches,
+        &t,
+        &edited(&["203.0.113.1", "203.0.113.2"]),
+        now,
+        true,
+        false,
+    )
+    .await
+    .expect("the edit");
+    let writes_so_far = || fg.requests().iter().filter(|r| r.method != "GET").count();
+    let edit_done = writes_so_far();
+    assert_eq!(edit.writes(), 2, "{edit:?}");
+    for b in burst {
+        let out = b.await.expect("task").expect("burst group");
+        assert_eq!(out.writes(), 4, "{out:?}");
+    }
+    let total = writes_so_far();
+    assert_eq!(total, 30 * 4 + 2, "every write exactly once");
+    // Ahead of it at most: the lone first group's 4 writes and the 2 groups written beside
+    // it (the Guard's slots); before, the 29 planned ahead of it in its batch.
+    assert!(
+        edit_done <= 4 + 2 + 2 * 4,
+        "the edit landed after {edit_done} of {total} writes"
+    );
+}

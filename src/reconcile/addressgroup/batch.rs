@@ -262,7 +262,7 @@ async fn run_batch(
             None => running.push(i),
         }
     }
-    let jobs: Vec<Job> = now_
+    let mut jobs: Vec<Job> = now_
         .into_iter()
         .zip(planned)
         .zip(running)
@@ -273,6 +273,10 @@ async fn run_batch(
             reply: replies.take(i),
         })
         .collect();
+    // Groups the device already holds first (an edit, a repair), then the new ones: an edit
+    // queued with a burst of creates is written before them, not after however many of them
+    // were planned ahead of it. Otherwise in the order they came.
+    jobs.sort_by_key(|job| creates_a_group(&job.planned));
     // A lone request (an edit) writes at once; the groups of batches take turns, so however
     // many batches write, the Guard's queue holds a handful of theirs ahead of it.
     let writing = (jobs.len() > 1).then(|| device.writing.clone());
@@ -294,6 +298,18 @@ struct Job {
     planned: Answer,
     claim: Option<Claim<Touch>>,
     reply: Option<Reply<Answer>>,
+}
+
+/// Whether `planned` creates its group (a new one) rather than edits one the device holds.
+fn creates_a_group(planned: &Answer) -> bool {
+    planned.as_ref().is_ok_and(|out| {
+        out.plans.iter().any(|p| {
+            p.plan
+                .ops()
+                .iter()
+                .any(|op| matches!(op, Op::CreateGroup { .. }))
+        })
+    })
 }
 
 /// Whether the pass of `r` will write anything.
