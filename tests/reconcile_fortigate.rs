@@ -890,79 +890,142 @@ async fn a_lone_pass_reads_the_address_table_once_and_the_group_once() {
     );
 }
 
-#[tokio::test]
-async fn an_edit_made_while_a_burst_is_written_is_not_held_until_the_burst_ends() {
-    use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
-    use fortisync::sim::fortios::FaultRule;
-    let sim = sim("7.4.3").await;
-    let fg = sim.fortigate("fw");
-    let t = Arc::new(target(client(&sim)).await);
-    let batches = Arc::new(Batches::default());
-    let edited = |members: &[&str]| {
+/// A FortiGate answering 20 ms late, holding the group `edited` (one member) written before,
+/// and a batch queue over it: what the burst-and-edit tests share.
+struct BurstBench {
+    sim: Simulator,
+    t: Arc<Target>,
+    batches: Arc<fortisync::reconcile::addressgroup::batch::Batches>,
+    now: jiff::Timestamp,
+}
+
+impl BurstBench {
+    async fn start() -> Self {
+        use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
+        use fortisync::sim::fortios::FaultRule;
+        let sim = sim("7.4.3").await;
+        let t = Arc::new(target(client(&sim)).await);
+        let batches = Arc::new(Batches::default());
+        let now = jiff::Timestamp::now();
+        converge_batched(
+            &batches,
+            &t,
+            &Self::edited(&["203.0.113.1"]),
+            now,
+            true,
+            false,
+        )
+        .await
+        .expect("the edited group, converged before");
+        let fg = sim.fortigate("fw");
+        fg.add_fault(FaultRule {
+            path: "/api".into(),
+            latency_ms: 20,
+            ..FaultRule::default()
+        });
+        fg.clear_requests();
+        Self {
+            sim,
+            t,
+            batches,
+            now,
+        }
+    }
+
+    /// The group `edited` with `members`.
+    fn edited(members: &[&str]) -> AddressGroup {
         resource(
             "team-e",
             "edited",
             &addresses(members),
             json!({"groupName": "edited"}),
         )
-    };
-    let now = jiff::Timestamp::now();
-    converge_batched(&batches, &t, &edited(&["203.0.113.1"]), now, true, false)
-        .await
-        .expect("the edited group, converged before");
-    // A slow device, then a burst: 30 new groups of 3 members, 120 writes in one batch.
-    fg.add_fault(FaultRule {
-        path: "/api".into(),
-        latency_ms: 20,
-        ..FaultRule::default()
-    });
-    fg.clear_requests();
-    let burst: Vec<_> = (0..30)
-        .map(|i| {
-            let (t, batches) = (t.clone(), batches.clone());
-            let g = resource(
-                "team-b",
-                &format!("b{i}"),
-                &addresses(&[
-                    &format!("192.0.2.{i}"),
-                    &format!("198.51.100.{i}"),
-                    &format!("203.0.113.{}", 100 + i),
-                ]),
-                json!({"groupName": format!("burst-{i}")}),
-            );
-            tokio::spawn(async move { converge_batched(&batches, &t, &g, now, true, false).await })
-        })
-        .collect();
-    let writes_so_far = || fg.requests().iter().filter(|r| r.method != "GET").count();
-    while writes_so_far() < 4 {
+    }
+
+    /// 30 new groups of 3 members (120 writes), each pass on its own task.
+    fn burst(
+        &self,
+    ) -> Vec<
+        tokio::task::JoinHandle<Result<Convergence, fortisync::reconcile::error::ReconcileError>>,
+    > {
+        use fortisync::reconcile::addressgroup::batch::converge_batched;
+        (0..30)
+            .map(|i| {
+                let (t, batches, now) = (self.t.clone(), self.batches.clone(), self.now);
+                let g = resource(
+                    "team-b",
+                    &format!("b{i}"),
+                    &addresses(&[
+                        &format!("192.0.2.{i}"),
+                        &format!("198.51.100.{i}"),
+                        &format!("203.0.113.{}", 100 + i),
+                    ]),
+                    json!({"groupName": format!("burst-{i}")}),
+                );
+                tokio::spawn(
+                    async move { converge_batched(&batches, &t, &g, now, true, false).await },
+                )
+            })
+            .collect()
+    }
+
+    /// The edit: `edited` gains a member; it must write exactly the object and the member.
+    async fn edit(&self) {
+        use fortisync::reconcile::addressgroup::batch::converge_batched;
+        let edited = Self::edited(&["203.0.113.1", "203.0.113.2"]);
+        let edit = converge_batched(&self.batches, &self.t, &edited, self.now, true, false)
+            .await
+            .expect("the edit");
+        assert_eq!(edit.writes(), 2, "{edit:?}");
+    }
+
+    /// Waits for every pass of `burst` (4 writes each); the device writes then, each exactly
+    /// once: the burst's and the edit's.
+    async fn burst_written(
+        &self,
+        burst: Vec<
+            tokio::task::JoinHandle<
+                Result<Convergence, fortisync::reconcile::error::ReconcileError>,
+            >,
+        >,
+    ) -> usize {
+        for b in burst {
+            let out = b.await.expect("task").expect("burst group");
+            assert_eq!(out.writes(), 4, "{out:?}");
+        }
+        let total = self.writes();
+        assert_eq!(total, 30 * 4 + 2, "every write exactly once");
+        total
+    }
+
+    /// Device writes so far.
+    fn writes(&self) -> usize {
+        let fg = self.sim.fortigate("fw");
+        fg.requests().iter().filter(|r| r.method != "GET").count()
+    }
+}
+
+#[tokio::test]
+async fn an_edit_made_while_a_burst_is_written_is_not_held_until_the_burst_ends() {
+    let bench = BurstBench::start().await;
+    let burst = bench.burst();
+    while bench.writes() < 4 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     // Writes of the burst are in flight: the edit is observed, planned and written beside
     // them, not after the last of them.
-    let edit = converge_batched(
-        &batches,
-        &t,
-        &edited(&["203.0.113.1", "203.0.113.2"]),
-        now,
-        true,
-        false,
-    )
-    .await
-    .expect("the edit");
-    assert_eq!(edit.writes(), 2, "{edit:?}");
-    let edit_done = writes_so_far();
-    for b in burst {
-        let out = b.await.expect("task").expect("burst group");
-        assert_eq!(out.writes(), 4, "{out:?}");
-    }
-    let total = writes_so_far();
-    assert_eq!(total, 1 + 30 * 4 + 1, "every write exactly once");
+    bench.edit().await;
+    let edit_done = bench.writes();
+    let total = bench.burst_written(burst).await;
     assert!(
         edit_done < total / 2,
         "the edit landed after {edit_done} of {total} writes"
     );
     assert_eq!(
-        fg.group_members("root", Table::Addrgrp, "edited")
+        bench
+            .sim
+            .fortigate("fw")
+            .group_members("root", Table::Addrgrp, "edited")
             .map(|m| m.len()),
         Some(2)
     );
@@ -970,68 +1033,14 @@ async fn an_edit_made_while_a_burst_is_written_is_not_held_until_the_burst_ends(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_queued_with_a_burst_of_new_groups_is_written_before_them() {
-    use fortisync::reconcile::addressgroup::batch::{Batches, converge_batched};
-    use fortisync::sim::fortios::FaultRule;
-    let sim = sim("7.4.3").await;
-    let fg = sim.fortigate("fw");
-    let t = Arc::new(target(client(&sim)).await);
-    let batches = Arc::new(Batches::default());
-    let edited = |members: &[&str]| {
-        resource(
-            "team-e",
-            "edited",
-            &addresses(members),
-            json!({"groupName": "edited"}),
-        )
-    };
-    let now = jiff::Timestamp::now();
-    converge_batched(&batches, &t, &edited(&["203.0.113.1"]), now, true, false)
-        .await
-        .expect("the edited group, converged before");
-    fg.add_fault(FaultRule {
-        path: "/api".into(),
-        latency_ms: 20,
-        ..FaultRule::default()
-    });
-    fg.clear_requests();
-    // 30 new groups of 3 members: the first runs alone, the others queue behind it, and the
-    // edit queues with them, last.
-    let burst: Vec<_> = (0..30)
-        .map(|i| {
-            let (t, batches) = (t.clone(), batches.clone());
-            let g = resource(
-                "team-b",
-                &format!("b{i}"),
-                &addresses(&[
-                    &format!("192.0.2.{i}"),
-                    &format!("198.51.100.{i}"),
-                    &format!("203.0.113.{}", 100 + i),
-                ]),
-                json!({"groupName": format!("burst-{i}")}),
-            );
-            tokio::spawn(async move { converge_batched(&batches, &t, &g, now, true, false).await })
-        })
-        .collect();
+    let bench = BurstBench::start().await;
+    // The first new group runs alone, the others queue behind it, and the edit queues with
+    // them, last.
+    let burst = bench.burst();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let edit = converge_batched(
-        &batches,
-        &t,
-        &edited(&["203.0.113.1", "203.0.113.2"]),
-        now,
-        true,
-        false,
-    )
-    .await
-    .expect("the edit");
-    let writes_so_far = || fg.requests().iter().filter(|r| r.method != "GET").count();
-    let edit_done = writes_so_far();
-    assert_eq!(edit.writes(), 2, "{edit:?}");
-    for b in burst {
-        let out = b.await.expect("task").expect("burst group");
-        assert_eq!(out.writes(), 4, "{out:?}");
-    }
-    let total = writes_so_far();
-    assert_eq!(total, 30 * 4 + 2, "every write exactly once");
+    bench.edit().await;
+    let edit_done = bench.writes();
+    let total = bench.burst_written(burst).await;
     // Ahead of it at most: the lone first group's 4 writes and the 2 groups written beside
     // it (the Guard's slots); before, the 29 planned ahead of it in its batch.
     assert!(
