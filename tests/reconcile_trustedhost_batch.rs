@@ -68,6 +68,11 @@ async fn target(sim: &Simulator) -> (Target, Facts) {
         credentials: Credentials::Token(FW_KEY.into()),
         ca_bundle_pem: fg.ca_pem().map(str::to_string),
     };
+    connected(resolved).await
+}
+
+/// `resolved` connected on endpoints of its own, and the facts a pass from 127.0.0.40 has.
+async fn connected(resolved: ResolvedConnection) -> (Target, Facts) {
     let endpoints = Endpoints::new(DeviceMetrics::default());
     let endpoint = endpoints
         .get(&endpoint_config(&resolved).expect("config"))
@@ -106,19 +111,7 @@ async fn fmg_target(sim: &Simulator) -> (Target, Facts) {
         credentials: Credentials::Token(FMG_KEY.into()),
         ca_bundle_pem: fmg.ca_pem().map(str::to_string),
     };
-    let endpoints = Endpoints::new(DeviceMetrics::default());
-    let endpoint = endpoints
-        .get(&endpoint_config(&resolved).expect("config"))
-        .expect("endpoint");
-    let t = Target::connect(endpoint, &resolved, &DeviceFacts::default())
-        .await
-        .expect("connect");
-    let facts = Facts {
-        credentials: resolved.credentials.clone(),
-        source: Some("127.0.0.40".parse().expect("ip")),
-        claimed_by: None,
-    };
-    (t, facts)
+    connected(resolved).await
 }
 
 /// `grant` on the FortiManager connection.
